@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The foliofs daemon's in-memory filesystem: inodes, directory entries, the
+ * memfd that holds an open inode's data, and the commit machinery that turns
+ * them into a new image generation.  All metadata lives in memory while
+ * mounted; the image holds the last committed generation.  The FUSE
+ * operation files (fsop_*.c) translate requests into calls on this state and
+ * convert errors to replies exactly once.
+ */
+#ifndef FOLIOFS_FS_H
+#define FOLIOFS_FS_H
+
+#define FUSE_USE_VERSION 314
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "foliofs/clp.h"
+#include "foliofs/img.h"
+
+struct fs_xattr {
+	struct fs_xattr *next;
+	uint32_t value_len;
+	uint16_t name_len;
+	char *value;
+	char name[];		/* NUL-terminated */
+};
+
+struct fs_dirent {
+	struct fs_dirent *next, *prev;	/* in the directory, by cookie */
+	struct fs_dirent *hnext;	/* hash chain */
+	struct fs_inode *dir;
+	struct fs_inode *inode;
+	uint64_t cookie;		/* readdir offset, stable */
+	uint16_t len;
+	char name[];			/* NUL-terminated */
+};
+
+/*
+ * Every field is protected by fs->lock unless noted.  An inode stays in the
+ * table while it has links, lookups, opens or pins.
+ */
+struct fs_inode {
+	struct fs_inode *hnext;		/* inode hash chain */
+	struct fs_inode *lnext, *lprev;	/* fs->loaded list, when memfd >= 0 */
+	uint64_t ino;
+	uint32_t mode, uid, gid, nlink;
+	uint64_t size, rdev;
+	struct timespec atime, mtime, ctime;
+	struct fs_xattr *xattrs;
+	char *target;			/* symlink target */
+	/* committed extents: changed only under fs->commit_lock too */
+	struct fofs_extent *ext;
+	uint32_t next, capext;
+	int memfd;			/* -1 while the data is not loaded */
+	uint64_t nlookup;
+	uint32_t nopen;
+	uint32_t pins;			/* writeback holds the memfd */
+	uint64_t dseq, cseq;		/* data changes / last written back */
+	uint64_t mblocks;		/* 4 KiB pages allocated in the memfd */
+	uint64_t growth;		/* counted in fs->growth */
+	/* directories */
+	struct fs_dirent *dhead, *dtail;
+	uint64_t next_cookie;
+	uint32_t nentries;
+	struct fs_inode *parent;
+};
+
+struct fs_opts {
+	unsigned commit_interval;	/* seconds between periodic writebacks */
+	bool ro;
+	enum clp_policy huge;		/* mount default folio policy */
+};
+
+struct fs {
+	pthread_mutex_t lock;		/* all metadata below */
+	pthread_mutex_t commit_lock;	/* one commit at a time; allocator */
+	struct img *img;
+	struct fs_opts opts;
+	struct fs_inode **itab;
+	size_t ibuckets, ninodes;
+	struct fs_dirent **dtab;
+	size_t dbuckets, ndirents;
+	struct fs_inode *loaded;	/* inodes with a memfd */
+	uint64_t next_ino;
+	uint64_t meta_seq, meta_cseq;	/* metadata changes / committed */
+	struct fofs_extent *dead;	/* extents of destroyed inodes */
+	size_t ndead, capdead;
+	uint64_t dead_blocks;
+	uint64_t growth;		/* data blocks not yet allocated */
+	uint64_t committed_used;
+	uint64_t committed_meta;
+	int last_error;			/* last failed writeback, for fsync */
+	/* writeback thread */
+	pthread_t wb_thread;
+	pthread_cond_t wb_cond;
+	bool wb_stop, wb_started;
+};
+
+/* inode.c */
+int fs_init(struct fs *fs, struct img *img, const struct fs_opts *opts);
+void fs_destroy(struct fs *fs);
+struct fs_inode *fs_iget(struct fs *fs, uint64_t ino);
+struct fs_inode *fs_inode_alloc(uint64_t ino);
+int fs_inode_insert(struct fs *fs, struct fs_inode *inode);
+void fs_inode_free(struct fs *fs, struct fs_inode *inode);
+void fs_inode_release(struct fs_inode *inode);
+int fs_inode_new(struct fs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
+		 struct fs_inode **out);
+void fs_inode_put_check(struct fs *fs, struct fs_inode *inode);
+void fs_touch(struct timespec *ts);
+void fs_stat(const struct fs_inode *inode, struct stat *st);
+void fs_entry(struct fs_inode *inode, struct fuse_entry_param *e);
+struct fs_dirent *fs_dlookup(struct fs *fs, struct fs_inode *dir,
+			     const char *name);
+int fs_link_add(struct fs *fs, struct fs_inode *dir, const char *name,
+		struct fs_inode *inode);
+void fs_link_del(struct fs *fs, struct fs_dirent *de);
+int fs_check_name(const char *name);
+void fs_meta_dirty(struct fs *fs);
+int fs_load_image(struct fs *fs);
+int fs_serialize(struct fs *fs, struct img_mw *mw);
+
+/* data.c */
+int fs_data_load(struct fs *fs, struct fs_inode *inode);
+void fs_data_unload(struct fs *fs, struct fs_inode *inode);
+void fs_data_dirty(struct fs *fs, struct fs_inode *inode);
+void fs_data_account(struct fs *fs, struct fs_inode *inode);
+int fs_space_check(struct fs *fs, uint64_t blocks);
+int fs_commit(struct fs *fs, bool clean);
+int fs_wb_start(struct fs *fs);
+void fs_wb_stop(struct fs *fs);
+void fs_dead_extents(struct fs *fs, struct fs_inode *inode);
+
+/* FUSE operation families */
+void fsop_dir_ops(struct fuse_lowlevel_ops *ops);
+void fsop_file_ops(struct fuse_lowlevel_ops *ops);
+void fsop_attr_ops(struct fuse_lowlevel_ops *ops);
+void fsop_xattr_ops(struct fuse_lowlevel_ops *ops);
+int fsop_make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
+		   uint32_t mode, dev_t rdev, const char *target,
+		   struct fuse_entry_param *e, struct fs_inode **out);
+
+static inline struct fs *fsop_fs(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+#endif /* FOLIOFS_FS_H */

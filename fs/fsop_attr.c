@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * FUSE attribute operations: getattr, setattr (chmod, chown, utimens,
+ * truncate) and statfs.  Permission checks are the kernel's: the mount uses
+ * default_permissions, so by the time a setattr arrives the caller has been
+ * found allowed, and the kernel has already turned "kill suid/sgid" into a
+ * mode change.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+static void fsop_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fsop_fs(req);
+	struct fs_inode *inode;
+	struct stat st;
+	int ret;
+
+	(void)fi;
+	pthread_mutex_lock(&fs->lock);
+	inode = fs_iget(fs, ino);
+	ret = -ENOENT;
+	if (inode) {
+		fs_stat(inode, &st);
+		ret = 0;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_attr(req, &st, 1.0);
+}
+
+/* Change the size of a regular file; lock held. */
+static int set_size(struct fs *fs, struct fs_inode *inode, uint64_t size)
+{
+	int ret;
+
+	ret = -EISDIR;
+	if (S_ISDIR(inode->mode))
+		return ret;
+	ret = -EINVAL;
+	if (!S_ISREG(inode->mode))
+		return ret;
+	ret = fs_data_load(fs, inode);
+	if (ret)
+		return ret;
+	if (ftruncate(inode->memfd, (off_t)size) < 0)
+		return -errno;
+	inode->size = size;
+	fs_data_dirty(fs, inode);
+	return 0;
+}
+
+static void set_time(struct timespec *ts, const struct timespec *val,
+		     bool now, const struct timespec *cur)
+{
+	*ts = now ? *cur : *val;
+}
+
+static int do_setattr(struct fs *fs, struct fs_inode *inode,
+		      const struct stat *attr, int to_set)
+{
+	struct timespec now;
+	int ret;
+
+	fs_touch(&now);
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		ret = set_size(fs, inode, (uint64_t)attr->st_size);
+		if (ret)
+			return ret;
+		if (!(to_set & FUSE_SET_ATTR_MTIME))
+			inode->mtime = now;
+	}
+	if (to_set & FUSE_SET_ATTR_MODE)
+		inode->mode = (inode->mode & S_IFMT) | (attr->st_mode & 07777);
+	if (to_set & FUSE_SET_ATTR_UID)
+		inode->uid = attr->st_uid;
+	if (to_set & FUSE_SET_ATTR_GID)
+		inode->gid = attr->st_gid;
+	if (to_set & FUSE_SET_ATTR_ATIME)
+		set_time(&inode->atime, &attr->st_atim,
+			 to_set & FUSE_SET_ATTR_ATIME_NOW, &now);
+	if (to_set & FUSE_SET_ATTR_MTIME)
+		set_time(&inode->mtime, &attr->st_mtim,
+			 to_set & FUSE_SET_ATTR_MTIME_NOW, &now);
+	inode->ctime = (to_set & FUSE_SET_ATTR_CTIME) ? attr->st_ctim : now;
+	fs_meta_dirty(fs);
+	return 0;
+}
+
+static void fsop_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+			 int to_set, struct fuse_file_info *fi)
+{
+	struct fs *fs = fsop_fs(req);
+	struct fs_inode *inode;
+	struct stat st;
+	int ret;
+
+	(void)fi;
+	pthread_mutex_lock(&fs->lock);
+	inode = fs_iget(fs, ino);
+	ret = inode ? do_setattr(fs, inode, attr, to_set) : -ENOENT;
+	if (!ret)
+		fs_stat(inode, &st);
+	pthread_mutex_unlock(&fs->lock);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_attr(req, &st, 1.0);
+}
+
+static void fsop_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = fsop_fs(req);
+	struct statvfs sv;
+	uint64_t total, used;
+
+	(void)ino;
+	memset(&sv, 0, sizeof(sv));
+	pthread_mutex_lock(&fs->lock);
+	total = img_sb(fs->img)->s_blocks;
+	used = fs->committed_used + fs->growth;
+	used = used > fs->dead_blocks ? used - fs->dead_blocks : 0;
+	sv.f_files = fs->ninodes + (total > used ? total - used : 0);
+	sv.f_ffree = total > used ? total - used : 0;
+	pthread_mutex_unlock(&fs->lock);
+	sv.f_bsize = FOFS_BLOCK_SIZE;
+	sv.f_frsize = FOFS_BLOCK_SIZE;
+	sv.f_blocks = total;
+	sv.f_bfree = total > used ? total - used : 0;
+	sv.f_bavail = sv.f_bfree;
+	sv.f_favail = sv.f_ffree;
+	sv.f_namemax = FOFS_NAME_MAX;
+	fuse_reply_statfs(req, &sv);
+}
+
+void fsop_attr_ops(struct fuse_lowlevel_ops *ops)
+{
+	ops->getattr = fsop_getattr;
+	ops->setattr = fsop_setattr;
+	ops->statfs = fsop_statfs;
+}

@@ -1,0 +1,622 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The checker behind fsck.foliofs.  It loads the newest generation into a
+ * small model (inodes with their extents, xattrs and targets; directory
+ * entries), then checks every checksum and cross-reference: extents inside
+ * the image and owned once, data checksums, entries that point at existing
+ * inodes from directories, one entry per directory, link counts, reachability
+ * from the root, and the superblock's counters.  Each finding is one line.
+ * Repairs are made to the model and committed as a new generation, so a
+ * repair interrupted by a crash leaves the old generation in place.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "img_int.h"
+
+struct ck_inode {
+	struct fofs_inode ino;
+	struct fofs_extent *ext;
+	struct img_xattr *xattr;
+	uint8_t *blob;		/* xattr names/values and target */
+	const char *target;
+	uint32_t refs;		/* directory entries naming it */
+	uint32_t subdirs;	/* entries in it naming directories */
+	bool reached;
+	bool dropped;		/* duplicate record, ignored */
+};
+
+struct ck_dirent {
+	uint64_t parent;
+	uint64_t ino;
+	char *name;
+	uint16_t len;
+	bool dead;
+};
+
+struct ck {
+	struct img *img;
+	const struct img_check_opts *o;
+	struct img_check_result *r;
+	struct ck_inode *in;
+	size_t nin, capin;
+	struct ck_dirent *d;
+	size_t nd, capd;
+	uint64_t next_ino;
+	bool dirty;		/* the model differs from the image */
+};
+
+__attribute__((format(printf, 3, 4)))
+static void ck_find(struct ck *ck, bool fixable, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	ck->r->found++;
+	if (fixable && ck->o->repair) {
+		ck->r->fixed++;
+		ck->dirty = true;
+		snprintf(line + strlen(line), sizeof(line) - strlen(line), ": fixed");
+	} else if (fixable) {
+		snprintf(line + strlen(line), sizeof(line) - strlen(line),
+			 ": run with -y to fix");
+	} else {
+		snprintf(line + strlen(line), sizeof(line) - strlen(line),
+			 ": cannot be repaired");
+	}
+	if (ck->o->report)
+		ck->o->report(ck->o->arg, line);
+}
+
+static void *grow(void *arr, size_t *cap, size_t n, size_t size)
+{
+	void *p;
+
+	if (n < *cap)
+		return arr;
+	p = realloc(arr, (*cap ? *cap * 2 : 256) * size);
+	if (p)
+		*cap = *cap ? *cap * 2 : 256;
+	return p;
+}
+
+static int ck_on_inode(void *arg, const struct img_inode_rec *rec)
+{
+	struct ck *ck = arg;
+	size_t blob = rec->ino.i_target_len, off = 0;
+	struct ck_inode *ci;
+	void *p;
+
+	p = grow(ck->in, &ck->capin, ck->nin, sizeof(*ck->in));
+	if (!p)
+		return -ENOMEM;
+	ck->in = p;
+	ci = &ck->in[ck->nin];
+	memset(ci, 0, sizeof(*ci));
+	ci->ino = rec->ino;
+	for (uint32_t i = 0; i < rec->ino.i_xattrs; i++)
+		blob += rec->xattr[i].name_len + rec->xattr[i].value_len;
+	ci->ext = malloc((rec->ino.i_extents + 1) * sizeof(*ci->ext));
+	ci->xattr = malloc((rec->ino.i_xattrs + 1) * sizeof(*ci->xattr));
+	ci->blob = malloc(blob + 1);
+	if (!ci->ext || !ci->xattr || !ci->blob) {
+		free(ci->ext);
+		free(ci->xattr);
+		free(ci->blob);
+		return -ENOMEM;
+	}
+	memcpy(ci->ext, rec->ext, rec->ino.i_extents * sizeof(*ci->ext));
+	for (uint32_t i = 0; i < rec->ino.i_xattrs; i++) {
+		const struct img_xattr *x = &rec->xattr[i];
+
+		ci->xattr[i] = *x;
+		memcpy(ci->blob + off, x->name, x->name_len);
+		ci->xattr[i].name = (char *)ci->blob + off;
+		off += x->name_len;
+		memcpy(ci->blob + off, x->value, x->value_len);
+		ci->xattr[i].value = ci->blob + off;
+		off += x->value_len;
+	}
+	memcpy(ci->blob + off, rec->target, rec->ino.i_target_len);
+	ci->target = (char *)ci->blob + off;
+	ck->nin++;
+	return 0;
+}
+
+static int ck_on_dirent(void *arg, uint64_t parent, uint64_t ino,
+			const char *name, size_t len)
+{
+	struct ck *ck = arg;
+	struct ck_dirent *de;
+	void *p;
+
+	p = grow(ck->d, &ck->capd, ck->nd, sizeof(*ck->d));
+	if (!p)
+		return -ENOMEM;
+	ck->d = p;
+	de = &ck->d[ck->nd];
+	de->name = strndup(name, len);
+	if (!de->name)
+		return -ENOMEM;
+	de->parent = parent;
+	de->ino = ino;
+	de->len = (uint16_t)len;
+	de->dead = false;
+	ck->nd++;
+	return 0;
+}
+
+static int cmp_inode(const void *a, const void *b)
+{
+	const struct ck_inode *x = a, *y = b;
+
+	return x->ino.i_ino < y->ino.i_ino ? -1 : x->ino.i_ino > y->ino.i_ino;
+}
+
+static struct ck_inode *ck_get(struct ck *ck, uint64_t ino)
+{
+	struct ck_inode key = { .ino.i_ino = ino }, *ci;
+
+	ci = bsearch(&key, ck->in, ck->nin, sizeof(*ck->in), cmp_inode);
+	/* a duplicate record may sort first: prefer the one kept */
+	while (ci && ci->dropped && ci + 1 < ck->in + ck->nin &&
+	       ci[1].ino.i_ino == ino)
+		ci++;
+	return ci && !ci->dropped ? ci : NULL;
+}
+
+static bool mode_ok(uint32_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFCHR:
+	case S_IFBLK: case S_IFIFO: case S_IFSOCK:
+		return true;
+	}
+	return false;
+}
+
+/* Pass 1: inode records on their own. */
+static void pass_inodes(struct ck *ck)
+{
+	qsort(ck->in, ck->nin, sizeof(*ck->in), cmp_inode);
+	for (size_t i = 0; i < ck->nin; i++) {
+		struct ck_inode *ci = &ck->in[i];
+		struct fofs_inode *ino = &ci->ino;
+		uint64_t end = (ino->i_size + FOFS_BLOCK_SIZE - 1) & ~(uint64_t)(FOFS_BLOCK_SIZE - 1);
+		uint32_t keep = 0;
+
+		if (i && ck->in[i - 1].ino.i_ino == ino->i_ino) {
+			ck_find(ck, true, "inode %llu: recorded twice, second copy dropped",
+				(unsigned long long)ino->i_ino);
+			ci->dropped = true;
+			continue;
+		}
+		if (!mode_ok(ino->i_mode) && ino->i_ino != FOFS_ROOT_INO) {
+			ck_find(ck, true, "inode %llu: unknown file type 0%o, inode dropped",
+				(unsigned long long)ino->i_ino, ino->i_mode & S_IFMT);
+			ci->dropped = true;
+			continue;
+		}
+		if (ino->i_ino >= ck->next_ino) {
+			ck_find(ck, true, "inode %llu: number not below the next-inode "
+				"counter %llu", (unsigned long long)ino->i_ino,
+				(unsigned long long)ck->next_ino);
+			ck->next_ino = ino->i_ino + 1;
+		}
+		if (S_ISLNK(ino->i_mode) && ino->i_size != ino->i_target_len &&
+		    ino->i_target_len) {
+			ck_find(ck, true, "inode %llu: symlink size %llu, target has %u bytes",
+				(unsigned long long)ino->i_ino,
+				(unsigned long long)ino->i_size, ino->i_target_len);
+			ino->i_size = ino->i_target_len;
+		}
+		if (!S_ISREG(ino->i_mode) && ino->i_extents) {
+			ck_find(ck, true, "inode %llu: %u data extents on a file that is "
+				"not regular", (unsigned long long)ino->i_ino, ino->i_extents);
+			ino->i_extents = 0;
+		}
+		for (uint32_t e = 0; e < ino->i_extents; e++) {
+			if (ci->ext[e].e_file_off >= end) {
+				ck_find(ck, true, "inode %llu: extent at offset %llu lies "
+					"beyond the file size %llu",
+					(unsigned long long)ino->i_ino,
+					(unsigned long long)ci->ext[e].e_file_off,
+					(unsigned long long)ino->i_size);
+				continue;
+			}
+			ci->ext[keep++] = ci->ext[e];
+		}
+		ino->i_extents = keep;
+	}
+}
+
+/* Pass 2: block ownership, used-block count, data checksums. */
+static int pass_blocks(struct ck *ck, void *buf)
+{
+	struct img *img = ck->img;
+	int ret;
+
+	ret = img_bitmap_init(img);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < img->nmeta; i++)
+		if (img_reserve(img, img->meta[i], 1))
+			ck_find(ck, false, "metadata block %llu is out of range or "
+				"listed twice", (unsigned long long)img->meta[i]);
+	for (size_t i = 0; i < ck->nin; i++) {
+		struct ck_inode *ci = &ck->in[i];
+		uint32_t keep = 0;
+
+		for (uint32_t e = 0; !ci->dropped && e < ci->ino.i_extents; e++) {
+			struct fofs_extent *x = &ci->ext[e];
+
+			if (img_reserve(img, x->e_block, 1ull << x->e_order)) {
+				ck_find(ck, true, "inode %llu: extent at offset %llu "
+					"uses blocks %llu+%u that are out of range or "
+					"owned by another extent; extent dropped",
+					(unsigned long long)ci->ino.i_ino,
+					(unsigned long long)x->e_file_off,
+					(unsigned long long)x->e_block, 1u << x->e_order);
+				continue;
+			}
+			ci->ext[keep++] = *x;
+			ck->r->data_blocks += 1ull << x->e_order;
+			if (ck->o->verify_data && img_read_extent(img, x, buf))
+				ck_find(ck, false, "inode %llu: data at offset %llu "
+					"(%llu bytes) fails its checksum",
+					(unsigned long long)ci->ino.i_ino,
+					(unsigned long long)x->e_file_off,
+					(unsigned long long)img_order_bytes(x->e_order));
+		}
+		ci->ino.i_extents = keep;
+	}
+	return 0;
+}
+
+static int cmp_dirent_name(const void *a, const void *b)
+{
+	const struct ck_dirent *x = a, *y = b;
+
+	if (x->parent != y->parent)
+		return x->parent < y->parent ? -1 : 1;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return memcmp(x->name, y->name, x->len);
+}
+
+/* Pass 3: every entry names an inode from a directory, once. */
+static void pass_dirents(struct ck *ck)
+{
+	qsort(ck->d, ck->nd, sizeof(*ck->d), cmp_dirent_name);
+	for (size_t i = 0; i < ck->nd; i++) {
+		struct ck_dirent *de = &ck->d[i];
+		struct ck_inode *dir = ck_get(ck, de->parent);
+		struct ck_inode *ci = ck_get(ck, de->ino);
+
+		if (!dir || !S_ISDIR(dir->ino.i_mode)) {
+			ck_find(ck, true, "entry '%s' in inode %llu: parent is not a "
+				"directory; entry removed", de->name,
+				(unsigned long long)de->parent);
+		} else if (!ci || de->ino == FOFS_ROOT_INO) {
+			ck_find(ck, true, "entry '%s' in directory %llu names missing "
+				"inode %llu; entry removed", de->name,
+				(unsigned long long)de->parent, (unsigned long long)de->ino);
+		} else if (i && !cmp_dirent_name(&ck->d[i - 1], de)) {
+			ck_find(ck, true, "entry '%s' appears twice in directory %llu; "
+				"second removed", de->name, (unsigned long long)de->parent);
+		} else if (S_ISDIR(ci->ino.i_mode) && ci->refs) {
+			ck_find(ck, true, "directory %llu has a second entry '%s' in "
+				"directory %llu; removed", (unsigned long long)de->ino,
+				de->name, (unsigned long long)de->parent);
+		} else {
+			ci->refs++;
+			if (S_ISDIR(ci->ino.i_mode))
+				dir->subdirs++;
+			continue;
+		}
+		de->dead = true;
+	}
+}
+
+static int cmp_dirent_parent(const void *a, const void *b)
+{
+	const struct ck_dirent *x = a, *y = b;
+
+	return x->parent < y->parent ? -1 : x->parent > y->parent;
+}
+
+/* Mark everything reachable from @from; entries are sorted by parent. */
+static int ck_walk(struct ck *ck, struct ck_inode *from)
+{
+	struct ck_inode **queue;
+	size_t head = 0, tail = 0;
+
+	queue = malloc((ck->nin + 1) * sizeof(*queue));
+	if (!queue)
+		return -ENOMEM;
+	from->reached = true;
+	queue[tail++] = from;
+	while (head < tail) {
+		struct ck_inode *dir = queue[head++];
+		struct ck_dirent key = { .parent = dir->ino.i_ino }, *de;
+
+		de = bsearch(&key, ck->d, ck->nd, sizeof(*ck->d), cmp_dirent_parent);
+		while (de && de > ck->d && de[-1].parent == key.parent)
+			de--;
+		for (; de && de < ck->d + ck->nd && de->parent == key.parent; de++) {
+			struct ck_inode *ci = de->dead ? NULL : ck_get(ck, de->ino);
+
+			if (!ci || ci->reached)
+				continue;
+			ci->reached = true;
+			if (S_ISDIR(ci->ino.i_mode))
+				queue[tail++] = ci;
+		}
+	}
+	free(queue);
+	return 0;
+}
+
+static int ck_add_dirent(struct ck *ck, uint64_t parent, uint64_t ino,
+			 const char *name)
+{
+	int ret = ck_on_dirent(ck, parent, ino, name, strlen(name));
+
+	if (ret == 0)
+		qsort(ck->d, ck->nd, sizeof(*ck->d), cmp_dirent_parent);
+	return ret;
+}
+
+/* Find or create /lost+found; returns it in @out. */
+static int ck_lost_found(struct ck *ck, struct ck_inode **out)
+{
+	struct img_inode_rec rec = { 0 };
+	struct ck_inode *root = ck_get(ck, FOFS_ROOT_INO);
+	int ret;
+
+	for (size_t i = 0; i < ck->nd; i++) {
+		struct ck_dirent *de = &ck->d[i];
+		struct ck_inode *ci;
+
+		if (de->dead || de->parent != FOFS_ROOT_INO ||
+		    strcmp(de->name, "lost+found"))
+			continue;
+		ci = ck_get(ck, de->ino);
+		if (ci && S_ISDIR(ci->ino.i_mode)) {
+			*out = ci;
+			return 0;
+		}
+	}
+	rec.ino.i_ino = ck->next_ino++;
+	rec.ino.i_mode = S_IFDIR | 0700;
+	rec.ino.i_nlink = 2;
+	rec.ino.i_mtime = rec.ino.i_ctime = rec.ino.i_atime = root->ino.i_mtime;
+	ret = ck_on_inode(ck, &rec);
+	if (ret)
+		return ret;
+	qsort(ck->in, ck->nin, sizeof(*ck->in), cmp_inode);
+	ret = ck_add_dirent(ck, FOFS_ROOT_INO, rec.ino.i_ino, "lost+found");
+	if (ret)
+		return ret;
+	*out = ck_get(ck, rec.ino.i_ino);
+	(*out)->reached = true;
+	(*out)->refs = 1;
+	ck_get(ck, FOFS_ROOT_INO)->subdirs++;
+	return 0;
+}
+
+/* Reconnect one unreachable inode under lost+found as "#ino". */
+static int ck_reconnect(struct ck *ck, struct ck_inode *ci)
+{
+	struct ck_inode *lf;
+	uint64_t ino = ci->ino.i_ino;
+	char name[32];
+	int ret;
+
+	ck_find(ck, true, "%s %llu is not reachable from the root; moved to "
+		"/lost+found", S_ISDIR(ci->ino.i_mode) ? "directory" : "inode",
+		(unsigned long long)ino);
+	if (!ck->o->repair)
+		return ck_walk(ck, ci);
+	for (size_t i = 0; S_ISDIR(ci->ino.i_mode) && i < ck->nd; i++) {
+		if (ck->d[i].ino == ino && !ck->d[i].dead) {
+			ck->d[i].dead = true;
+			ci->refs--;
+		}
+	}
+	ret = ck_lost_found(ck, &lf);
+	if (ret)
+		return ret;
+	ci = ck_get(ck, ino);	/* the array may have moved */
+	snprintf(name, sizeof(name), "#%llu", (unsigned long long)ino);
+	ret = ck_add_dirent(ck, lf->ino.i_ino, ino, name);
+	if (ret)
+		return ret;
+	ci->refs++;
+	if (S_ISDIR(ci->ino.i_mode))
+		ck_get(ck, lf->ino.i_ino)->subdirs++;
+	return ck_walk(ck, ci);
+}
+
+/* Pass 4: reachability from the root, directories first. */
+static int pass_connect(struct ck *ck)
+{
+	int ret;
+
+	qsort(ck->d, ck->nd, sizeof(*ck->d), cmp_dirent_parent);
+	ret = ck_walk(ck, ck_get(ck, FOFS_ROOT_INO));
+	for (int dirs = 1; dirs >= 0 && !ret; dirs--) {
+		for (size_t i = 0; i < ck->nin && !ret; i++) {
+			struct ck_inode *ci = &ck->in[i];
+
+			if (ci->dropped || ci->reached ||
+			    (bool)S_ISDIR(ci->ino.i_mode) != (bool)dirs)
+				continue;
+			ret = ck_reconnect(ck, ci);
+		}
+	}
+	return ret;
+}
+
+/* Pass 5: link counts. */
+static void pass_nlink(struct ck *ck)
+{
+	for (size_t i = 0; i < ck->nin; i++) {
+		struct ck_inode *ci = &ck->in[i];
+		uint32_t want;
+
+		if (ci->dropped)
+			continue;
+		want = S_ISDIR(ci->ino.i_mode) ? 2 + ci->subdirs : ci->refs;
+		if (ci->ino.i_nlink == want)
+			continue;
+		ck_find(ck, true, "inode %llu: link count %u, expected %u",
+			(unsigned long long)ci->ino.i_ino, ci->ino.i_nlink, want);
+		ci->ino.i_nlink = want;
+	}
+}
+
+static int ck_commit(struct ck *ck)
+{
+	struct img_commit_args args = { .next_ino = ck->next_ino };
+	struct img_mw mw;
+	int ret = 0;
+
+	img_mw_init(&mw);
+	for (size_t i = 0; i < ck->nin && !ret; i++) {
+		struct ck_inode *ci = &ck->in[i];
+		struct img_inode_rec rec = { ci->ino, ci->ext, ci->xattr, ci->target };
+
+		if (!ci->dropped)
+			ret = img_mw_inode(&mw, &rec);
+	}
+	for (size_t i = 0; i < ck->nd && !ret; i++)
+		if (!ck->d[i].dead)
+			ret = img_mw_dirent(&mw, ck->d[i].parent, ck->d[i].ino,
+					    ck->d[i].name, ck->d[i].len);
+	if (!ret)
+		ret = img_mw_finish(&mw);
+	if (!ret)
+		ret = img_commit(ck->img, &mw, &args);
+	img_mw_release(&mw);
+	return ret;
+}
+
+static void ck_release(struct ck *ck)
+{
+	for (size_t i = 0; i < ck->nin; i++) {
+		free(ck->in[i].ext);
+		free(ck->in[i].xattr);
+		free(ck->in[i].blob);
+	}
+	for (size_t i = 0; i < ck->nd; i++)
+		free(ck->d[i].name);
+	free(ck->in);
+	free(ck->d);
+}
+
+static int ck_passes(struct ck *ck)
+{
+	struct ck_inode *root;
+	void *buf;
+	int ret;
+
+	pass_inodes(ck);
+	root = ck_get(ck, FOFS_ROOT_INO);
+	if (!root || !S_ISDIR(root->ino.i_mode)) {
+		ck_find(ck, false, "root directory (inode 1) is missing or not a directory");
+		return 0;
+	}
+	buf = malloc(img_order_bytes(FOFS_ORDER_PMD));
+	if (!buf)
+		return -ENOMEM;
+	ret = pass_blocks(ck, buf);
+	free(buf);
+	if (ret)
+		return ret;
+	pass_dirents(ck);
+	ret = pass_connect(ck);
+	if (ret)
+		return ret;
+	pass_nlink(ck);
+	if (ck->img->used != ck->img->sb.s_used_blocks)
+		ck_find(ck, true, "superblock counts %llu used blocks, extents and "
+			"metadata use %llu",
+			(unsigned long long)ck->img->sb.s_used_blocks,
+			(unsigned long long)ck->img->used);
+	if (ck->dirty && ck->o->repair)
+		return ck_commit(ck);
+	return 0;
+}
+
+static void ck_report_raw(const struct img_check_opts *o, const char *line)
+{
+	if (o->report)
+		o->report(o->arg, line);
+}
+
+/**
+ * img_check() - check an image and optionally repair it
+ * @path: the image
+ * @opts: repair, data verification and the line reporter
+ * @res: counts of findings and what was checked
+ *
+ * A damaged superblock pair or metadata chain is reported as one finding that
+ * cannot be repaired.
+ *
+ * Return: 0 when the check ran (see @res); -EBUSY if the image is in use;
+ * -EINVAL if it is not a foliofs image; -ENOMEM; -errno opening or writing.
+ */
+int img_check(const char *path, const struct img_check_opts *opts,
+	      struct img_check_result *res)
+{
+	struct img_meta_ops ops = { ck_on_inode, ck_on_dirent };
+	struct ck ck = { .o = opts, .r = res };
+	char why[256];
+	size_t len;
+	void *buf;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	ret = img_open(path, opts->repair ? IMG_O_RDWR : IMG_O_RDONLY, &ck.img);
+	if (ret == -EBADMSG || ret == -EUCLEAN) {
+		res->found++;
+		snprintf(why, sizeof(why), "%s: cannot be repaired", img_errmsg(ck.img));
+		ck_report_raw(opts, why);
+		ret = 0;
+	}
+	if (ret || res->found) {
+		if (ret && ck.img)
+			ck_report_raw(opts, img_errmsg(ck.img));
+		goto out_close;
+	}
+	ck.next_ino = ck.img->sb.s_next_ino;
+	res->generation = ck.img->sb.s_generation;
+	why[0] = '\0';
+	ret = img_read_meta(ck.img, &buf, &len);
+	if (!ret) {
+		ret = img_parse_meta(buf, len, &ops, &ck, why, sizeof(why));
+		free(buf);
+	} else {
+		snprintf(why, sizeof(why), "%s", img_errmsg(ck.img));
+	}
+	if (ret == -EBADMSG || ret == -EUCLEAN) {
+		ck_find(&ck, false, "metadata: %s", why);
+		ret = 0;
+	} else if (!ret) {
+		ret = ck_passes(&ck);
+	}
+	res->inodes = ck.nin;
+	res->dirents = ck.nd;
+	ck_release(&ck);
+out_close:
+	img_close(ck.img);
+	return ret;
+}

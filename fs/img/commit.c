@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Reading and committing generations.  A commit writes the sealed record
+ * stream into freshly allocated metadata blocks (never one the committed
+ * generation uses), makes data and metadata durable, then writes the new
+ * superblock into the slot the previous generation does not occupy and makes
+ * that durable.  Until that last write lands the previous generation is
+ * intact on disk, so a crash at any instant leaves either the old or the new
+ * generation, never a mixture.  Blocks freed since the last commit are only
+ * reused after the new superblock is durable.  Data extents are written here
+ * too, each with its XXH3-64 checksum, and verified when read.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "img_int.h"
+
+#define MH_CSUM_OFF	24u
+
+static uint64_t meta_block_csum(uint8_t *block)
+{
+	uint8_t saved[8];
+	uint64_t csum;
+
+	memcpy(saved, block + MH_CSUM_OFF, 8);
+	memset(block + MH_CSUM_OFF, 0, 8);
+	csum = img_xxh3(block, FOFS_BLOCK_SIZE);
+	memcpy(block + MH_CSUM_OFF, saved, 8);
+	return csum;
+}
+
+static int read_meta_block(struct img *img, uint64_t blk, uint8_t *block,
+			   uint32_t *used, uint64_t *next)
+{
+	int ret;
+
+	ret = img_pread_full(img->fd, block, FOFS_BLOCK_SIZE, blk * FOFS_BLOCK_SIZE);
+	if (ret) {
+		img_seterr(img, "cannot read metadata block %llu: %s",
+			   (unsigned long long)blk, strerror(-ret));
+		return ret;
+	}
+	ret = -EUCLEAN;
+	if (get_le32(block) != FOFS_META_MAGIC ||
+	    get_le64(block + 8) != img->sb.s_generation) {
+		img_seterr(img, "metadata block %llu is not part of generation %llu",
+			   (unsigned long long)blk,
+			   (unsigned long long)img->sb.s_generation);
+		return ret;
+	}
+	ret = -EBADMSG;
+	if (get_le64(block + MH_CSUM_OFF) != meta_block_csum(block)) {
+		img_seterr(img, "metadata block %llu checksum mismatch",
+			   (unsigned long long)blk);
+		return ret;
+	}
+	*used = get_le32(block + 4);
+	*next = get_le64(block + 16);
+	ret = -EUCLEAN;
+	if (*used > FOFS_META_PAYLOAD || (*next &&
+	    (*next < FOFS_SUPER_SLOTS || *next >= img->sb.s_blocks))) {
+		img_seterr(img, "metadata block %llu has a bad length or link",
+			   (unsigned long long)blk);
+		return ret;
+	}
+	return 0;
+}
+
+/**
+ * img_read_meta() - read and verify the committed metadata chain
+ * @img: the image
+ * @buf: the record stream, to be freed by the caller
+ * @len: its length
+ *
+ * Also remembers the chain's blocks so that the next commit frees them.
+ *
+ * Return: 0; -EBADMSG for a block checksum mismatch; -EUCLEAN for a broken
+ * chain (wrong generation, loop, length mismatch); -EIO and other read
+ * errors; -ENOMEM.
+ */
+int img_read_meta(struct img *img, void **buf, size_t *len)
+{
+	const struct fofs_super *sb = &img->sb;
+	uint8_t block[FOFS_BLOCK_SIZE];
+	uint64_t blk = sb->s_meta_head, n = 0, next;
+	uint8_t *out = NULL;
+	size_t off = 0;
+	uint32_t used;
+	int ret;
+
+	ret = -ENOMEM;
+	free(img->meta);
+	img->meta = calloc(sb->s_meta_blocks, sizeof(uint64_t));
+	out = malloc(sb->s_meta_blocks * FOFS_META_PAYLOAD);
+	if (!img->meta || !out)
+		goto out_free;
+	for (n = 0; blk; n++, blk = next) {
+		ret = -EUCLEAN;
+		if (n == sb->s_meta_blocks) {
+			img_seterr(img, "metadata chain is longer than the %llu "
+				   "blocks the superblock records",
+				   (unsigned long long)sb->s_meta_blocks);
+			goto out_free;
+		}
+		ret = read_meta_block(img, blk, block, &used, &next);
+		if (ret)
+			goto out_free;
+		memcpy(out + off, block + sizeof(struct fofs_meta_hdr), used);
+		off += used;
+		img->meta[n] = blk;
+	}
+	ret = -EUCLEAN;
+	if (n != sb->s_meta_blocks || off != sb->s_meta_bytes) {
+		img_seterr(img, "metadata chain holds %llu blocks / %zu bytes, "
+			   "superblock says %llu / %llu", (unsigned long long)n, off,
+			   (unsigned long long)sb->s_meta_blocks,
+			   (unsigned long long)sb->s_meta_bytes);
+		goto out_free;
+	}
+	img->nmeta = n;
+	*buf = out;
+	*len = off;
+	return 0;
+out_free:
+	free(out);
+	return ret;
+}
+
+struct load_ctx {
+	struct img *img;
+	const struct img_meta_ops *ops;
+	void *arg;
+};
+
+static int load_inode(void *arg, const struct img_inode_rec *rec)
+{
+	struct load_ctx *lc = arg;
+
+	for (uint32_t i = 0; i < rec->ino.i_extents; i++) {
+		const struct fofs_extent *e = &rec->ext[i];
+
+		if (img_reserve(lc->img, e->e_block, 1ull << e->e_order)) {
+			img_seterr(lc->img, "inode %llu: extent at offset %llu uses "
+				   "blocks %llu+%u that are out of range or shared",
+				   (unsigned long long)rec->ino.i_ino,
+				   (unsigned long long)e->e_file_off,
+				   (unsigned long long)e->e_block, 1u << e->e_order);
+			return -EUCLEAN;
+		}
+	}
+	return lc->ops && lc->ops->inode ? lc->ops->inode(lc->arg, rec) : 0;
+}
+
+static int load_dirent(void *arg, uint64_t parent, uint64_t ino,
+		       const char *name, size_t len)
+{
+	struct load_ctx *lc = arg;
+
+	return lc->ops && lc->ops->dirent ?
+	       lc->ops->dirent(lc->arg, parent, ino, name, len) : 0;
+}
+
+/**
+ * img_load() - read the committed generation and build the allocator
+ * @img: the image
+ * @ops: visitor for the records (may be NULL)
+ * @arg: passed to @ops
+ *
+ * Return: 0; -EUCLEAN / -EBADMSG for damaged metadata, extents that leave the
+ * image or share blocks, or a used-block count that disagrees with the
+ * superblock; read errors; -ENOMEM; or a callback's non-zero return.
+ */
+int img_load(struct img *img, const struct img_meta_ops *ops, void *arg)
+{
+	struct img_meta_ops wrap = { load_inode, load_dirent };
+	struct load_ctx lc = { img, ops, arg };
+	char why[192];
+	size_t len;
+	void *buf;
+	int ret;
+
+	ret = img_bitmap_init(img);
+	if (ret)
+		return ret;
+	ret = img_read_meta(img, &buf, &len);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < img->nmeta; i++) {
+		ret = img_reserve(img, img->meta[i], 1);
+		if (ret) {
+			img_seterr(img, "metadata block %llu is out of range or "
+				   "listed twice", (unsigned long long)img->meta[i]);
+			goto out_buf;
+		}
+	}
+	why[0] = '\0';
+	img->err[0] = '\0';
+	ret = img_parse_meta(buf, len, &wrap, &lc, why, sizeof(why));
+	if (ret && why[0])
+		img_seterr(img, "metadata: %s", why);
+	if (ret)
+		goto out_buf;
+	ret = -EUCLEAN;
+	if (img->used != img->sb.s_used_blocks) {
+		img_seterr(img, "superblock counts %llu used blocks, metadata "
+			   "references %llu", (unsigned long long)img->sb.s_used_blocks,
+			   (unsigned long long)img->used);
+		goto out_buf;
+	}
+	ret = 0;
+out_buf:
+	free(buf);
+	return ret;
+}
+
+/**
+ * img_write_extent() - write one extent's data and record its checksum
+ * @img: the image
+ * @e: extent with e_block and e_order set; e_checksum is filled in
+ * @buf: img_order_bytes(e->e_order) bytes
+ *
+ * Not durable until the next img_commit().
+ *
+ * Return: 0; -errno from pwrite(2) (-EIO, -ENOSPC for a full host fs).
+ */
+int img_write_extent(struct img *img, struct fofs_extent *e, const void *buf)
+{
+	size_t len = img_order_bytes(e->e_order);
+
+	e->e_checksum = img_xxh3(buf, len);
+	return img_pwrite_full(img->fd, buf, len, e->e_block * FOFS_BLOCK_SIZE);
+}
+
+/**
+ * img_read_extent() - read one extent and verify its checksum
+ * @img: the image
+ * @e: the extent
+ * @buf: img_order_bytes(e->e_order) bytes
+ *
+ * Return: 0; -EBADMSG on a checksum mismatch; -EUCLEAN if the image is
+ * shorter than the extent; -errno from pread(2).
+ */
+int img_read_extent(struct img *img, const struct fofs_extent *e, void *buf)
+{
+	size_t len = img_order_bytes(e->e_order);
+	int ret;
+
+	ret = img_pread_full(img->fd, buf, len, e->e_block * FOFS_BLOCK_SIZE);
+	if (ret)
+		return ret;
+	return img_xxh3(buf, len) == e->e_checksum ? 0 : -EBADMSG;
+}
+
+/**
+ * img_meta_write_chain() - allocate and write metadata blocks for a stream
+ * @img: the image
+ * @mw: sealed stream
+ * @generation: generation the blocks belong to
+ * @head: first block
+ * @nblocks: blocks written
+ * @blocks: their numbers (caller frees)
+ *
+ * On failure every block it allocated is given back.
+ *
+ * Return: 0; -ENOSPC; -ENOMEM; write errors.
+ */
+int img_meta_write_chain(struct img *img, const struct img_mw *mw,
+			 uint64_t generation, uint64_t *head, uint64_t *nblocks,
+			 uint64_t **blocks)
+{
+	uint64_t n = (mw->len + FOFS_META_PAYLOAD - 1) / FOFS_META_PAYLOAD, i;
+	uint8_t block[FOFS_BLOCK_SIZE];
+	uint64_t *blk;
+	int ret = -ENOMEM;
+
+	blk = calloc(n ? n : 1, sizeof(*blk));
+	if (!blk)
+		return ret;
+	for (i = 0; i < n; i++) {
+		ret = img_alloc(img, FOFS_ORDER_SMALL, &blk[i]);
+		if (ret)
+			goto out_unalloc;
+	}
+	for (i = 0; i < n; i++) {
+		size_t off = i * FOFS_META_PAYLOAD;
+		size_t used = mw->len - off < FOFS_META_PAYLOAD ?
+			      mw->len - off : FOFS_META_PAYLOAD;
+
+		memset(block, 0, sizeof(block));
+		put_le32(block, FOFS_META_MAGIC);
+		put_le32(block + 4, (uint32_t)used);
+		put_le64(block + 8, generation);
+		put_le64(block + 16, i + 1 < n ? blk[i + 1] : 0);
+		memcpy(block + sizeof(struct fofs_meta_hdr), mw->buf + off, used);
+		put_le64(block + MH_CSUM_OFF, meta_block_csum(block));
+		ret = img_pwrite_full(img->fd, block, sizeof(block),
+				      blk[i] * FOFS_BLOCK_SIZE);
+		if (ret)
+			goto out_unalloc_all;
+	}
+	*head = n ? blk[0] : 0;
+	*nblocks = n;
+	*blocks = blk;
+	return 0;
+out_unalloc_all:
+	i = n;
+out_unalloc:
+	while (i--)
+		img_unalloc(img, blk[i], FOFS_ORDER_SMALL);
+	free(blk);
+	return ret;
+}
+
+static int img_sync(struct img *img)
+{
+	return fdatasync(img->fd) < 0 ? -errno : 0;
+}
+
+static int write_super(struct img *img, const struct fofs_super *sb)
+{
+	uint8_t block[FOFS_BLOCK_SIZE];
+	int ret;
+
+	img_super_encode(sb, block);
+	ret = img_pwrite_full(img->fd, block, sizeof(block),
+			      (sb->s_generation % FOFS_SUPER_SLOTS) * FOFS_BLOCK_SIZE);
+	return ret ? ret : img_sync(img);
+}
+
+/**
+ * img_commit() - make a new generation durable
+ * @img: the image, opened read-write
+ * @mw: the sealed record stream (img_mw_finish() called)
+ * @args: next inode number and whether this is an unmount
+ *
+ * Every extent the stream references must already be written with
+ * img_write_extent().  On failure the previous generation stays current and
+ * nothing queued by img_free() is released.
+ *
+ * Return: 0; -EROFS if opened read-only; -ENOSPC if no room for the
+ * metadata; -EIO or other errno from writing or syncing the image.
+ */
+int img_commit(struct img *img, struct img_mw *mw,
+	       const struct img_commit_args *args)
+{
+	struct fofs_super sb = img->sb;
+	uint64_t *blocks = NULL;
+	int ret;
+
+	ret = -EROFS;
+	if (!(img->flags & IMG_O_RDWR))
+		return ret;
+	sb.s_generation++;
+	ret = img_meta_write_chain(img, mw, sb.s_generation, &sb.s_meta_head,
+				   &sb.s_meta_blocks, &blocks);
+	if (ret)
+		return ret;
+	ret = img_sync(img);
+	if (ret)
+		goto out_unalloc;
+	sb.s_meta_bytes = mw->len;
+	sb.s_inodes = mw->inodes;
+	sb.s_next_ino = args->next_ino;
+	sb.s_used_blocks = img->used - img->pending_blocks - img->nmeta;
+	sb.s_commit_time = args->time ? args->time : (uint64_t)time(NULL);
+	sb.s_flags = args->clean ? (sb.s_flags | FOFS_SF_CLEAN) :
+				   (sb.s_flags & ~FOFS_SF_CLEAN);
+	ret = write_super(img, &sb);
+	if (ret)
+		goto out_keep;	/* it may have landed: keep the new blocks */
+	for (size_t i = 0; i < img->nmeta; i++)
+		img_free(img, img->meta[i], FOFS_ORDER_SMALL);
+	img_release_pending(img);
+	free(img->meta);
+	img->meta = blocks;
+	img->nmeta = sb.s_meta_blocks;
+	img->sb = sb;
+	return 0;
+out_unalloc:
+	for (uint64_t i = 0; i < sb.s_meta_blocks; i++)
+		img_unalloc(img, blocks[i], FOFS_ORDER_SMALL);
+out_keep:
+	free(blocks);
+	return ret;
+}

@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Creating an empty filesystem: size the target, clear both superblock
+ * slots, and commit generation 1 holding only the root directory.  mkfs is a
+ * thin wrapper around img_format(); the golden tests call it with a pinned
+ * UUID and time so that the bytes it writes are reproducible.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "img_int.h"
+
+#define MIN_BYTES	(1ull << 20)
+
+static int target_size(int fd, const struct img_mkfs_opts *o, uint64_t *size,
+		       char *msg, size_t msglen)
+{
+	struct stat st;
+	uint64_t dev;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(fd, BLKGETSIZE64, &dev) < 0)
+			return -errno;
+		if (o->size > dev) {
+			img_msg(msg, msglen, "requested size %llu exceeds the "
+				"device's %llu bytes", (unsigned long long)o->size,
+				(unsigned long long)dev);
+			return -EINVAL;
+		}
+		*size = o->size ? o->size : dev;
+		return 0;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		img_msg(msg, msglen, "target is neither a regular file nor a block device");
+		return -ENOTBLK;
+	}
+	*size = o->size ? o->size : (uint64_t)st.st_size;
+	if (*size > (uint64_t)st.st_size && ftruncate(fd, (off_t)*size) < 0) {
+		img_msg(msg, msglen, "cannot grow the image to %llu bytes: %s",
+			(unsigned long long)*size, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static void root_inode(struct img_inode_rec *rec, uint64_t now)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->ino.i_ino = FOFS_ROOT_INO;
+	rec->ino.i_mode = S_IFDIR | 0755;
+	rec->ino.i_uid = getuid();
+	rec->ino.i_gid = getgid();
+	rec->ino.i_nlink = 2;
+	rec->ino.i_atime = rec->ino.i_mtime = rec->ino.i_ctime = (int64_t)now;
+}
+
+static int format_commit(struct img *img, uint64_t now, char *msg, size_t msglen)
+{
+	struct img_commit_args args = { .next_ino = FOFS_ROOT_INO + 1, .time = now };
+	uint8_t zero[FOFS_BLOCK_SIZE] = { 0 };
+	struct img_inode_rec root;
+	struct img_mw mw;
+	int ret;
+
+	for (unsigned i = 0; i < FOFS_SUPER_SLOTS; i++) {
+		ret = img_pwrite_full(img->fd, zero, sizeof(zero),
+				      (uint64_t)i * FOFS_BLOCK_SIZE);
+		if (ret) {
+			img_msg(msg, msglen, "cannot write superblock area: %s",
+				strerror(-ret));
+			return ret;
+		}
+	}
+	img_mw_init(&mw);
+	root_inode(&root, now);
+	ret = img_mw_inode(&mw, &root);
+	if (!ret)
+		ret = img_mw_finish(&mw);
+	if (!ret)
+		ret = img_commit(img, &mw, &args);
+	if (ret)
+		img_msg(msg, msglen, "cannot write the new filesystem: %s",
+			strerror(-ret));
+	img_mw_release(&mw);
+	return ret;
+}
+
+static void fill_super(struct fofs_super *sb, const struct img_mkfs_opts *o,
+		       uint64_t blocks, uint64_t now)
+{
+	memset(sb, 0, sizeof(*sb));
+	sb->s_magic = FOFS_MAGIC;
+	sb->s_version = FOFS_VERSION;
+	sb->s_block_size = FOFS_BLOCK_SIZE;
+	sb->s_blocks = blocks;
+	sb->s_next_ino = FOFS_ROOT_INO + 1;
+	sb->s_mkfs_time = now;
+	if (o->uuid) {
+		memcpy(sb->s_uuid, o->uuid, 16);
+	} else {
+		if (getrandom(sb->s_uuid, 16, 0) != 16)
+			for (unsigned i = 0; i < 16; i++)
+				sb->s_uuid[i] = (uint8_t)rand();
+		sb->s_uuid[6] = (uint8_t)((sb->s_uuid[6] & 0x0f) | 0x40); /* v4 */
+		sb->s_uuid[8] = (uint8_t)((sb->s_uuid[8] & 0x3f) | 0x80);
+	}
+	if (o->label)
+		strncpy(sb->s_label, o->label, FOFS_LABEL_LEN - 1);
+}
+
+/**
+ * img_format() - write an empty foliofs filesystem
+ * @path: regular file (created if absent, grown to opts->size) or block device
+ * @opts: size, label, UUID and time
+ * @msg: one-line reason on failure
+ * @msglen: size of @msg
+ *
+ * The caller decides whether overwriting an existing filesystem is allowed.
+ *
+ * Return: 0; -EINVAL for a size below 1 MiB or a label over 63 bytes; -EBUSY
+ * if the image is in use; -ENOTBLK for other file types; -errno from open,
+ * truncate or write.
+ */
+int img_format(const char *path, const struct img_mkfs_opts *opts, char *msg,
+	       size_t msglen)
+{
+	uint64_t size = 0, now = opts->time ? opts->time : (uint64_t)time(NULL);
+	struct img img = { .fd = -1, .flags = IMG_O_RDWR };
+	int ret;
+
+	ret = -EINVAL;
+	if (opts->label && strlen(opts->label) >= FOFS_LABEL_LEN) {
+		img_msg(msg, msglen, "label is longer than %u bytes", FOFS_LABEL_LEN - 1);
+		return ret;
+	}
+	img.fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (img.fd < 0) {
+		ret = -errno;
+		img_msg(msg, msglen, "cannot open %s: %s", path, strerror(errno));
+		return ret;
+	}
+	ret = -EBUSY;
+	if (flock(img.fd, LOCK_EX | LOCK_NB) < 0) {
+		img_msg(msg, msglen, "%s is in use (mounted by foliofs?)", path);
+		goto out_close;
+	}
+	ret = target_size(img.fd, opts, &size, msg, msglen);
+	if (ret)
+		goto out_close;
+	ret = -EINVAL;
+	if (size < MIN_BYTES) {
+		img_msg(msg, msglen, "size %llu bytes is below the 1 MiB minimum "
+			"(use --size)", (unsigned long long)size);
+		goto out_close;
+	}
+	fill_super(&img.sb, opts, size / FOFS_BLOCK_SIZE, now);
+	ret = img_bitmap_init(&img);
+	if (ret)
+		goto out_close;
+	ret = format_commit(&img, now, msg, msglen);
+	free(img.bitmap);
+	free(img.meta);
+	free(img.pending);
+out_close:
+	close(img.fd);
+	return ret;
+}

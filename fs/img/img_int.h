@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Private state of the image library: the open image handle, its block
+ * bitmap and the little-endian load/store helpers used by the encoders.
+ * Nothing outside fs/img includes this header.
+ */
+#ifndef FOLIOFS_IMG_INT_H
+#define FOLIOFS_IMG_INT_H
+
+#include <endian.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "foliofs/img.h"
+
+struct img_range {
+	uint64_t blk;
+	uint64_t n;
+};
+
+/*
+ * Callers serialize commits and allocation (the daemon's commit mutex); the
+ * handle itself takes no lock.
+ */
+struct img {
+	int fd;
+	unsigned flags;
+	struct fofs_super sb;		/* newest valid superblock */
+	uint64_t *bitmap;		/* one bit per block, 1 = in use */
+	uint64_t used;			/* bits set in bitmap */
+	struct img_range *pending;	/* freed, reusable after next commit */
+	size_t npending, cappending;
+	uint64_t pending_blocks;
+	uint64_t *meta;			/* blocks of the committed chain */
+	size_t nmeta;
+	uint64_t alloc_hint[10];	/* next-fit cursor per order */
+	char err[256];
+};
+
+__attribute__((format(printf, 2, 3)))
+static inline void img_seterr(struct img *img, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(img->err, sizeof(img->err), fmt, ap);
+	va_end(ap);
+}
+
+__attribute__((format(printf, 3, 4)))
+static inline void img_msg(char *msg, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!msg || !len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, len, fmt, ap);
+	va_end(ap);
+}
+
+static inline void put_le16(uint8_t *p, uint16_t v) { v = htole16(v); memcpy(p, &v, 2); }
+static inline void put_le32(uint8_t *p, uint32_t v) { v = htole32(v); memcpy(p, &v, 4); }
+static inline void put_le64(uint8_t *p, uint64_t v) { v = htole64(v); memcpy(p, &v, 8); }
+static inline uint16_t get_le16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return le16toh(v); }
+static inline uint32_t get_le32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return le32toh(v); }
+static inline uint64_t get_le64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return le64toh(v); }
+
+static inline bool img_bit(const struct img *img, uint64_t blk)
+{
+	return img->bitmap[blk / 64] & (1ull << (blk % 64));
+}
+
+int img_bitmap_init(struct img *img);
+void img_release_pending(struct img *img);
+int img_meta_write_chain(struct img *img, const struct img_mw *mw,
+			 uint64_t generation, uint64_t *head, uint64_t *nblocks,
+			 uint64_t **blocks);
+int img_pread_full(int fd, void *buf, size_t len, uint64_t off);
+int img_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+
+#endif /* FOLIOFS_IMG_INT_H */

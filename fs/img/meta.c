@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The metadata record stream: a writer that serializes inodes (with their
+ * extents, xattrs and symlink targets) and directory entries into one
+ * growing buffer, and a parser that walks such a buffer, checks every length,
+ * order and alignment, and hands native-order records to a visitor.  The
+ * stream ends with an END record carrying the record count and a checksum of
+ * everything before it, so a stream cut short is detected even when each
+ * metadata block's own checksum is sound.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "img_int.h"
+
+#define REC_HDR		sizeof(struct fofs_rec_hdr)
+#define INODE_LEN	sizeof(struct fofs_inode)
+#define EXTENT_LEN	sizeof(struct fofs_extent)
+#define XATTR_LEN	sizeof(struct fofs_xattr)
+#define DIRENT_LEN	sizeof(struct fofs_dirent)
+
+void img_mw_init(struct img_mw *mw)
+{
+	memset(mw, 0, sizeof(*mw));
+}
+
+void img_mw_release(struct img_mw *mw)
+{
+	free(mw->buf);
+	img_mw_init(mw);
+}
+
+/* Reserve @len bytes at the end of the stream and return them zeroed. */
+static uint8_t *mw_grow(struct img_mw *mw, size_t len)
+{
+	uint8_t *p;
+
+	if (mw->len + len > mw->cap) {
+		size_t cap = mw->cap ? mw->cap : 65536;
+
+		while (cap < mw->len + len)
+			cap *= 2;
+		p = realloc(mw->buf, cap);
+		if (!p)
+			return NULL;
+		mw->buf = p;
+		mw->cap = cap;
+	}
+	p = mw->buf + mw->len;
+	memset(p, 0, len);
+	mw->len += len;
+	return p;
+}
+
+static uint8_t *mw_record(struct img_mw *mw, uint16_t type, size_t body)
+{
+	uint8_t *p;
+
+	if (body > UINT32_MAX)
+		return NULL;
+	p = mw_grow(mw, REC_HDR + body);
+	if (!p)
+		return NULL;
+	put_le16(p, type);
+	put_le32(p + 4, (uint32_t)body);
+	mw->records++;
+	return p + REC_HDR;
+}
+
+static void encode_inode(uint8_t *p, const struct fofs_inode *i)
+{
+	put_le64(p + 0, i->i_ino);
+	put_le32(p + 8, i->i_mode);
+	put_le32(p + 12, i->i_uid);
+	put_le32(p + 16, i->i_gid);
+	put_le32(p + 20, i->i_nlink);
+	put_le64(p + 24, i->i_size);
+	put_le64(p + 32, i->i_rdev);
+	put_le64(p + 40, (uint64_t)i->i_atime);
+	put_le64(p + 48, (uint64_t)i->i_mtime);
+	put_le64(p + 56, (uint64_t)i->i_ctime);
+	put_le32(p + 64, i->i_atime_ns);
+	put_le32(p + 68, i->i_mtime_ns);
+	put_le32(p + 72, i->i_ctime_ns);
+	put_le32(p + 76, i->i_flags);
+	put_le32(p + 80, i->i_extents);
+	put_le32(p + 84, i->i_xattrs);
+	put_le32(p + 88, i->i_target_len);
+}
+
+static void decode_inode(const uint8_t *p, struct fofs_inode *i)
+{
+	memset(i, 0, sizeof(*i));
+	i->i_ino = get_le64(p + 0);
+	i->i_mode = get_le32(p + 8);
+	i->i_uid = get_le32(p + 12);
+	i->i_gid = get_le32(p + 16);
+	i->i_nlink = get_le32(p + 20);
+	i->i_size = get_le64(p + 24);
+	i->i_rdev = get_le64(p + 32);
+	i->i_atime = (int64_t)get_le64(p + 40);
+	i->i_mtime = (int64_t)get_le64(p + 48);
+	i->i_ctime = (int64_t)get_le64(p + 56);
+	i->i_atime_ns = get_le32(p + 64);
+	i->i_mtime_ns = get_le32(p + 68);
+	i->i_ctime_ns = get_le32(p + 72);
+	i->i_flags = get_le32(p + 76);
+	i->i_extents = get_le32(p + 80);
+	i->i_xattrs = get_le32(p + 84);
+	i->i_target_len = get_le32(p + 88);
+}
+
+/**
+ * img_mw_inode() - append an inode record
+ * @mw: the writer
+ * @rec: inode, its extents, xattrs and symlink target; the counts in
+ *	rec->ino say how many of each are read
+ *
+ * Return: 0; -ENOMEM; -E2BIG if the record would exceed 4 GiB.
+ */
+int img_mw_inode(struct img_mw *mw, const struct img_inode_rec *rec)
+{
+	const struct fofs_inode *ino = &rec->ino;
+	size_t body = INODE_LEN + (size_t)ino->i_extents * EXTENT_LEN +
+		      ino->i_target_len;
+	uint8_t *p;
+
+	for (uint32_t i = 0; i < ino->i_xattrs; i++)
+		body += XATTR_LEN + rec->xattr[i].name_len + rec->xattr[i].value_len;
+	if (body > UINT32_MAX)
+		return -E2BIG;
+	p = mw_record(mw, FOFS_REC_INODE, body);
+	if (!p)
+		return -ENOMEM;
+	encode_inode(p, ino);
+	p += INODE_LEN;
+	for (uint32_t i = 0; i < ino->i_extents; i++, p += EXTENT_LEN) {
+		put_le64(p + 0, rec->ext[i].e_file_off);
+		put_le64(p + 8, rec->ext[i].e_block);
+		p[16] = rec->ext[i].e_order;
+		put_le64(p + 24, rec->ext[i].e_checksum);
+	}
+	for (uint32_t i = 0; i < ino->i_xattrs; i++) {
+		const struct img_xattr *x = &rec->xattr[i];
+
+		put_le16(p, x->name_len);
+		put_le32(p + 4, x->value_len);
+		p += XATTR_LEN;
+		memcpy(p, x->name, x->name_len);
+		p += x->name_len;
+		if (x->value_len)
+			memcpy(p, x->value, x->value_len);
+		p += x->value_len;
+	}
+	if (ino->i_target_len)
+		memcpy(p, rec->target, ino->i_target_len);
+	mw->inodes++;
+	return 0;
+}
+
+/**
+ * img_mw_dirent() - append a directory entry record
+ * @mw: the writer
+ * @parent: directory inode
+ * @ino: inode the name refers to
+ * @name: the name (no NUL needed)
+ * @name_len: 1..FOFS_NAME_MAX
+ *
+ * Return: 0; -ENAMETOOLONG; -EINVAL for an empty name; -ENOMEM.
+ */
+int img_mw_dirent(struct img_mw *mw, uint64_t parent, uint64_t ino,
+		  const char *name, size_t name_len)
+{
+	uint8_t *p;
+
+	if (name_len > FOFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (name_len == 0)
+		return -EINVAL;
+	p = mw_record(mw, FOFS_REC_DIRENT, DIRENT_LEN + name_len);
+	if (!p)
+		return -ENOMEM;
+	put_le64(p + 0, parent);
+	put_le64(p + 8, ino);
+	put_le16(p + 16, (uint16_t)name_len);
+	memcpy(p + DIRENT_LEN, name, name_len);
+	return 0;
+}
+
+/**
+ * img_mw_finish() - seal the stream with its END record
+ * @mw: the writer
+ *
+ * Return: 0; -ENOMEM.
+ */
+int img_mw_finish(struct img_mw *mw)
+{
+	uint64_t records = mw->records, csum = img_xxh3(mw->buf, mw->len);
+	uint8_t *p = mw_record(mw, FOFS_REC_END, sizeof(struct fofs_end));
+
+	if (!p)
+		return -ENOMEM;
+	put_le64(p, records);
+	put_le64(p + 8, csum);
+	return 0;
+}
+
+/* Scratch arrays reused across records while parsing. */
+struct parse_scratch {
+	struct fofs_extent *ext;
+	size_t next;
+	struct img_xattr *xattr;
+	size_t nxattr;
+};
+
+static int scratch_fit(void **arr, size_t *cap, size_t want, size_t size)
+{
+	void *p;
+
+	if (want <= *cap)
+		return 0;
+	p = realloc(*arr, want * size);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = want;
+	return 0;
+}
+
+static bool name_ok(const char *name, size_t len)
+{
+	if (len == 0 || len > FOFS_NAME_MAX)
+		return false;
+	if ((len == 1 && name[0] == '.') || (len == 2 && !memcmp(name, "..", 2)))
+		return false;
+	return !memchr(name, '/', len) && !memchr(name, '\0', len);
+}
+
+static int parse_extents(const uint8_t **pp, const uint8_t *end,
+			 struct fofs_inode *ino, struct parse_scratch *s,
+			 char *msg, size_t msglen)
+{
+	const uint8_t *p = *pp;
+
+	if ((size_t)(end - p) / EXTENT_LEN < ino->i_extents ||
+	    scratch_fit((void **)&s->ext, &s->next, ino->i_extents, EXTENT_LEN))
+		goto bad;
+	for (uint32_t i = 0; i < ino->i_extents; i++, p += EXTENT_LEN) {
+		struct fofs_extent *e = &s->ext[i];
+		uint64_t bytes;
+
+		memset(e, 0, sizeof(*e));
+		e->e_file_off = get_le64(p);
+		e->e_block = get_le64(p + 8);
+		e->e_order = p[16];
+		e->e_checksum = get_le64(p + 24);
+		bytes = img_order_bytes(e->e_order);
+		if (!img_order_valid(e->e_order) || e->e_file_off % bytes ||
+		    e->e_block % (bytes / FOFS_BLOCK_SIZE) ||
+		    (i && e->e_file_off < s->ext[i - 1].e_file_off +
+			  img_order_bytes(s->ext[i - 1].e_order))) {
+			img_msg(msg, msglen, "inode %llu: extent %u (offset %llu, "
+				"order %u) is misaligned, overlapping or of an "
+				"unknown order", (unsigned long long)ino->i_ino, i,
+				(unsigned long long)e->e_file_off, e->e_order);
+			return -EUCLEAN;
+		}
+	}
+	*pp = p;
+	return 0;
+bad:
+	img_msg(msg, msglen, "inode %llu: extent table overruns its record",
+		(unsigned long long)ino->i_ino);
+	return -EUCLEAN;
+}
+
+static int parse_xattrs(const uint8_t **pp, const uint8_t *end,
+			struct fofs_inode *ino, struct parse_scratch *s,
+			char *msg, size_t msglen)
+{
+	const uint8_t *p = *pp;
+
+	if (scratch_fit((void **)&s->xattr, &s->nxattr, ino->i_xattrs,
+			sizeof(*s->xattr)))
+		return -ENOMEM;
+	for (uint32_t i = 0; i < ino->i_xattrs; i++) {
+		struct img_xattr *x = &s->xattr[i];
+
+		if (end - p < (ptrdiff_t)XATTR_LEN)
+			goto bad;
+		x->name_len = get_le16(p);
+		x->value_len = get_le32(p + 4);
+		p += XATTR_LEN;
+		if (!x->name_len || x->name_len > FOFS_XATTR_NAME_MAX ||
+		    x->value_len > FOFS_XATTR_VALUE_MAX ||
+		    (size_t)(end - p) < (size_t)x->name_len + x->value_len)
+			goto bad;
+		x->name = (const char *)p;
+		x->value = p + x->name_len;
+		p += x->name_len + x->value_len;
+	}
+	*pp = p;
+	return 0;
+bad:
+	img_msg(msg, msglen, "inode %llu: extended attribute table is damaged",
+		(unsigned long long)ino->i_ino);
+	return -EUCLEAN;
+}
+
+static int parse_inode(const uint8_t *p, size_t len, const struct img_meta_ops *ops,
+		       void *arg, struct parse_scratch *s, char *msg, size_t msglen)
+{
+	const uint8_t *end = p + len;
+	struct img_inode_rec rec;
+	int ret = -EUCLEAN;
+
+	if (len < INODE_LEN) {
+		img_msg(msg, msglen, "inode record too short (%zu bytes)", len);
+		return ret;
+	}
+	decode_inode(p, &rec.ino);
+	p += INODE_LEN;
+	ret = parse_extents(&p, end, &rec.ino, s, msg, msglen);
+	if (ret)
+		return ret;
+	ret = parse_xattrs(&p, end, &rec.ino, s, msg, msglen);
+	if (ret)
+		return ret;
+	ret = -EUCLEAN;
+	if ((size_t)(end - p) != rec.ino.i_target_len ||
+	    rec.ino.i_target_len > FOFS_SYMLINK_MAX) {
+		img_msg(msg, msglen, "inode %llu: record length disagrees with "
+			"its contents", (unsigned long long)rec.ino.i_ino);
+		return ret;
+	}
+	rec.ext = s->ext;
+	rec.xattr = s->xattr;
+	rec.target = (const char *)p;
+	return ops && ops->inode ? ops->inode(arg, &rec) : 0;
+}
+
+static int parse_dirent(const uint8_t *p, size_t len, const struct img_meta_ops *ops,
+			void *arg, char *msg, size_t msglen)
+{
+	uint64_t parent, ino;
+	uint16_t nlen;
+
+	if (len < DIRENT_LEN)
+		goto bad;
+	parent = get_le64(p);
+	ino = get_le64(p + 8);
+	nlen = get_le16(p + 16);
+	if (len != DIRENT_LEN + nlen || !name_ok((const char *)p + DIRENT_LEN, nlen))
+		goto bad;
+	return ops && ops->dirent ?
+	       ops->dirent(arg, parent, ino, (const char *)p + DIRENT_LEN, nlen) : 0;
+bad:
+	img_msg(msg, msglen, "directory entry record is damaged");
+	return -EUCLEAN;
+}
+
+static int parse_end(const uint8_t *base, const uint8_t *p, size_t len,
+		     size_t total, uint64_t records, char *msg, size_t msglen)
+{
+	if (len != sizeof(struct fofs_end) || p + len != base + total) {
+		img_msg(msg, msglen, "metadata END record is misplaced");
+		return -EUCLEAN;
+	}
+	if (get_le64(p) != records) {
+		img_msg(msg, msglen, "metadata stream holds %llu records, END says %llu",
+			(unsigned long long)records, (unsigned long long)get_le64(p));
+		return -EUCLEAN;
+	}
+	if (get_le64(p + 8) != img_xxh3(base, (size_t)(p - REC_HDR - base))) {
+		img_msg(msg, msglen, "metadata stream checksum mismatch");
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/**
+ * img_parse_meta() - walk a record stream and visit every record
+ * @buf: the stream
+ * @len: its length
+ * @ops: visitor callbacks (either may be NULL)
+ * @arg: passed to the callbacks
+ * @msg: one-line reason on failure (may be NULL)
+ * @msglen: size of @msg
+ *
+ * Return: 0; -EUCLEAN for a structurally damaged stream; -EBADMSG if the END
+ * checksum does not match; -ENOMEM; or the first non-zero callback return.
+ */
+int img_parse_meta(const void *buf, size_t len, const struct img_meta_ops *ops,
+		   void *arg, char *msg, size_t msglen)
+{
+	const uint8_t *base = buf, *p = buf, *end = base + len;
+	struct parse_scratch s = { 0 };
+	uint64_t records = 0;
+	int ret = 0;
+
+	while (ret == 0) {
+		uint16_t type;
+		uint32_t rlen;
+
+		ret = -EUCLEAN;
+		if (end - p < (ptrdiff_t)REC_HDR) {
+			img_msg(msg, msglen, "metadata stream ends without END record");
+			break;
+		}
+		type = get_le16(p);
+		rlen = get_le32(p + 4);
+		p += REC_HDR;
+		if ((size_t)(end - p) < rlen) {
+			img_msg(msg, msglen, "metadata record %llu overruns the stream",
+				(unsigned long long)records);
+			break;
+		}
+		if (type == FOFS_REC_END) {
+			ret = parse_end(base, p, rlen, len, records, msg, msglen);
+			break;
+		} else if (type == FOFS_REC_INODE) {
+			ret = parse_inode(p, rlen, ops, arg, &s, msg, msglen);
+		} else if (type == FOFS_REC_DIRENT) {
+			ret = parse_dirent(p, rlen, ops, arg, msg, msglen);
+		} else {
+			img_msg(msg, msglen, "unknown metadata record type %u", type);
+		}
+		p += rlen;
+		records++;
+	}
+	free(s.ext);
+	free(s.xattr);
+	return ret;
+}

@@ -1,0 +1,388 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Opening an image: locking it against a second writer, reading both
+ * superblock slots, choosing the newest one whose checksum and fields are
+ * sound, and checking its features against what this build supports.  Also
+ * the superblock encoder/decoder and the checksum primitive every other part
+ * of the library uses.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "img_int.h"
+
+#define SB_CSUM_OFF	248u
+
+uint64_t img_xxh3(const void *buf, size_t len)
+{
+	return XXH3_64bits(buf, len);
+}
+
+int img_pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EUCLEAN;	/* image shorter than it claims */
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int img_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/**
+ * img_super_encode() - serialize a superblock into a zeroed 4 KiB block
+ * @sb: native-order superblock; its checksum field is ignored
+ * @block: FOFS_BLOCK_SIZE bytes
+ *
+ * Return: 0.
+ */
+int img_super_encode(const struct fofs_super *sb, void *block)
+{
+	uint8_t *b = block;
+
+	memset(b, 0, FOFS_BLOCK_SIZE);
+	put_le64(b + 0, sb->s_magic);
+	put_le32(b + 8, sb->s_version);
+	put_le32(b + 12, sb->s_block_size);
+	put_le64(b + 16, sb->s_feature_compat);
+	put_le64(b + 24, sb->s_feature_incompat);
+	put_le64(b + 32, sb->s_feature_ro_compat);
+	memcpy(b + 40, sb->s_uuid, 16);
+	memcpy(b + 56, sb->s_label, FOFS_LABEL_LEN);
+	put_le64(b + 120, sb->s_blocks);
+	put_le64(b + 128, sb->s_generation);
+	put_le64(b + 136, sb->s_meta_head);
+	put_le64(b + 144, sb->s_meta_blocks);
+	put_le64(b + 152, sb->s_meta_bytes);
+	put_le64(b + 160, sb->s_used_blocks);
+	put_le64(b + 168, sb->s_inodes);
+	put_le64(b + 176, sb->s_next_ino);
+	put_le64(b + 184, sb->s_mkfs_time);
+	put_le64(b + 192, sb->s_commit_time);
+	put_le32(b + 200, sb->s_flags);
+	put_le64(b + SB_CSUM_OFF, img_xxh3(b, SB_CSUM_OFF));
+	return 0;
+}
+
+static int super_check_fields(const struct fofs_super *sb, char *msg,
+			      size_t msglen)
+{
+	int ret = -EUCLEAN;
+
+	if (sb->s_block_size != FOFS_BLOCK_SIZE) {
+		img_msg(msg, msglen, "superblock: block size %u, expected %u",
+			sb->s_block_size, FOFS_BLOCK_SIZE);
+		goto out;
+	}
+	if (sb->s_blocks < FOFS_SUPER_SLOTS + 1 || sb->s_generation == 0 ||
+	    sb->s_next_ino <= FOFS_ROOT_INO) {
+		img_msg(msg, msglen, "superblock: impossible geometry "
+			"(blocks %llu, generation %llu, next inode %llu)",
+			(unsigned long long)sb->s_blocks,
+			(unsigned long long)sb->s_generation,
+			(unsigned long long)sb->s_next_ino);
+		goto out;
+	}
+	if (sb->s_meta_head < FOFS_SUPER_SLOTS || sb->s_meta_head >= sb->s_blocks ||
+	    sb->s_meta_blocks == 0 || sb->s_meta_blocks > sb->s_blocks ||
+	    sb->s_used_blocks > sb->s_blocks) {
+		img_msg(msg, msglen, "superblock: metadata head %llu or counts out "
+			"of range for %llu blocks",
+			(unsigned long long)sb->s_meta_head,
+			(unsigned long long)sb->s_blocks);
+		goto out;
+	}
+	ret = 0;
+out:
+	return ret;
+}
+
+/**
+ * img_super_decode() - parse and verify one superblock slot
+ * @block: FOFS_BLOCK_SIZE bytes read from the image
+ * @sb: native-order result
+ * @msg: where to put a one-line reason on failure (may be NULL)
+ * @msglen: size of @msg
+ *
+ * Return: 0; -EINVAL if the magic is absent (not a foliofs superblock);
+ * -EBADMSG on a checksum mismatch; -EUCLEAN if a field is impossible.
+ */
+int img_super_decode(const void *block, struct fofs_super *sb, char *msg,
+		     size_t msglen)
+{
+	const uint8_t *b = block;
+	int ret;
+
+	memset(sb, 0, sizeof(*sb));
+	sb->s_magic = get_le64(b + 0);
+	ret = -EINVAL;
+	if (sb->s_magic != FOFS_MAGIC) {
+		img_msg(msg, msglen, "no foliofs magic");
+		goto out;
+	}
+	sb->s_checksum = get_le64(b + SB_CSUM_OFF);
+	ret = -EBADMSG;
+	if (sb->s_checksum != img_xxh3(b, SB_CSUM_OFF)) {
+		img_msg(msg, msglen, "superblock checksum mismatch");
+		goto out;
+	}
+	sb->s_version = get_le32(b + 8);
+	sb->s_block_size = get_le32(b + 12);
+	sb->s_feature_compat = get_le64(b + 16);
+	sb->s_feature_incompat = get_le64(b + 24);
+	sb->s_feature_ro_compat = get_le64(b + 32);
+	memcpy(sb->s_uuid, b + 40, 16);
+	memcpy(sb->s_label, b + 56, FOFS_LABEL_LEN);
+	sb->s_label[FOFS_LABEL_LEN - 1] = '\0';
+	sb->s_blocks = get_le64(b + 120);
+	sb->s_generation = get_le64(b + 128);
+	sb->s_meta_head = get_le64(b + 136);
+	sb->s_meta_blocks = get_le64(b + 144);
+	sb->s_meta_bytes = get_le64(b + 152);
+	sb->s_used_blocks = get_le64(b + 160);
+	sb->s_inodes = get_le64(b + 168);
+	sb->s_next_ino = get_le64(b + 176);
+	sb->s_mkfs_time = get_le64(b + 184);
+	sb->s_commit_time = get_le64(b + 192);
+	sb->s_flags = get_le32(b + 200);
+	ret = super_check_fields(sb, msg, msglen);
+out:
+	return ret;
+}
+
+static int dev_size(int fd, uint64_t *size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISBLK(st.st_mode))
+		return ioctl(fd, BLKGETSIZE64, size) < 0 ? -errno : 0;
+	if (!S_ISREG(st.st_mode))
+		return -ENOTBLK;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+/* Read both slots and keep the newest sound one. */
+static int img_pick_super(struct img *img)
+{
+	uint8_t block[FOFS_BLOCK_SIZE];
+	char why[FOFS_SUPER_SLOTS][128];
+	int rets[FOFS_SUPER_SLOTS];
+	struct fofs_super sb;
+	bool found = false;
+	unsigned i;
+	int ret;
+
+	for (i = 0; i < FOFS_SUPER_SLOTS; i++) {
+		ret = img_pread_full(img->fd, block, sizeof(block),
+				     (uint64_t)i * FOFS_BLOCK_SIZE);
+		if (ret == -EUCLEAN) {
+			rets[i] = -EINVAL;
+			snprintf(why[i], sizeof(why[i]), "image too short");
+			continue;
+		}
+		if (ret) {
+			img_seterr(img, "cannot read superblock %u: %s", i, strerror(-ret));
+			return ret;
+		}
+		rets[i] = img_super_decode(block, &sb, why[i], sizeof(why[i]));
+		if (rets[i] == 0 && (!found || sb.s_generation > img->sb.s_generation)) {
+			img->sb = sb;
+			found = true;
+		}
+	}
+	if (found)
+		return 0;
+	if (rets[0] == -EINVAL && rets[1] == -EINVAL) {
+		img_seterr(img, "not a foliofs image (no superblock magic)");
+		return -EINVAL;
+	}
+	img_seterr(img, "no valid superblock: slot 0: %s; slot 1: %s", why[0], why[1]);
+	return rets[0] == -EBADMSG || rets[1] == -EBADMSG ? -EBADMSG : -EUCLEAN;
+}
+
+static int img_check_features(struct img *img, uint64_t devsize)
+{
+	const struct fofs_super *sb = &img->sb;
+
+	if (sb->s_version != FOFS_VERSION) {
+		img_seterr(img, "image format version %u is not supported (this "
+			   "build reads version %u)", sb->s_version, FOFS_VERSION);
+		return -EOPNOTSUPP;
+	}
+	if (sb->s_feature_incompat & ~FOFS_FEATURE_INCOMPAT_SUPP) {
+		img_seterr(img, "image uses unsupported incompatible features 0x%llx",
+			   (unsigned long long)(sb->s_feature_incompat &
+						~FOFS_FEATURE_INCOMPAT_SUPP));
+		return -EOPNOTSUPP;
+	}
+	if ((img->flags & IMG_O_RDWR) &&
+	    (sb->s_feature_ro_compat & ~FOFS_FEATURE_RO_COMPAT_SUPP)) {
+		img_seterr(img, "image uses read-only-compatible features 0x%llx "
+			   "unknown to this build; open it read-only",
+			   (unsigned long long)sb->s_feature_ro_compat);
+		return -EROFS;
+	}
+	if (sb->s_blocks > devsize / FOFS_BLOCK_SIZE) {
+		img_seterr(img, "image is truncated: superblock says %llu blocks, "
+			   "device holds %llu",
+			   (unsigned long long)sb->s_blocks,
+			   (unsigned long long)(devsize / FOFS_BLOCK_SIZE));
+		return -EUCLEAN;
+	}
+	return 0;
+}
+
+static int img_lock(struct img *img)
+{
+	int op = (img->flags & IMG_O_RDWR) ? LOCK_EX : LOCK_SH;
+
+	if (img->flags & IMG_O_NOLOCK)
+		return 0;
+	if (flock(img->fd, op | LOCK_NB) == 0)
+		return 0;
+	if (errno == EWOULDBLOCK) {
+		img_seterr(img, "image is in use (mounted by foliofs, or being "
+			   "checked or formatted)");
+		return -EBUSY;
+	}
+	img_seterr(img, "cannot lock image: %s", strerror(errno));
+	return -errno;
+}
+
+/**
+ * img_open() - open, lock and validate an image
+ * @path: image file or block device
+ * @flags: IMG_O_RDONLY or IMG_O_RDWR, optionally IMG_O_NOLOCK
+ * @out: the handle; on failure a handle is still returned when it was
+ *	created, so that img_errmsg() can explain, and must be closed
+ *
+ * Return: 0; -errno from open(2); -EBUSY if another process holds the image;
+ * -EINVAL if it is not a foliofs image; -EBADMSG / -EUCLEAN if both
+ * superblocks are damaged or the image is truncated; -EOPNOTSUPP / -EROFS for
+ * unsupported versions or features; -ENOMEM.
+ */
+int img_open(const char *path, unsigned flags, struct img **out)
+{
+	struct img *img;
+	uint64_t size;
+	int ret;
+
+	ret = -ENOMEM;
+	img = calloc(1, sizeof(*img));
+	if (!img)
+		return ret;
+	*out = img;
+	img->flags = flags;
+	img->fd = open(path, ((flags & IMG_O_RDWR) ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (img->fd < 0) {
+		ret = -errno;
+		img_seterr(img, "cannot open %s: %s", path, strerror(errno));
+		return ret;
+	}
+	ret = img_lock(img);
+	if (ret)
+		return ret;
+	ret = dev_size(img->fd, &size);
+	if (ret) {
+		img_seterr(img, "%s is neither a regular file nor a block device", path);
+		return ret;
+	}
+	ret = img_pick_super(img);
+	if (ret)
+		return ret;
+	ret = img_check_features(img, size);
+	if (ret)
+		return ret;
+	return img_bitmap_init(img);
+}
+
+/**
+ * img_close() - release a handle from img_open(); NULL is accepted
+ * @img: the handle
+ */
+void img_close(struct img *img)
+{
+	if (!img)
+		return;
+	if (img->fd >= 0)
+		close(img->fd);
+	free(img->bitmap);
+	free(img->pending);
+	free(img->meta);
+	free(img);
+}
+
+const char *img_errmsg(const struct img *img)
+{
+	return img->err[0] ? img->err : "no error recorded";
+}
+
+const struct fofs_super *img_sb(const struct img *img)
+{
+	return &img->sb;
+}
+
+int img_fd(const struct img *img)
+{
+	return img->fd;
+}
+
+/**
+ * img_probe() - read the newest valid superblock without locking
+ * @path: file or device
+ * @sb: result
+ *
+ * Used by mkfs to say what a target already holds.
+ *
+ * Return: 0 if a foliofs superblock was found; -EINVAL if none; -errno.
+ */
+int img_probe(const char *path, struct fofs_super *sb)
+{
+	struct img *img = NULL;
+	int ret;
+
+	ret = img_open(path, IMG_O_RDONLY | IMG_O_NOLOCK, &img);
+	if (ret == 0 || ret == -EOPNOTSUPP || ret == -EUCLEAN)
+		*sb = img->sb;
+	if (ret == -EOPNOTSUPP || ret == -EUCLEAN)
+		ret = 0;
+	img_close(img);
+	return ret;
+}

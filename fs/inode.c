@@ -1,0 +1,365 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * In-memory inodes and directory entries: hash tables by inode number and by
+ * (directory, name), per-directory entry lists ordered by a cookie that
+ * never changes while the entry exists (readdir offsets stay stable under
+ * concurrent change), inode lifetime by links, lookups, opens and pins, and
+ * the conversion between this state and the image's record stream.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "fs.h"
+
+#define FIRST_COOKIE	3	/* 1 and 2 are "." and ".." */
+#define BOGO_DIRENT	20	/* directory size per entry, as tmpfs */
+
+static size_t ihash(const struct fs *fs, uint64_t ino)
+{
+	return (size_t)(XXH3_64bits(&ino, sizeof(ino)) & (fs->ibuckets - 1));
+}
+
+static size_t dhash(const struct fs *fs, uint64_t dir, const char *name, size_t len)
+{
+	return (size_t)(XXH3_64bits_withSeed(name, len, dir) & (fs->dbuckets - 1));
+}
+
+static int itab_grow(struct fs *fs)
+{
+	size_t n = fs->ibuckets ? fs->ibuckets * 2 : 1024, old = fs->ibuckets;
+	struct fs_inode **tab = calloc(n, sizeof(*tab)), **prev = fs->itab;
+
+	if (!tab)
+		return -ENOMEM;
+	fs->itab = tab;
+	fs->ibuckets = n;
+	for (size_t b = 0; b < old; b++) {
+		for (struct fs_inode *i = prev[b], *nx; i; i = nx) {
+			size_t h = ihash(fs, i->ino);
+
+			nx = i->hnext;
+			i->hnext = tab[h];
+			tab[h] = i;
+		}
+	}
+	free(prev);
+	return 0;
+}
+
+static int dtab_grow(struct fs *fs)
+{
+	size_t n = fs->dbuckets ? fs->dbuckets * 2 : 1024, old = fs->dbuckets;
+	struct fs_dirent **tab = calloc(n, sizeof(*tab)), **prev = fs->dtab;
+
+	if (!tab)
+		return -ENOMEM;
+	fs->dtab = tab;
+	fs->dbuckets = n;
+	for (size_t b = 0; b < old; b++) {
+		for (struct fs_dirent *d = prev[b], *nx; d; d = nx) {
+			size_t h = dhash(fs, d->dir->ino, d->name, d->len);
+
+			nx = d->hnext;
+			d->hnext = tab[h];
+			tab[h] = d;
+		}
+	}
+	free(prev);
+	return 0;
+}
+
+void fs_touch(struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+}
+
+void fs_meta_dirty(struct fs *fs)
+{
+	fs->meta_seq++;
+}
+
+struct fs_inode *fs_iget(struct fs *fs, uint64_t ino)
+{
+	struct fs_inode *i;
+
+	for (i = fs->itab[ihash(fs, ino)]; i; i = i->hnext)
+		if (i->ino == ino)
+			return i;
+	return NULL;
+}
+
+int fs_inode_insert(struct fs *fs, struct fs_inode *inode)
+{
+	size_t h;
+
+	if (fs->ninodes >= fs->ibuckets && itab_grow(fs))
+		return -ENOMEM;
+	h = ihash(fs, inode->ino);
+	inode->hnext = fs->itab[h];
+	fs->itab[h] = inode;
+	fs->ninodes++;
+	return 0;
+}
+
+struct fs_inode *fs_inode_alloc(uint64_t ino)
+{
+	struct fs_inode *inode = calloc(1, sizeof(*inode));
+
+	if (!inode)
+		return NULL;
+	inode->ino = ino;
+	inode->memfd = -1;
+	inode->next_cookie = FIRST_COOKIE;
+	return inode;
+}
+
+/**
+ * fs_inode_new() - create an inode with fresh timestamps
+ * @fs: the filesystem, lock held
+ * @mode: type and permission bits
+ * @uid: owner
+ * @gid: group
+ * @out: the new inode, nlink 0 until the caller links it
+ *
+ * Regular files start with an empty memfd: there is nothing to load.
+ *
+ * Return: 0; -ENOMEM; -errno from memfd_create(2).
+ */
+int fs_inode_new(struct fs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
+		 struct fs_inode **out)
+{
+	struct fs_inode *inode;
+	int ret = -ENOMEM;
+
+	inode = fs_inode_alloc(fs->next_ino);
+	if (!inode)
+		return ret;
+	inode->mode = mode;
+	inode->uid = uid;
+	inode->gid = gid;
+	fs_touch(&inode->ctime);
+	inode->atime = inode->mtime = inode->ctime;
+	if (S_ISREG(mode)) {
+		ret = fs_data_load(fs, inode);
+		if (ret)
+			goto out_free;
+	}
+	ret = fs_inode_insert(fs, inode);
+	if (ret)
+		goto out_unload;
+	fs->next_ino++;
+	fs_meta_dirty(fs);
+	*out = inode;
+	return 0;
+out_unload:
+	fs_data_unload(fs, inode);
+out_free:
+	free(inode);
+	return ret;
+}
+
+/* Free an inode that is in no table and holds no memfd. */
+void fs_inode_release(struct fs_inode *inode)
+{
+	for (struct fs_xattr *x = inode->xattrs, *nx; x; x = nx) {
+		nx = x->next;
+		free(x->value);
+		free(x);
+	}
+	free(inode->target);
+	free(inode->ext);
+	free(inode);
+}
+
+void fs_inode_free(struct fs *fs, struct fs_inode *inode)
+{
+	struct fs_inode **pp = &fs->itab[ihash(fs, inode->ino)];
+
+	while (*pp != inode)
+		pp = &(*pp)->hnext;
+	*pp = inode->hnext;
+	fs->ninodes--;
+	fs_dead_extents(fs, inode);
+	fs_data_unload(fs, inode);
+	fs_inode_release(inode);
+}
+
+/**
+ * fs_inode_put_check() - free an inode nothing refers to any more
+ * @fs: the filesystem, lock held
+ * @inode: the inode
+ *
+ * Called after a link, lookup, open or pin is dropped.  Its extents go to the
+ * dead list and are freed by the next commit.
+ */
+void fs_inode_put_check(struct fs *fs, struct fs_inode *inode)
+{
+	if (inode->ino == FOFS_ROOT_INO || inode->nlink || inode->nlookup ||
+	    inode->nopen || inode->pins)
+		return;
+	fs_inode_free(fs, inode);
+}
+
+static uint64_t inode_blocks(const struct fs_inode *inode)
+{
+	uint64_t blocks = 0;
+
+	if (inode->memfd >= 0)
+		return inode->mblocks;
+	for (uint32_t i = 0; i < inode->next; i++)
+		blocks += 1ull << inode->ext[i].e_order;
+	return blocks;
+}
+
+void fs_stat(const struct fs_inode *inode, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = inode->ino;
+	st->st_mode = inode->mode;
+	st->st_nlink = inode->nlink;
+	st->st_uid = inode->uid;
+	st->st_gid = inode->gid;
+	st->st_rdev = inode->rdev;
+	st->st_size = S_ISDIR(inode->mode) ?
+		      (off_t)(inode->nentries + 2) * BOGO_DIRENT : (off_t)inode->size;
+	st->st_blksize = FOFS_BLOCK_SIZE;
+	st->st_blocks = (blkcnt_t)(inode_blocks(inode) * (FOFS_BLOCK_SIZE / 512));
+	st->st_atim = inode->atime;
+	st->st_mtim = inode->mtime;
+	st->st_ctim = inode->ctime;
+}
+
+void fs_entry(struct fs_inode *inode, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = inode->ino;
+	e->generation = 1;
+	e->attr_timeout = 1.0;
+	e->entry_timeout = 1.0;
+	fs_stat(inode, &e->attr);
+}
+
+int fs_check_name(const char *name)
+{
+	return strlen(name) > FOFS_NAME_MAX ? -ENAMETOOLONG : 0;
+}
+
+struct fs_dirent *fs_dlookup(struct fs *fs, struct fs_inode *dir,
+			     const char *name)
+{
+	size_t len = strlen(name);
+	struct fs_dirent *d;
+
+	for (d = fs->dtab[dhash(fs, dir->ino, name, len)]; d; d = d->hnext)
+		if (d->dir == dir && d->len == len && !memcmp(d->name, name, len))
+			return d;
+	return NULL;
+}
+
+/**
+ * fs_link_add() - add a name for an inode to a directory
+ * @fs: the filesystem, lock held
+ * @dir: the directory
+ * @name: the name, already checked with fs_check_name()
+ * @inode: the inode named; link counts are the caller's business
+ *
+ * Return: 0; -ENOMEM.
+ */
+int fs_link_add(struct fs *fs, struct fs_inode *dir, const char *name,
+		struct fs_inode *inode)
+{
+	size_t len = strlen(name), h;
+	struct fs_dirent *d;
+
+	if (fs->ndirents >= fs->dbuckets && dtab_grow(fs))
+		return -ENOMEM;
+	d = malloc(sizeof(*d) + len + 1);
+	if (!d)
+		return -ENOMEM;
+	memcpy(d->name, name, len + 1);
+	d->len = (uint16_t)len;
+	d->dir = dir;
+	d->inode = inode;
+	d->cookie = dir->next_cookie++;
+	d->next = NULL;
+	d->prev = dir->dtail;
+	if (dir->dtail)
+		dir->dtail->next = d;
+	else
+		dir->dhead = d;
+	dir->dtail = d;
+	h = dhash(fs, dir->ino, name, len);
+	d->hnext = fs->dtab[h];
+	fs->dtab[h] = d;
+	fs->ndirents++;
+	dir->nentries++;
+	if (S_ISDIR(inode->mode))
+		inode->parent = dir;
+	fs_meta_dirty(fs);
+	return 0;
+}
+
+/**
+ * fs_link_del() - remove a directory entry (link counts are the caller's)
+ * @fs: the filesystem, lock held
+ * @d: the entry; freed
+ */
+void fs_link_del(struct fs *fs, struct fs_dirent *d)
+{
+	struct fs_inode *dir = d->dir;
+	struct fs_dirent **pp = &fs->dtab[dhash(fs, dir->ino, d->name, d->len)];
+
+	while (*pp != d)
+		pp = &(*pp)->hnext;
+	*pp = d->hnext;
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		dir->dhead = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	else
+		dir->dtail = d->prev;
+	fs->ndirents--;
+	dir->nentries--;
+	fs_meta_dirty(fs);
+	free(d);
+}
+
+int fs_init(struct fs *fs, struct img *img, const struct fs_opts *opts)
+{
+	memset(fs, 0, sizeof(*fs));
+	fs->img = img;
+	fs->opts = *opts;
+	pthread_mutex_init(&fs->lock, NULL);
+	pthread_mutex_init(&fs->commit_lock, NULL);
+	pthread_cond_init(&fs->wb_cond, NULL);
+	if (itab_grow(fs) || dtab_grow(fs))
+		return -ENOMEM;
+	fs->next_ino = img_sb(img)->s_next_ino;
+	fs->committed_used = img_sb(img)->s_used_blocks;
+	fs->committed_meta = img_sb(img)->s_meta_blocks;
+	return 0;
+}
+
+void fs_destroy(struct fs *fs)
+{
+	for (size_t b = 0; b < fs->ibuckets; b++) {
+		while (fs->itab[b]) {
+			struct fs_inode *i = fs->itab[b];
+
+			while (i->dhead)
+				fs_link_del(fs, i->dhead);
+			fs_inode_free(fs, i);
+		}
+	}
+	free(fs->itab);
+	free(fs->dtab);
+	free(fs->dead);
+	pthread_mutex_destroy(&fs->lock);
+	pthread_mutex_destroy(&fs->commit_lock);
+	pthread_cond_destroy(&fs->wb_cond);
+}

@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The foliofs daemon: `foliofs [options] IMAGE MOUNTPOINT`.  Parses options
+ * the way other FUSE daemons do (so mount -t fuse.foliofs and /etc/fstab work
+ * through mount.fuse3), opens and loads the image, mounts with
+ * default_permissions, serves requests on libfuse's multi-threaded loop, and
+ * on unmount or SIGTERM/SIGINT writes everything back and marks the image
+ * clean.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fs.h"
+
+struct cli {
+	char *image;
+	unsigned commit;
+	char *huge;
+	int ro;
+	int help;
+	int version;
+};
+
+enum { KEY_RO, KEY_HELP, KEY_VERSION };
+
+#define CLI_OPT(t, p) { t, offsetof(struct cli, p), 1 }
+static const struct fuse_opt cli_opts[] = {
+	CLI_OPT("commit=%u", commit),
+	CLI_OPT("huge=%s", huge),
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_END
+};
+
+static void usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+"usage: %s [options] IMAGE MOUNTPOINT\n"
+"\n"
+"Mount the foliofs image IMAGE (made by mkfs.foliofs) on MOUNTPOINT.\n"
+"Also usable as: mount -t fuse.foliofs IMAGE MOUNTPOINT [-o options]\n"
+"\n"
+"foliofs options:\n"
+"    -o commit=SECS         write dirty data back every SECS seconds\n"
+"                           (default 5; 0 disables periodic writeback)\n"
+"    -o huge=POLICY         default folio policy for files: never, small,\n"
+"                           madvise, always, auto (default always)\n"
+"    -o ro                  mount read-only; the image is not written\n"
+"\n"
+"FUSE options:\n"
+"    -f                     stay in the foreground\n"
+"    -d                     debug output (implies -f)\n"
+"    -s                     single-threaded\n"
+"    -o allow_other         let other users access the mount\n"
+"    -o max_idle_threads=N  idle worker threads kept (default 10)\n"
+"    -h, --help             this text\n"
+"    -V, --version          version\n", prog);
+}
+
+static int cli_proc(void *data, const char *arg, int key, struct fuse_args *out)
+{
+	struct cli *cli = data;
+
+	(void)out;
+	switch (key) {
+	case FUSE_OPT_KEY_NONOPT:
+		if (!cli->image) {
+			cli->image = strdup(arg);
+			return 0;
+		}
+		return 1;	/* the mountpoint: for fuse_parse_cmdline */
+	case KEY_RO:
+		cli->ro = 1;
+		return 1;	/* the kernel needs it too */
+	case KEY_HELP:
+		cli->help = 1;
+		return 0;
+	case KEY_VERSION:
+		cli->version = 1;
+		return 0;
+	}
+	return 1;
+}
+
+static const struct fuse_lowlevel_ops *fs_ops(void)
+{
+	static struct fuse_lowlevel_ops ops;
+
+	fsop_dir_ops(&ops);
+	fsop_file_ops(&ops);
+	fsop_attr_ops(&ops);
+	fsop_xattr_ops(&ops);
+	return &ops;
+}
+
+static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* Large shmem folios and splice-move do not mix on current kernels. */
+	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_MOVE;
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	conn->max_write = 1u << 20;
+}
+
+static int open_fs(struct fs *fs, const struct cli *cli)
+{
+	struct fs_opts opts = { .commit_interval = cli->commit, .ro = cli->ro,
+				.huge = CLP_POLICY_ALWAYS };
+	struct img *img = NULL;
+	int ret;
+
+	if (cli->huge && clp_policy_parse(cli->huge, &opts.huge)) {
+		fprintf(stderr, "foliofs: unknown huge policy '%s' (never, small, "
+			"madvise, always, auto)\n", cli->huge);
+		return -EINVAL;
+	}
+	ret = img_open(cli->image, cli->ro ? IMG_O_RDONLY : IMG_O_RDWR, &img);
+	if (!ret) {
+		ret = fs_init(fs, img, &opts);
+		if (!ret)
+			ret = fs_load_image(fs);
+	}
+	if (ret) {
+		fprintf(stderr, "foliofs: %s: %s%s\n", cli->image,
+			img ? img_errmsg(img) : strerror(-ret),
+			ret == -EUCLEAN || ret == -EBADMSG ?
+			"; run fsck.foliofs" : "");
+		img_close(img);
+		fs->img = NULL;
+		return ret;
+	}
+	/* Mark the image in use now: a later crash then shows as unclean. */
+	fs_meta_dirty(fs);
+	ret = fs_commit(fs, false);
+	if (ret)
+		fprintf(stderr, "foliofs: %s: cannot write the image: %s\n",
+			cli->image, strerror(-ret));
+	return ret;
+}
+
+static int serve(struct fs *fs, struct fuse_args *args,
+		 struct fuse_cmdline_opts *o)
+{
+	struct fuse_lowlevel_ops ops = *fs_ops();
+	struct fuse_loop_config *cfg;
+	struct fuse_session *se;
+	int ret = 1;
+
+	ops.init = fs_init_conn;
+	se = fuse_session_new(args, &ops, sizeof(ops), fs);
+	if (!se)
+		return 1;
+	if (fuse_set_signal_handlers(se))
+		goto out_session;
+	if (fuse_session_mount(se, o->mountpoint))
+		goto out_signals;
+	fuse_daemonize(o->foreground);
+	if (fs_wb_start(fs))
+		fprintf(stderr, "foliofs: cannot start writeback thread\n");
+	if (o->singlethread) {
+		ret = fuse_session_loop(se);
+	} else {
+		cfg = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_clone_fd(cfg, o->clone_fd);
+		fuse_loop_cfg_set_max_threads(cfg, 64);
+		if (o->max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(cfg, o->max_idle_threads);
+		ret = fuse_session_loop_mt(se, cfg);
+		fuse_loop_cfg_destroy(cfg);
+	}
+	fs_wb_stop(fs);
+	if (fs_commit(fs, true)) {
+		fprintf(stderr, "foliofs: final writeback failed: %s\n",
+			strerror(-fs->last_error));
+		ret = 1;
+	}
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+	return ret ? 1 : 0;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct cli cli = { .commit = 5 };
+	struct fuse_cmdline_opts o = { 0 };
+	char opt[PATH_MAX + 32];
+	struct fs fs;
+	int ret = 1;
+
+	if (fuse_opt_parse(&args, &cli, cli_opts, cli_proc) == -1)
+		return 2;
+	if (cli.help || cli.version) {
+		if (cli.help)
+			usage(stdout, argv[0]);
+		else
+			printf("foliofs %s (libfuse %s)\n", FOLIOFS_VERSION,
+			       fuse_pkgversion());
+		return 0;
+	}
+	if (fuse_parse_cmdline(&args, &o) || !cli.image || !o.mountpoint) {
+		usage(stderr, argv[0]);
+		return 2;
+	}
+	snprintf(opt, sizeof(opt), "-ofsname=%s,subtype=foliofs,default_permissions",
+		 cli.image);
+	if (fuse_opt_add_arg(&args, opt))
+		return 1;
+	memset(&fs, 0, sizeof(fs));
+	if (open_fs(&fs, &cli) == 0)
+		ret = serve(&fs, &args, &o);
+	if (fs.img) {
+		fs_destroy(&fs);
+		img_close(fs.img);
+	}
+	free(o.mountpoint);
+	free(cli.image);
+	free(cli.huge);
+	fuse_opt_free_args(&args);
+	return ret;
+}

@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Conversion between the daemon's in-memory inodes and directory entries and
+ * the image's metadata record stream: loading the committed generation at
+ * mount, and serializing the current state for a commit.  Entries are
+ * written per directory in cookie order, so readdir order survives a remount.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+struct load_state {
+	struct fs *fs;
+	struct { uint64_t parent, ino; char *name; } *d;
+	size_t nd, capd;
+};
+
+static int load_xattrs(struct fs_inode *inode, const struct img_inode_rec *rec)
+{
+	struct fs_xattr **tail = &inode->xattrs;
+
+	for (uint32_t i = 0; i < rec->ino.i_xattrs; i++) {
+		const struct img_xattr *x = &rec->xattr[i];
+		struct fs_xattr *fx = calloc(1, sizeof(*fx) + x->name_len + 1);
+
+		if (!fx)
+			return -ENOMEM;
+		fx->value = malloc(x->value_len ? x->value_len : 1);
+		if (!fx->value) {
+			free(fx);
+			return -ENOMEM;
+		}
+		memcpy(fx->name, x->name, x->name_len);
+		fx->name_len = x->name_len;
+		memcpy(fx->value, x->value, x->value_len);
+		fx->value_len = x->value_len;
+		*tail = fx;
+		tail = &fx->next;
+	}
+	return 0;
+}
+
+static void ts_set(struct timespec *ts, int64_t sec, uint32_t ns)
+{
+	ts->tv_sec = (time_t)sec;
+	ts->tv_nsec = ns;
+}
+
+static int load_inode(void *arg, const struct img_inode_rec *rec)
+{
+	struct load_state *ls = arg;
+	const struct fofs_inode *ri = &rec->ino;
+	struct fs_inode *inode;
+
+
+	if (fs_iget(ls->fs, ri->i_ino))
+		return -EUCLEAN;
+	inode = fs_inode_alloc(ri->i_ino);
+	if (!inode)
+		return -ENOMEM;
+	inode->mode = ri->i_mode;
+	inode->uid = ri->i_uid;
+	inode->gid = ri->i_gid;
+	inode->nlink = ri->i_nlink;
+	inode->size = ri->i_size;
+	inode->rdev = ri->i_rdev;
+	ts_set(&inode->atime, ri->i_atime, ri->i_atime_ns);
+	ts_set(&inode->mtime, ri->i_mtime, ri->i_mtime_ns);
+	ts_set(&inode->ctime, ri->i_ctime, ri->i_ctime_ns);
+	inode->next = inode->capext = ri->i_extents;
+	inode->ext = malloc((ri->i_extents + 1) * sizeof(*inode->ext));
+	inode->target = ri->i_target_len ? strndup(rec->target, ri->i_target_len) : NULL;
+	if (!inode->ext || (ri->i_target_len && !inode->target) ||
+	    load_xattrs(inode, rec)) {
+		fs_inode_release(inode);
+		return -ENOMEM;
+	}
+	memcpy(inode->ext, rec->ext, ri->i_extents * sizeof(*inode->ext));
+	if (fs_inode_insert(ls->fs, inode)) {
+		fs_inode_release(inode);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int load_dirent(void *arg, uint64_t parent, uint64_t ino,
+		       const char *name, size_t len)
+{
+	struct load_state *ls = arg;
+
+	if (ls->nd == ls->capd) {
+		size_t cap = ls->capd ? ls->capd * 2 : 1024;
+		void *p = realloc(ls->d, cap * sizeof(*ls->d));
+
+		if (!p)
+			return -ENOMEM;
+		ls->d = p;
+		ls->capd = cap;
+	}
+	ls->d[ls->nd].name = strndup(name, len);
+	if (!ls->d[ls->nd].name)
+		return -ENOMEM;
+	ls->d[ls->nd].parent = parent;
+	ls->d[ls->nd].ino = ino;
+	ls->nd++;
+	return 0;
+}
+
+static int link_all(struct load_state *ls, char *why, size_t whylen)
+{
+	struct fs *fs = ls->fs;
+
+	for (size_t i = 0; i < ls->nd; i++) {
+		struct fs_inode *dir = fs_iget(fs, ls->d[i].parent);
+		struct fs_inode *inode = fs_iget(fs, ls->d[i].ino);
+		int ret;
+
+		if (!dir || !S_ISDIR(dir->mode) || !inode || fs_dlookup(fs, dir, ls->d[i].name)) {
+			snprintf(why, whylen, "directory entry '%s' (directory %llu, "
+				 "inode %llu) is dangling or duplicated", ls->d[i].name,
+				 (unsigned long long)ls->d[i].parent,
+				 (unsigned long long)ls->d[i].ino);
+			return -EUCLEAN;
+		}
+		ret = fs_link_add(fs, dir, ls->d[i].name, inode);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/**
+ * fs_load_image() - build the in-memory filesystem from the image
+ * @fs: initialized filesystem
+ *
+ * On -EUCLEAN / -EBADMSG the reason is in img_errmsg(fs->img).
+ *
+ * Return: 0; -EUCLEAN for damaged or inconsistent metadata; -EBADMSG for a
+ * checksum mismatch; -ENOMEM; read errors.
+ */
+int fs_load_image(struct fs *fs)
+{
+	struct img_meta_ops ops = { load_inode, load_dirent };
+	struct load_state ls = { .fs = fs };
+	char why[200] = "";
+	struct fs_inode *root;
+	int ret;
+
+	ret = img_load(fs->img, &ops, &ls);
+	if (ret == -EUCLEAN && !strcmp(img_errmsg(fs->img), "no error recorded"))
+		snprintf(why, sizeof(why), "an inode number is recorded twice");
+	if (!ret)
+		ret = link_all(&ls, why, sizeof(why));
+	root = fs_iget(fs, FOFS_ROOT_INO);
+	if (!ret && (!root || !S_ISDIR(root->mode))) {
+		snprintf(why, sizeof(why), "root directory is missing");
+		ret = -EUCLEAN;
+	}
+	if (!ret)
+		root->parent = root;
+	for (size_t i = 0; i < ls.nd; i++)
+		free(ls.d[i].name);
+	free(ls.d);
+	if (why[0])
+		fprintf(stderr, "foliofs: %s\n", why);
+	fs->meta_cseq = fs->meta_seq;
+	return ret;
+}
+
+static int serialize_inode(struct img_mw *mw, const struct fs_inode *inode)
+{
+	struct img_inode_rec rec = { 0 };
+	struct img_xattr *xa = NULL;
+	uint32_t nx = 0;
+	int ret;
+
+	for (struct fs_xattr *x = inode->xattrs; x; x = x->next)
+		nx++;
+	if (nx && !(xa = calloc(nx, sizeof(*xa))))
+		return -ENOMEM;
+	nx = 0;
+	for (struct fs_xattr *x = inode->xattrs; x; x = x->next, nx++)
+		xa[nx] = (struct img_xattr){ x->name, x->name_len, x->value, x->value_len };
+	rec.ino = (struct fofs_inode){
+		.i_ino = inode->ino, .i_mode = inode->mode, .i_uid = inode->uid,
+		.i_gid = inode->gid, .i_nlink = inode->nlink, .i_size = inode->size,
+		.i_rdev = inode->rdev,
+		.i_atime = inode->atime.tv_sec, .i_atime_ns = (uint32_t)inode->atime.tv_nsec,
+		.i_mtime = inode->mtime.tv_sec, .i_mtime_ns = (uint32_t)inode->mtime.tv_nsec,
+		.i_ctime = inode->ctime.tv_sec, .i_ctime_ns = (uint32_t)inode->ctime.tv_nsec,
+		.i_extents = inode->next, .i_xattrs = nx,
+		.i_target_len = inode->target ? (uint32_t)strlen(inode->target) : 0,
+	};
+	rec.ext = inode->ext;
+	rec.xattr = xa;
+	rec.target = inode->target;
+	ret = img_mw_inode(mw, &rec);
+	free(xa);
+	return ret;
+}
+
+/**
+ * fs_serialize() - write every linked inode and entry into a record stream
+ * @fs: the filesystem, lock held
+ * @mw: an empty writer; sealed on success
+ *
+ * Inodes without links (open but unlinked) are left out: after a crash they
+ * are gone, and their extents are free, as for an orphan on ext4.
+ *
+ * Return: 0; -ENOMEM.
+ */
+int fs_serialize(struct fs *fs, struct img_mw *mw)
+{
+	int ret = 0;
+
+	for (size_t b = 0; b < fs->ibuckets && !ret; b++)
+		for (struct fs_inode *i = fs->itab[b]; i && !ret; i = i->hnext)
+			if (i->nlink || i->ino == FOFS_ROOT_INO)
+				ret = serialize_inode(mw, i);
+	for (size_t b = 0; b < fs->ibuckets && !ret; b++) {
+		for (struct fs_inode *i = fs->itab[b]; i && !ret; i = i->hnext) {
+			if (!S_ISDIR(i->mode) || !i->nlink)
+				continue;
+			for (struct fs_dirent *d = i->dhead; d && !ret; d = d->next)
+				ret = img_mw_dirent(mw, i->ino, d->inode->ino, d->name, d->len);
+		}
+	}
+	return ret ? ret : img_mw_finish(mw);
+}

@@ -1,0 +1,469 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Writeback and commit.  Phase 1 (commit lock only) turns each dirty
+ * inode's memfd into a new extent list: every 2 MiB region becomes one
+ * order-9 extent when it is fully populated and the policy allows huge
+ * folios, otherwise 64 KiB or 4 KiB extents, falling back THP > LAF > S when
+ * the allocator has no aligned run.  A chunk whose bytes hash the same as the
+ * committed extent at that offset keeps that extent.  Phase 2 (filesystem
+ * lock) installs the lists and serializes the metadata; phase 3 commits the
+ * generation.  The periodic writeback thread lives here too.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+#define REGION		CLP_REGION_SIZE
+#define PAGES		(REGION / CLP_PAGE_SIZE)
+
+struct wb_item {
+	struct fs_inode *inode;
+	uint64_t seq;		/* dseq when snapshotted */
+	uint64_t size;
+	int memfd;
+	unsigned max_order;
+	struct fofs_extent *old;
+	uint32_t nold;
+	bool *reused;
+	struct fofs_extent *new;
+	uint32_t nnew, capnew;
+};
+
+struct wb {
+	struct fs *fs;
+	struct wb_item *items;
+	size_t n;
+	uint8_t *buf;		/* one region */
+	uint64_t meta_seq;
+};
+
+static const struct fofs_extent *old_at(struct wb_item *it, uint64_t off,
+					unsigned order, uint32_t *idx)
+{
+	uint32_t lo = 0, hi = it->nold;
+
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+
+		if (it->old[mid].e_file_off < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < it->nold && it->old[lo].e_file_off == off &&
+	    it->old[lo].e_order == order) {
+		*idx = lo;
+		return &it->old[lo];
+	}
+	return NULL;
+}
+
+static int push_new(struct wb_item *it, const struct fofs_extent *e)
+{
+	if (it->nnew == it->capnew) {
+		uint32_t cap = it->capnew ? it->capnew * 2 : 16;
+		void *p = realloc(it->new, cap * sizeof(*it->new));
+
+		if (!p)
+			return -ENOMEM;
+		it->new = p;
+		it->capnew = cap;
+	}
+	it->new[it->nnew++] = *e;
+	return 0;
+}
+
+/*
+ * Store one chunk.  Returns -ENOSPC only when no aligned run of this order
+ * is free and the chunk has no committed extent of its own to overwrite.
+ */
+static int wb_chunk(struct wb *wb, struct wb_item *it, uint64_t off,
+		    unsigned order, const uint8_t *data)
+{
+	size_t len = img_order_bytes(order);
+	const struct fofs_extent *old;
+	struct fofs_extent e = { .e_file_off = off, .e_order = (uint8_t)order };
+	uint32_t idx;
+	int ret;
+
+	old = old_at(it, off, order, &idx);
+	if (old && old->e_checksum == img_xxh3(data, len)) {
+		it->reused[idx] = true;
+		return push_new(it, old);
+	}
+	ret = img_alloc(wb->fs->img, order, &e.e_block);
+	if (ret == -ENOSPC && old) {
+		/* Last resort when full: overwrite in place (not crash-atomic). */
+		e.e_block = old->e_block;
+		it->reused[idx] = true;
+		ret = 0;
+	} else if (ret) {
+		return ret;
+	}
+	ret = img_write_extent(wb->fs->img, &e, data);
+	if (ret)
+		return ret;
+	return push_new(it, &e);
+}
+
+/* Which 4 KiB pages of [off, off + REGION) hold data in the memfd. */
+static int region_pages(int fd, uint64_t off, uint64_t size, bool *pop)
+{
+	uint64_t end = off + REGION < size ? off + REGION : size, pos = off;
+
+	memset(pop, 0, PAGES * sizeof(*pop));
+	while (pos < end) {
+		off_t d = lseek(fd, (off_t)pos, SEEK_DATA), h;
+
+		if (d < 0 && errno == ENXIO)
+			break;
+		if (d < 0)
+			return -errno;
+		if ((uint64_t)d >= end)
+			break;
+		h = lseek(fd, d, SEEK_HOLE);
+		if (h < 0)
+			return -errno;
+		for (uint64_t p = (uint64_t)d & ~(CLP_PAGE_SIZE - 1);
+		     p < (uint64_t)h && p < end; p += CLP_PAGE_SIZE)
+			pop[(p - off) / CLP_PAGE_SIZE] = true;
+		pos = (uint64_t)h;
+	}
+	return 0;
+}
+
+static unsigned count_pop(const bool *pop, unsigned from, unsigned n)
+{
+	unsigned c = 0;
+
+	for (unsigned i = from; i < from + n; i++)
+		c += pop[i];
+	return c;
+}
+
+/* Store [off, off + REGION) at the largest order the policy and fit allow. */
+static int wb_region(struct wb *wb, struct wb_item *it, uint64_t off, const bool *pop)
+{
+	struct clp_fit fit = { .file_size = it->size, .off = off };
+	int ret;
+
+	fit.populated = count_pop(pop, 0, PAGES) * CLP_PAGE_SIZE;
+	if (it->max_order >= CLP_ORDER_THP && clp_order_fits(CLP_ORDER_THP, &fit, 0)) {
+		ret = wb_chunk(wb, it, off, CLP_ORDER_THP, wb->buf);
+		if (ret != -ENOSPC)
+			return ret;
+	}
+	for (unsigned c = 0; c < PAGES; c += 16) {
+		fit.off = off + c * CLP_PAGE_SIZE;
+		fit.populated = count_pop(pop, c, 16) * CLP_PAGE_SIZE;
+		if (it->max_order >= CLP_ORDER_LAF &&
+		    clp_order_fits(CLP_ORDER_LAF, &fit, 0)) {
+			ret = wb_chunk(wb, it, fit.off, CLP_ORDER_LAF,
+				       wb->buf + c * CLP_PAGE_SIZE);
+			if (ret != -ENOSPC) {
+				if (ret)
+					return ret;
+				continue;
+			}
+		}
+		for (unsigned p = c; p < c + 16; p++) {
+			if (!pop[p])
+				continue;
+			ret = wb_chunk(wb, it, off + p * CLP_PAGE_SIZE, CLP_ORDER_S,
+				       wb->buf + p * CLP_PAGE_SIZE);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+static int wb_inode(struct wb *wb, struct wb_item *it)
+{
+	bool pop[PAGES];
+	int ret = 0;
+
+	for (uint64_t off = 0; off < it->size && !ret; off += REGION) {
+		size_t len = it->size - off < REGION ? it->size - off : REGION;
+		ssize_t n;
+
+		ret = region_pages(it->memfd, off, it->size, pop);
+		if (ret || !count_pop(pop, 0, PAGES))
+			continue;
+		memset(wb->buf + len, 0, REGION - len);
+		n = pread(it->memfd, wb->buf, len, (off_t)off);
+		if (n < 0) {
+			ret = -errno;
+			break;
+		}
+		if ((size_t)n < len)	/* truncated under us: zeros, stays dirty */
+			memset(wb->buf + n, 0, len - (size_t)n);
+		ret = wb_region(wb, it, off, pop);
+	}
+	return ret;
+}
+
+static void wb_items_free(struct wb *wb)
+{
+	for (size_t i = 0; i < wb->n; i++) {
+		free(wb->items[i].old);
+		free(wb->items[i].reused);
+		free(wb->items[i].new);
+	}
+	free(wb->items);
+	wb->items = NULL;
+	wb->n = 0;
+}
+
+/* Under fs->lock: pin every dirty linked inode and copy its extents. */
+static int wb_snapshot(struct wb *wb, bool data)
+{
+	struct fs *fs = wb->fs;
+	size_t n = 0;
+
+	for (struct fs_inode *i = fs->loaded; i; i = i->lnext)
+		n += data && i->nlink && i->dseq != i->cseq;
+	wb->items = calloc(n + 1, sizeof(*wb->items));
+	if (!wb->items)
+		return -ENOMEM;
+	for (struct fs_inode *i = fs->loaded; i && wb->n < n; i = i->lnext) {
+		struct wb_item *it = &wb->items[wb->n];
+
+		if (!i->nlink || i->dseq == i->cseq)
+			continue;
+		it->inode = i;
+		it->seq = i->dseq;
+		it->size = i->size;
+		it->memfd = i->memfd;
+		it->max_order = clp_max_order(clp_policy_resolve(CLP_POLICY_UNSET,
+								 fs->opts.huge), true);
+		it->nold = i->next;
+		it->old = malloc((i->next + 1) * sizeof(*it->old));
+		it->reused = calloc(i->next + 1, sizeof(*it->reused));
+		if (!it->old || !it->reused)
+			return -ENOMEM;	/* items so far are unpinned by caller */
+		memcpy(it->old, i->ext, i->next * sizeof(*it->old));
+		i->pins++;
+		wb->n++;
+	}
+	wb->meta_seq = fs->meta_seq;
+	return 0;
+}
+
+/* Give back blocks written for extents no metadata will reference. */
+static void wb_unalloc_new(struct wb *wb, struct wb_item *it)
+{
+	for (uint32_t k = 0; k < it->nnew; k++) {
+		uint32_t idx;
+
+		if (old_at(it, it->new[k].e_file_off, it->new[k].e_order, &idx) &&
+		    it->old[idx].e_block == it->new[k].e_block)
+			continue;
+		img_unalloc(wb->fs->img, it->new[k].e_block, it->new[k].e_order);
+	}
+	it->nnew = 0;
+}
+
+/* Under fs->lock: install new extent lists, free what they replaced. */
+static void wb_install(struct wb *wb)
+{
+	struct fs *fs = wb->fs;
+
+	for (size_t i = 0; i < wb->n; i++) {
+		struct wb_item *it = &wb->items[i];
+		struct fs_inode *inode = it->inode;
+		uint32_t keep = 0;
+
+		if (!inode->nlink) {	/* unlinked meanwhile: extents went dead */
+			wb_unalloc_new(wb, it);
+			continue;
+		}
+		for (uint32_t k = 0; k < it->nold; k++)
+			if (!it->reused[k])
+				img_free(fs->img, it->old[k].e_block, it->old[k].e_order);
+		for (uint32_t k = 0; k < it->nnew; k++) {
+			if (it->new[k].e_file_off < inode->size)
+				it->new[keep++] = it->new[k];
+			else	/* truncated since phase 1 */
+				img_free(fs->img, it->new[k].e_block, it->new[k].e_order);
+		}
+		free(inode->ext);
+		inode->ext = it->new;
+		inode->next = inode->capext = keep;
+		it->new = NULL;
+	}
+	for (size_t i = 0; i < fs->ndead; i++)
+		img_free(fs->img, fs->dead[i].e_block, fs->dead[i].e_order);
+	fs->ndead = 0;
+}
+
+static void wb_finish(struct wb *wb, bool ok, uint64_t dead)
+{
+	struct fs *fs = wb->fs;
+
+	for (size_t i = 0; i < wb->n; i++) {
+		struct fs_inode *inode = wb->items[i].inode;
+
+		inode->pins--;
+		if (ok)
+			inode->cseq = wb->items[i].seq;
+		fs_data_account(fs, inode);
+		fs_inode_put_check(fs, inode);
+	}
+	if (!ok)
+		return;
+	fs->committed_used = img_sb(fs->img)->s_used_blocks;
+	fs->committed_meta = img_sb(fs->img)->s_meta_blocks;
+	fs->dead_blocks -= dead < fs->dead_blocks ? dead : fs->dead_blocks;
+	fs->meta_cseq = wb->meta_seq;
+	/* Clean, closed files give their memory back; reopening reloads. */
+	for (struct fs_inode *i = fs->loaded, *nx; i; i = nx) {
+		nx = i->lnext;
+		if (!i->nopen && !i->pins && i->dseq == i->cseq && i->nlink)
+			fs_data_unload(fs, i);
+	}
+}
+
+static bool fs_needs_commit(struct fs *fs)
+{
+	if (fs->meta_seq != fs->meta_cseq || fs->ndead)
+		return true;
+	for (struct fs_inode *i = fs->loaded; i; i = i->lnext)
+		if (i->nlink && i->dseq != i->cseq)
+			return true;
+	return false;
+}
+
+/* One commit; @data false commits metadata only (frees dead extents). */
+static int commit_once(struct fs *fs, bool data, bool clean)
+{
+	struct wb wb = { .fs = fs };
+	struct img_commit_args args = { .clean = clean };
+	uint64_t dead;
+	struct img_mw mw;
+	int ret;
+
+	img_mw_init(&mw);
+	pthread_mutex_lock(&fs->lock);
+	ret = wb_snapshot(&wb, data);
+	pthread_mutex_unlock(&fs->lock);
+	wb.buf = malloc(REGION);
+	if (!wb.buf)
+		ret = ret ? ret : -ENOMEM;
+	for (size_t i = 0; i < wb.n && !ret; i++)
+		ret = wb_inode(&wb, &wb.items[i]);
+	pthread_mutex_lock(&fs->lock);
+	if (ret) {
+		for (size_t i = 0; i < wb.n; i++)
+			wb_unalloc_new(&wb, &wb.items[i]);
+		goto out_finish;
+	}
+	dead = fs->dead_blocks;
+	wb_install(&wb);
+	args.next_ino = fs->next_ino;
+	ret = fs_serialize(fs, &mw);
+	pthread_mutex_unlock(&fs->lock);
+	if (!ret)
+		ret = img_commit(fs->img, &mw, &args);
+	pthread_mutex_lock(&fs->lock);
+	if (ret)
+		dead = 0;
+	wb_finish(&wb, ret == 0, dead);
+	goto out_unlock;
+out_finish:
+	wb_finish(&wb, false, 0);
+out_unlock:
+	fs->last_error = ret;
+	pthread_mutex_unlock(&fs->lock);
+	img_mw_release(&mw);
+	wb_items_free(&wb);
+	free(wb.buf);
+	return ret;
+}
+
+/**
+ * fs_commit() - write back all dirty data and commit a new generation
+ * @fs: the filesystem; neither lock held
+ * @clean: mark the image cleanly unmounted (final commit)
+ *
+ * When files were deleted, a metadata-only commit runs first so that their
+ * blocks can take the new data.
+ *
+ * Return: 0; -ENOSPC; -EIO or another errno from the image; -ENOMEM.
+ */
+int fs_commit(struct fs *fs, bool clean)
+{
+	bool need, dead;
+	int ret = 0;
+
+	if (fs->opts.ro)
+		return 0;
+	pthread_mutex_lock(&fs->commit_lock);
+	pthread_mutex_lock(&fs->lock);
+	need = clean || fs_needs_commit(fs);
+	dead = fs->ndead > 0;
+	pthread_mutex_unlock(&fs->lock);
+	if (need && dead)
+		ret = commit_once(fs, false, false);
+	if (need && !ret)
+		ret = commit_once(fs, true, clean);
+	pthread_mutex_unlock(&fs->commit_lock);
+	return ret;
+}
+
+static void *wb_main(void *arg)
+{
+	struct fs *fs = arg;
+	struct timespec ts;
+	int ret;
+
+	pthread_mutex_lock(&fs->lock);
+	while (!fs->wb_stop) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += fs->opts.commit_interval;
+		pthread_cond_timedwait(&fs->wb_cond, &fs->lock, &ts);
+		if (fs->wb_stop)
+			break;
+		pthread_mutex_unlock(&fs->lock);
+		ret = fs_commit(fs, false);
+		if (ret)
+			fprintf(stderr, "foliofs: periodic writeback failed: %s\n",
+				strerror(-ret));
+		pthread_mutex_lock(&fs->lock);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return NULL;
+}
+
+/**
+ * fs_wb_start() - start the periodic writeback thread
+ * @fs: the filesystem
+ *
+ * Return: 0 (also when disabled by a zero interval); -errno.
+ */
+int fs_wb_start(struct fs *fs)
+{
+	int ret;
+
+	if (!fs->opts.commit_interval || fs->opts.ro)
+		return 0;
+	ret = -pthread_create(&fs->wb_thread, NULL, wb_main, fs);
+	fs->wb_started = ret == 0;
+	return ret;
+}
+
+void fs_wb_stop(struct fs *fs)
+{
+	if (!fs->wb_started)
+		return;
+	pthread_mutex_lock(&fs->lock);
+	fs->wb_stop = true;
+	pthread_cond_signal(&fs->wb_cond);
+	pthread_mutex_unlock(&fs->lock);
+	pthread_join(fs->wb_thread, NULL);
+	fs->wb_started = false;
+}

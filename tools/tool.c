@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Helpers shared by the command-line tools: parsing sizes with binary
+ * suffixes and UUIDs, printing UUIDs, and reading SOURCE_DATE_EPOCH.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tool.h"
+
+/**
+ * tool_parse_size() - parse "123", "64M", "4G", "1T" (powers of 1024)
+ * @s: the text
+ * @out: bytes
+ *
+ * Return: 0; -EINVAL for anything else or an overflow.
+ */
+int tool_parse_size(const char *s, uint64_t *out)
+{
+	unsigned shift = 0;
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	if (!isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (toupper((unsigned char)*end)) {
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	case 'T': shift = 40; end++; break;
+	}
+	if (*end == 'i' || *end == 'B')
+		end += *end == 'i' ? (end[1] == 'B' ? 2 : 1) : 1;
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+int tool_parse_uuid(const char *s, uint8_t uuid[16])
+{
+	unsigned n = 0;
+
+	for (; *s && n < 32; s++) {
+		int v;
+
+		if (*s == '-')
+			continue;
+		if (!isxdigit((unsigned char)*s))
+			return -EINVAL;
+		v = isdigit((unsigned char)*s) ? *s - '0' : tolower((unsigned char)*s) - 'a' + 10;
+		if (n % 2 == 0)
+			uuid[n / 2] = (uint8_t)(v << 4);
+		else
+			uuid[n / 2] |= (uint8_t)v;
+		n++;
+	}
+	return n == 32 && !*s ? 0 : -EINVAL;
+}
+
+void tool_uuid_str(const uint8_t u[16], char out[37])
+{
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+		 "%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4], u[5],
+		 u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
+uint64_t tool_source_date(void)
+{
+	const char *s = getenv("SOURCE_DATE_EPOCH");
+
+	return s ? strtoull(s, NULL, 10) : 0;
+}
