@@ -1,0 +1,69 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Damaged or wrong images are refused with one line naming the problem;
+# bad options are usage errors; damaged data reads fail instead of lying.
+. "$(dirname "$0")/lib.sh"
+
+expect_refused() {	# expect_refused PATTERN [daemon args]
+	local pat=$1 rc=0
+	shift
+	"$FOLIOFS" -f "$@" "$IMG" "$MNT" > "$T/out" 2>&1 || rc=$?
+	[ "$rc" != 0 ] || fail "mount of a bad image succeeded"
+	mountpoint -q "$MNT" && fail "bad image got mounted"
+	grep -q -- "$pat" "$T/out" || { cat "$T/out"; fail "message lacks '$pat'"; }
+	[ "$(grep -c . "$T/out")" -le 2 ] || { cat "$T/out"; fail "not a one-line message"; }
+}
+
+# Not an image at all.
+head -c 4M /dev/urandom > "$IMG"
+expect_refused "not a foliofs image"
+# Missing file.
+rm "$IMG"
+expect_refused "No such file"
+# Usage errors.
+rc=0; "$FOLIOFS" > "$T/out" 2>&1 || rc=$?
+[ "$rc" = 2 ] && grep -q usage "$T/out" || fail "no usage error without arguments"
+mkfs_img 64M
+rc=0; "$FOLIOFS" -o huge=sometimes "$IMG" "$MNT" > "$T/out" 2>&1 || rc=$?
+[ "$rc" != 0 ] && grep -q "unknown huge policy" "$T/out" || fail "bad option accepted"
+
+# A metadata block with a flipped byte.
+mount_img
+echo data > "$MNT/file"
+umount_img
+head=$("$HELPERS/fofs_debug" show "$IMG" | awk '/^super/ {print $9}')
+cp "$IMG" "$T/good"
+printf '\xff' | dd of="$IMG" bs=1 seek=$((head * 4096 + 100)) conv=notrunc status=none
+expect_refused "checksum mismatch"
+rc=0; "$FSCK" -n "$IMG" > "$T/fsck" || rc=$?
+[ "$rc" = 4 ] && grep -q "checksum mismatch" "$T/fsck" || { cat "$T/fsck"; fail "fsck missed it"; }
+
+# Both superblocks gone.
+cp "$T/good" "$IMG"
+dd if=/dev/zero of="$IMG" bs=4096 count=2 conv=notrunc status=none
+expect_refused "not a foliofs image"
+
+# Truncated image.
+cp "$T/good" "$IMG"
+truncate -s 1M "$IMG"
+expect_refused "truncated"
+
+# File data with a flipped byte: mount works, reading fails, fsck names it.
+cp "$T/good" "$IMG"
+blk=$("$HELPERS/fofs_debug" show "$IMG" | awk '/extent/ {print $6; exit}')
+printf 'X' | dd of="$IMG" bs=1 seek=$((blk * 4096)) conv=notrunc status=none
+mount_img
+cat "$MNT/file" > /dev/null 2>&1 && fail "corrupt data was served"
+umount_img
+rc=0; "$FSCK" -n "$IMG" > "$T/fsck" || rc=$?
+[ "$rc" = 4 ] && grep -q "fails its checksum" "$T/fsck" || { cat "$T/fsck"; fail "fsck missed bad data"; }
+
+# The image is locked while mounted.
+cp "$T/good" "$IMG"
+mount_img
+rc=0; "$MKFS" -f -q "$IMG" > "$T/out" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q "in use" "$T/out" || fail "mkfs overwrote a mounted image"
+rc=0; "$FSCK" -n "$IMG" > "$T/out" 2>&1 || rc=$?
+[ "$rc" = 8 ] && grep -q "in use" "$T/out" || { cat "$T/out"; fail "fsck checked a mounted image"; }
+umount_img
+pass "bad images refused with a reason; bad data never served"

@@ -1,0 +1,35 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# kill -9 of the daemon at random moments: after remount every file whose
+# fsync returned is intact, and fsck is clean.  ROUNDS rounds (default 8).
+. "$(dirname "$0")/lib.sh"
+
+ROUNDS=${ROUNDS:-8}
+mkfs_img 512M
+: > "$T/manifest"
+for round in $(seq "$ROUNDS"); do
+	mount_img -o commit=1
+	mkdir -p "$MNT/r$round"
+	# Writer: each file is fsync'd, then its checksum goes to the manifest.
+	(
+		i=0
+		while :; do
+			f="r$round/f$i"
+			head -c $(( (RANDOM % 64 + 1) * 16384 + RANDOM )) /dev/urandom > "$T/buf"
+			cp "$T/buf" "$MNT/$f" 2>/dev/null || exit 0
+			[ $((i % 3)) = 0 ] && mv "$MNT/$f" "$MNT/$f.moved" 2>/dev/null && f="$f.moved"
+			"$HELPERS/fsync_file" "$MNT/$f" 2>/dev/null || exit 0
+			echo "$(sha256sum < "$T/buf" | cut -d' ' -f1)  $f" >> "$T/manifest"
+			i=$((i + 1))
+		done
+	) &
+	writer=$!
+	sleep "0.$((RANDOM % 9 + 1))"
+	kill_img
+	wait "$writer" 2>/dev/null || true
+	fsck_clean
+	mount_img
+	(cd "$MNT" && sha256sum -c --quiet "$T/manifest") || fail "round $round: fsync'd data lost"
+	umount_img
+done
+pass "$ROUNDS crash rounds, $(wc -l < "$T/manifest") fsync'd files intact"

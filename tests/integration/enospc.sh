@@ -1,0 +1,37 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# A full image answers ENOSPC, keeps every byte written before, and deleting
+# files makes room again.  Overwriting a file on a full image still works.
+. "$(dirname "$0")/lib.sh"
+
+mkfs_img 64M
+mount_img -o commit=0
+n=0
+while :; do
+	if ! head -c $((4 << 20)) /dev/urandom 2>/dev/null > "$T/buf" ||
+	   ! cp "$T/buf" "$MNT/f$n" 2> "$T/err"; then
+		break
+	fi
+	sha256sum < "$T/buf" | sed "s|-|f$n|" >> "$T/sums"
+	n=$((n + 1))
+	[ $n -lt 40 ] || fail "64 MiB image accepted 160 MiB"
+done
+grep -q "No space left on device" "$T/err" || { cat "$T/err"; fail "expected ENOSPC"; }
+[ $n -ge 10 ] || fail "only $n files of 4 MiB fit in 64 MiB"
+rm -f "$MNT/f$n"
+printf 'Z' | dd of="$MNT/f0" bs=1 seek=100 conv=notrunc status=none || fail "overwrite on a full image failed"
+grep -v ' f0$' "$T/sums" > "$T/sums2"
+(cd "$MNT" && sha256sum f0) >> "$T/sums2"
+mv "$T/sums2" "$T/sums"
+sync -f "$MNT"
+(cd "$MNT" && sha256sum -c --quiet "$T/sums") || fail "data lost on a full image"
+umount_img
+fsck_clean
+mount_img -o commit=0
+(cd "$MNT" && sha256sum -c --quiet "$T/sums") || fail "data lost after remount"
+rm "$MNT"/f*
+cp "$T/buf" "$MNT/again" || fail "no room after deleting"
+head -c $((40 << 20)) /dev/zero > "$MNT/big" || fail "deleting did not free space"
+umount_img
+fsck_clean
+pass "$n files of 4 MiB fit a 64 MiB image, then ENOSPC; nothing lost; deletes free space"

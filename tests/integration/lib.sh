@@ -1,0 +1,66 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Shared helpers for the integration tests: a scratch directory, formatting,
+# mounting the daemon in the foreground (so the test knows its pid), and an
+# unmount that waits for the daemon's final commit.  meson passes the build
+# tree's binaries in FOLIOFS, MKFS, FSCK and helper programs in HELPERS.
+set -euo pipefail
+
+: "${FOLIOFS:?}" "${MKFS:?}" "${FSCK:?}"
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "PASS: $*"; }
+
+[ "$(id -u)" = 0 ] || skip "needs root to mount"
+[ -c /dev/fuse ] || skip "no /dev/fuse"
+
+T=$(mktemp -d /tmp/foliofs-test.XXXXXX)
+IMG=$T/img
+MNT=$T/mnt
+mkdir -p "$MNT"
+DAEMON_PID=
+
+cleanup() {
+	set +e
+	if mountpoint -q "$MNT"; then umount -l "$MNT"; fi
+	[ -n "$DAEMON_PID" ] && kill -9 "$DAEMON_PID" 2>/dev/null
+	for m in "$T"/*; do mountpoint -q "$m" 2>/dev/null && umount -l "$m"; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+mkfs_img() { "$MKFS" -q -f -s "${1:-512M}" "$IMG"; }
+
+# mount_img [daemon options...]: mount $IMG on $MNT, daemon in foreground.
+mount_img() {
+	"$FOLIOFS" -f "$@" "$IMG" "$MNT" 2>>"$T/daemon.log" &
+	DAEMON_PID=$!
+	for _ in $(seq 100); do
+		mountpoint -q "$MNT" && return 0
+		kill -0 "$DAEMON_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$T/daemon.log" >&2
+	fail "mount did not appear"
+}
+
+# umount_img: unmount and wait for the daemon's final commit.
+umount_img() {
+	umount "$MNT"
+	wait "$DAEMON_PID" || fail "daemon exited with $?"
+	DAEMON_PID=
+}
+
+# kill_img: kill -9 the daemon, as a crash would.
+kill_img() {
+	kill -9 "$DAEMON_PID"
+	wait "$DAEMON_PID" 2>/dev/null || true
+	DAEMON_PID=
+	umount -l "$MNT" 2>/dev/null || true
+}
+
+fsck_clean() {
+	local out rc=0
+	out=$("$FSCK" -n "$IMG") || rc=$?
+	[ "$rc" = 0 ] || { echo "$out" >&2; fail "fsck found problems (exit $rc)"; }
+}
