@@ -25,6 +25,8 @@ struct ck_inode {
 	uint32_t subdirs;	/* entries in it naming directories */
 	bool reached;
 	bool dropped;		/* duplicate record, ignored */
+	bool *bad;		/* per extent: checksum mismatch */
+	bool *drop;		/* per extent: to be dropped */
 };
 
 struct ck_dirent {
@@ -237,6 +239,48 @@ static void pass_inodes(struct ck *ck)
 	}
 }
 
+/*
+ * Reserve one inode's extents whose checksum state is @good; an extent that
+ * collides with blocks already reserved is dropped.  Verified extents are
+ * reserved first, so when two extents claim one block the damaged claim is
+ * the one that goes.
+ */
+static void reserve_extents(struct ck *ck, struct ck_inode *ci, bool good)
+{
+	for (uint32_t e = 0; e < ci->ino.i_extents; e++) {
+		struct fofs_extent *x = &ci->ext[e];
+
+		if (ci->bad[e] == good || ci->drop[e])
+			continue;
+		if (img_reserve(ck->img, x->e_block, 1ull << x->e_order)) {
+			ck_find(ck, true, "inode %llu: extent at offset %llu uses "
+				"blocks %llu+%u that are out of range or owned by "
+				"another extent; extent dropped",
+				(unsigned long long)ci->ino.i_ino,
+				(unsigned long long)x->e_file_off,
+				(unsigned long long)x->e_block, 1u << x->e_order);
+			ci->drop[e] = true;
+		} else if (ci->bad[e]) {
+			ck_find(ck, false, "inode %llu: data at offset %llu (%llu "
+				"bytes) fails its checksum",
+				(unsigned long long)ci->ino.i_ino,
+				(unsigned long long)x->e_file_off,
+				(unsigned long long)img_order_bytes(x->e_order));
+		}
+	}
+}
+
+static int verify_extents(struct ck *ck, struct ck_inode *ci, void *buf)
+{
+	ci->bad = calloc(ci->ino.i_extents + 1, sizeof(*ci->bad));
+	ci->drop = calloc(ci->ino.i_extents + 1, sizeof(*ci->drop));
+	if (!ci->bad || !ci->drop)
+		return -ENOMEM;
+	for (uint32_t e = 0; ck->o->verify_data && e < ci->ino.i_extents; e++)
+		ci->bad[e] = img_read_extent(ck->img, &ci->ext[e], buf) != 0;
+	return 0;
+}
+
 /* Pass 2: block ownership, used-block count, data checksums. */
 static int pass_blocks(struct ck *ck, void *buf)
 {
@@ -250,34 +294,26 @@ static int pass_blocks(struct ck *ck, void *buf)
 		if (img_reserve(img, img->meta[i], 1))
 			ck_find(ck, false, "metadata block %llu is out of range or "
 				"listed twice", (unsigned long long)img->meta[i]);
-	for (size_t i = 0; i < ck->nin; i++) {
+	for (size_t i = 0; i < ck->nin && !ret; i++)
+		if (!ck->in[i].dropped)
+			ret = verify_extents(ck, &ck->in[i], buf);
+	for (int good = 1; good >= 0 && !ret; good--)
+		for (size_t i = 0; i < ck->nin; i++)
+			if (!ck->in[i].dropped)
+				reserve_extents(ck, &ck->in[i], good);
+	for (size_t i = 0; i < ck->nin && !ret; i++) {
 		struct ck_inode *ci = &ck->in[i];
 		uint32_t keep = 0;
 
 		for (uint32_t e = 0; !ci->dropped && e < ci->ino.i_extents; e++) {
-			struct fofs_extent *x = &ci->ext[e];
-
-			if (img_reserve(img, x->e_block, 1ull << x->e_order)) {
-				ck_find(ck, true, "inode %llu: extent at offset %llu "
-					"uses blocks %llu+%u that are out of range or "
-					"owned by another extent; extent dropped",
-					(unsigned long long)ci->ino.i_ino,
-					(unsigned long long)x->e_file_off,
-					(unsigned long long)x->e_block, 1u << x->e_order);
+			if (ci->drop[e])
 				continue;
-			}
-			ci->ext[keep++] = *x;
-			ck->r->data_blocks += 1ull << x->e_order;
-			if (ck->o->verify_data && img_read_extent(img, x, buf))
-				ck_find(ck, false, "inode %llu: data at offset %llu "
-					"(%llu bytes) fails its checksum",
-					(unsigned long long)ci->ino.i_ino,
-					(unsigned long long)x->e_file_off,
-					(unsigned long long)img_order_bytes(x->e_order));
+			ck->r->data_blocks += 1ull << ci->ext[e].e_order;
+			ci->ext[keep++] = ci->ext[e];
 		}
 		ci->ino.i_extents = keep;
 	}
-	return 0;
+	return ret;
 }
 
 static int cmp_dirent_name(const void *a, const void *b)
@@ -408,7 +444,9 @@ static int ck_lost_found(struct ck *ck, struct ck_inode **out)
 	*out = ck_get(ck, rec.ino.i_ino);
 	(*out)->reached = true;
 	(*out)->refs = 1;
-	ck_get(ck, FOFS_ROOT_INO)->subdirs++;
+	root = ck_get(ck, FOFS_ROOT_INO);
+	root->subdirs++;
+	root->ino.i_nlink++;	/* our own change, not a finding */
 	return 0;
 }
 
@@ -423,8 +461,10 @@ static int ck_reconnect(struct ck *ck, struct ck_inode *ci)
 	ck_find(ck, true, "%s %llu is not reachable from the root; moved to "
 		"/lost+found", S_ISDIR(ci->ino.i_mode) ? "directory" : "inode",
 		(unsigned long long)ino);
-	if (!ck->o->repair)
+	if (!ck->o->repair) {
+		ci->refs = ci->refs ? ci->refs : 1;	/* as if reconnected */
 		return ck_walk(ck, ci);
+	}
 	for (size_t i = 0; S_ISDIR(ci->ino.i_mode) && i < ck->nd; i++) {
 		if (ck->d[i].ino == ino && !ck->d[i].dead) {
 			ck->d[i].dead = true;
@@ -515,6 +555,8 @@ static void ck_release(struct ck *ck)
 		free(ck->in[i].ext);
 		free(ck->in[i].xattr);
 		free(ck->in[i].blob);
+		free(ck->in[i].bad);
+		free(ck->in[i].drop);
 	}
 	for (size_t i = 0; i < ck->nd; i++)
 		free(ck->d[i].name);
