@@ -50,7 +50,7 @@ expect_refused "truncated"
 
 # File data with a flipped byte: mount works, reading fails, fsck names it.
 cp "$T/good" "$IMG"
-blk=$("$HELPERS/fofs_debug" show "$IMG" | awk '/extent/ {print $7; exit}')
+blk=$("$HELPERS/fofs_debug" show "$IMG" | awk '/^  extent/ {print $7; exit}')
 printf 'X' | dd of="$IMG" bs=1 seek=$((blk * 4096)) conv=notrunc status=none
 mount_img
 cat "$MNT/file" > /dev/null 2>&1 && fail "corrupt data was served"
