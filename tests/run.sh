@@ -1,0 +1,33 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The whole test suite from a fresh Debian 12 machine, as root: install what
+# the build and the tests need, build with gcc (-Werror) and run every test,
+# build with clang (-Werror), and run the unit and golden tests again under
+# ASan/UBSan.  This is what .ci/run runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS="meson ninja-build pkg-config gcc clang libfuse3-dev fuse3 libxxhash-dev
+      libcmocka-dev fio attr util-linux"
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq $PKGS > /dev/null
+fi
+
+echo "== gcc build, full suite"
+CC=gcc meson setup --wipe build-gcc -Dwerror=true > /dev/null
+meson compile -C build-gcc
+meson test -C build-gcc --print-errorlogs
+
+echo "== clang build"
+CC=clang meson setup --wipe build-clang -Dwerror=true > /dev/null
+meson compile -C build-clang
+
+echo "== ASan/UBSan: unit and golden tests"
+CC=clang meson setup --wipe build-asan -Dwerror=true -Db_sanitize=address,undefined \
+	-Db_lundef=false > /dev/null
+meson compile -C build-asan
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	meson test -C build-asan --suite unit --suite golden --print-errorlogs
