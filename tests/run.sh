@@ -17,16 +17,17 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 fi
 
 echo "== gcc build, full suite"
-CC=gcc meson setup --wipe build-gcc -Dwerror=true > /dev/null
+rm -rf build-gcc build-clang build-asan
+CC=gcc meson setup build-gcc -Dwerror=true > /dev/null
 meson compile -C build-gcc
 meson test -C build-gcc --print-errorlogs
 
 echo "== clang build"
-CC=clang meson setup --wipe build-clang -Dwerror=true > /dev/null
+CC=clang meson setup build-clang -Dwerror=true > /dev/null
 meson compile -C build-clang
 
 echo "== ASan/UBSan: unit and golden tests"
-CC=clang meson setup --wipe build-asan -Dwerror=true -Db_sanitize=address,undefined \
+CC=clang meson setup build-asan -Dwerror=true -Db_sanitize=address,undefined \
 	-Db_lundef=false > /dev/null
 meson compile -C build-asan
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
