@@ -56,7 +56,8 @@ static int do_setxattr(struct fs *fs, struct fs_inode *inode, const char *name,
 	copy = malloc(size ? size : 1);
 	if (!copy)
 		return -ENOMEM;
-	memcpy(copy, value, size);
+	if (size)
+		memcpy(copy, value, size);
 	if (pp) {
 		x = *pp;
 		free(x->value);

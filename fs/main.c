@@ -134,6 +134,8 @@ static int open_fs(struct fs *fs, const struct cli *cli)
 			img ? img_errmsg(img) : strerror(-ret),
 			ret == -EUCLEAN || ret == -EBADMSG ?
 			"; run fsck.foliofs" : "");
+		if (fs->itab)
+			fs_destroy(fs);
 		img_close(img);
 		fs->img = NULL;
 		return ret;
@@ -198,26 +200,29 @@ int main(int argc, char *argv[])
 	struct fuse_cmdline_opts o = { 0 };
 	char opt[PATH_MAX + 32];
 	struct fs fs;
-	int ret = 1;
+	int ret;
 
+	ret = 2;
 	if (fuse_opt_parse(&args, &cli, cli_opts, cli_proc) == -1)
-		return 2;
+		goto out_free;
 	if (cli.help || cli.version) {
 		if (cli.help)
 			usage(stdout, argv[0]);
 		else
 			printf("foliofs %s (libfuse %s)\n", FOLIOFS_VERSION,
 			       fuse_pkgversion());
-		return 0;
+		ret = 0;
+		goto out_free;
 	}
 	if (fuse_parse_cmdline(&args, &o) || !cli.image || !o.mountpoint) {
 		usage(stderr, argv[0]);
-		return 2;
+		goto out_free;
 	}
+	ret = 1;
 	snprintf(opt, sizeof(opt), "-ofsname=%s,subtype=foliofs,default_permissions",
 		 cli.image);
 	if (fuse_opt_add_arg(&args, opt))
-		return 1;
+		goto out_free;
 	memset(&fs, 0, sizeof(fs));
 	if (open_fs(&fs, &cli) == 0)
 		ret = serve(&fs, &args, &o);
@@ -225,6 +230,7 @@ int main(int argc, char *argv[])
 		fs_destroy(&fs);
 		img_close(fs.img);
 	}
+out_free:
 	free(o.mountpoint);
 	free(cli.image);
 	free(cli.huge);

@@ -35,7 +35,8 @@ static int load_xattrs(struct fs_inode *inode, const struct img_inode_rec *rec)
 		}
 		memcpy(fx->name, x->name, x->name_len);
 		fx->name_len = x->name_len;
-		memcpy(fx->value, x->value, x->value_len);
+		if (x->value_len)
+			memcpy(fx->value, x->value, x->value_len);
 		fx->value_len = x->value_len;
 		*tail = fx;
 		tail = &fx->next;
@@ -78,7 +79,8 @@ static int load_inode(void *arg, const struct img_inode_rec *rec)
 		fs_inode_release(inode);
 		return -ENOMEM;
 	}
-	memcpy(inode->ext, rec->ext, ri->i_extents * sizeof(*inode->ext));
+	if (ri->i_extents)
+		memcpy(inode->ext, rec->ext, ri->i_extents * sizeof(*inode->ext));
 	if (fs_inode_insert(ls->fs, inode)) {
 		fs_inode_release(inode);
 		return -ENOMEM;

@@ -246,7 +246,8 @@ static int wb_snapshot(struct wb *wb, bool data)
 		it->reused = calloc(i->next + 1, sizeof(*it->reused));
 		if (!it->old || !it->reused)
 			return -ENOMEM;	/* items so far are unpinned by caller */
-		memcpy(it->old, i->ext, i->next * sizeof(*it->old));
+		if (i->next)
+			memcpy(it->old, i->ext, i->next * sizeof(*it->old));
 		i->pins++;
 		wb->n++;
 	}

@@ -114,7 +114,8 @@ static int ck_on_inode(void *arg, const struct img_inode_rec *rec)
 		free(ci->blob);
 		return -ENOMEM;
 	}
-	memcpy(ci->ext, rec->ext, rec->ino.i_extents * sizeof(*ci->ext));
+	if (rec->ino.i_extents)
+		memcpy(ci->ext, rec->ext, rec->ino.i_extents * sizeof(*ci->ext));
 	for (uint32_t i = 0; i < rec->ino.i_xattrs; i++) {
 		const struct img_xattr *x = &rec->xattr[i];
 
@@ -122,11 +123,13 @@ static int ck_on_inode(void *arg, const struct img_inode_rec *rec)
 		memcpy(ci->blob + off, x->name, x->name_len);
 		ci->xattr[i].name = (char *)ci->blob + off;
 		off += x->name_len;
-		memcpy(ci->blob + off, x->value, x->value_len);
+		if (x->value_len)
+			memcpy(ci->blob + off, x->value, x->value_len);
 		ci->xattr[i].value = ci->blob + off;
 		off += x->value_len;
 	}
-	memcpy(ci->blob + off, rec->target, rec->ino.i_target_len);
+	if (rec->ino.i_target_len)
+		memcpy(ci->blob + off, rec->target, rec->ino.i_target_len);
 	ci->target = (char *)ci->blob + off;
 	ck->nin++;
 	return 0;
@@ -330,7 +333,8 @@ static int cmp_dirent_name(const void *a, const void *b)
 /* Pass 3: every entry names an inode from a directory, once. */
 static void pass_dirents(struct ck *ck)
 {
-	qsort(ck->d, ck->nd, sizeof(*ck->d), cmp_dirent_name);
+	if (ck->nd > 1)
+		qsort(ck->d, ck->nd, sizeof(*ck->d), cmp_dirent_name);
 	for (size_t i = 0; i < ck->nd; i++) {
 		struct ck_dirent *de = &ck->d[i];
 		struct ck_inode *dir = ck_get(ck, de->parent);
@@ -383,7 +387,8 @@ static int ck_walk(struct ck *ck, struct ck_inode *from)
 		struct ck_inode *dir = queue[head++];
 		struct ck_dirent key = { .parent = dir->ino.i_ino }, *de;
 
-		de = bsearch(&key, ck->d, ck->nd, sizeof(*ck->d), cmp_dirent_parent);
+		de = ck->nd ? bsearch(&key, ck->d, ck->nd, sizeof(*ck->d),
+				      cmp_dirent_parent) : NULL;
 		while (de && de > ck->d && de[-1].parent == key.parent)
 			de--;
 		for (; de && de < ck->d + ck->nd && de->parent == key.parent; de++) {
@@ -490,7 +495,8 @@ static int pass_connect(struct ck *ck)
 {
 	int ret;
 
-	qsort(ck->d, ck->nd, sizeof(*ck->d), cmp_dirent_parent);
+	if (ck->nd > 1)
+		qsort(ck->d, ck->nd, sizeof(*ck->d), cmp_dirent_parent);
 	ret = ck_walk(ck, ck_get(ck, FOFS_ROOT_INO));
 	for (int dirs = 1; dirs >= 0 && !ret; dirs--) {
 		for (size_t i = 0; i < ck->nin && !ret; i++) {

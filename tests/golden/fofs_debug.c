@@ -55,7 +55,8 @@ static int mod_inode(void *arg, const struct img_inode_rec *rec)
 
 	if (!ext)
 		return -ENOMEM;
-	memcpy(ext, rec->ext, rec->ino.i_extents * sizeof(*ext));
+	if (rec->ino.i_extents)
+		memcpy(ext, rec->ext, rec->ino.i_extents * sizeof(*ext));
 	r.ext = ext;
 	if (!strcmp(m->kind, "nlink") && rec->ino.i_ino == m->arg && !m->done++)
 		r.ino.i_nlink += 3;
