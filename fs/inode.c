@@ -124,9 +124,9 @@ struct fs_inode *fs_inode_alloc(uint64_t ino)
  * @gid: group
  * @out: the new inode, nlink 0 until the caller links it
  *
- * Regular files start with an empty memfd: there is nothing to load.
+ * A regular file gets its memfd when first opened.
  *
- * Return: 0; -ENOMEM; -errno from memfd_create(2).
+ * Return: 0; -ENOMEM.
  */
 int fs_inode_new(struct fs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
 		 struct fs_inode **out)
@@ -142,23 +142,15 @@ int fs_inode_new(struct fs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
 	inode->gid = gid;
 	fs_touch(&inode->ctime);
 	inode->atime = inode->mtime = inode->ctime;
-	if (S_ISREG(mode)) {
-		ret = fs_data_load(fs, inode);
-		if (ret)
-			goto out_free;
-	}
 	ret = fs_inode_insert(fs, inode);
-	if (ret)
-		goto out_unload;
+	if (ret) {
+		free(inode);
+		return ret;
+	}
 	fs->next_ino++;
 	fs_meta_dirty(fs);
 	*out = inode;
 	return 0;
-out_unload:
-	fs_data_unload(fs, inode);
-out_free:
-	free(inode);
-	return ret;
 }
 
 /* Free an inode that is in no table and holds no memfd. */

@@ -9,10 +9,12 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -111,6 +113,17 @@ static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
 	conn->max_write = 1u << 20;
 }
 
+/* Every file with unwritten data holds a memfd: allow as many as we may. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int open_fs(struct fs *fs, const struct cli *cli)
 {
 	struct fs_opts opts = { .commit_interval = cli->commit, .ro = cli->ro,
@@ -179,6 +192,9 @@ static int serve(struct fs *fs, struct fuse_args *args,
 		ret = fuse_session_loop_mt(se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
+	/* libfuse reports the signal that ended the loop; that is a clean stop */
+	if (ret == SIGTERM || ret == SIGINT || ret == SIGHUP)
+		ret = 0;
 	fs_wb_stop(fs);
 	if (fs_commit(fs, true)) {
 		fprintf(stderr, "foliofs: final writeback failed: %s\n",
@@ -223,6 +239,7 @@ int main(int argc, char *argv[])
 		 cli.image);
 	if (fuse_opt_add_arg(&args, opt))
 		goto out_free;
+	raise_nofile();
 	memset(&fs, 0, sizeof(fs));
 	if (open_fs(&fs, &cli) == 0)
 		ret = serve(&fs, &args, &o);

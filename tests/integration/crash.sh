@@ -32,4 +32,29 @@ for round in $(seq "$ROUNDS"); do
 	(cd "$MNT" && sha256sum -c --quiet "$T/manifest") || fail "round $round: fsync'd data lost"
 	umount_img
 done
+
+# Periodic writeback: unsynced data is durable a few seconds later.
+mount_img -o commit=1
+head -c 3000000 /dev/urandom > "$MNT/periodic"
+sha256sum < "$MNT/periodic" > "$T/periodic.sum"
+sleep 3
+kill_img
+mount_img
+sha256sum < "$MNT/periodic" | cmp -s - "$T/periodic.sum" || fail "periodic writeback lost data"
+# SIGTERM flushes everything, even with periodic writeback off.
+umount_img
+mount_img -o commit=0
+mkdir "$MNT/many"
+for i in $(seq 3000); do echo "$i" > "$MNT/many/$i"; done	# 3000 dirty files at once
+head -c 5000000 /dev/urandom > "$MNT/term"
+sha256sum < "$MNT/term" > "$T/term.sum"
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID" || fail "daemon failed on SIGTERM"
+DAEMON_PID=
+umount -l "$MNT" 2>/dev/null || true
+fsck_clean
+mount_img
+sha256sum < "$MNT/term" | cmp -s - "$T/term.sum" || fail "SIGTERM lost data"
+[ "$(cat "$MNT/many/2999")" = 2999 ] && [ "$(ls "$MNT/many" | wc -l)" = 3000 ] || fail "small files lost"
+umount_img
 pass "$ROUNDS crash rounds, $(wc -l < "$T/manifest") fsync'd files intact"
