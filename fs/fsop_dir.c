@@ -331,26 +331,26 @@ static int do_remove(struct fs *fs, fuse_ino_t parent, const char *name, bool di
 	return 0;
 }
 
-static void fsop_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void remove_and_reply(fuse_req_t req, fuse_ino_t parent,
+			     const char *name, bool dir)
 {
 	struct fs *fs = fsop_fs(req);
 	int ret;
 
 	pthread_mutex_lock(&fs->lock);
-	ret = do_remove(fs, parent, name, false);
+	ret = do_remove(fs, parent, name, dir);
 	pthread_mutex_unlock(&fs->lock);
 	fuse_reply_err(req, -ret);
 }
 
+static void fsop_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_and_reply(req, parent, name, false);
+}
+
 static void fsop_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct fs *fs = fsop_fs(req);
-	int ret;
-
-	pthread_mutex_lock(&fs->lock);
-	ret = do_remove(fs, parent, name, true);
-	pthread_mutex_unlock(&fs->lock);
-	fuse_reply_err(req, -ret);
+	remove_and_reply(req, parent, name, true);
 }
 
 /* Is @dir equal to @anc or below it?  Lock held. */
