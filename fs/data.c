@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -23,12 +24,18 @@
 #define REGION		CLP_REGION_SIZE
 #define PAGES		(REGION / CLP_PAGE_SIZE)
 
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE	25
+#endif
+
 static void loaded_add(struct fs *fs, struct fs_inode *inode)
 {
 	inode->lprev = NULL;
 	inode->lnext = fs->loaded;
 	if (fs->loaded)
 		fs->loaded->lprev = inode;
+	else
+		fs->loaded_tail = inode;
 	fs->loaded = inode;
 }
 
@@ -40,7 +47,22 @@ static void loaded_del(struct fs *fs, struct fs_inode *inode)
 		fs->loaded = inode->lnext;
 	if (inode->lnext)
 		inode->lnext->lprev = inode->lprev;
+	else
+		fs->loaded_tail = inode->lprev;
 	inode->lnext = inode->lprev = NULL;
+}
+
+/**
+ * fs_data_use() - mark a loaded inode most recently used
+ * @fs: the filesystem, lock held
+ * @inode: an inode with a memfd
+ */
+void fs_data_use(struct fs *fs, struct fs_inode *inode)
+{
+	if (inode->memfd < 0 || fs->loaded == inode)
+		return;
+	loaded_del(fs, inode);
+	loaded_add(fs, inode);
 }
 
 static uint64_t ext_blocks(const struct fs_inode *inode)
@@ -58,43 +80,83 @@ void fs_data_account(struct fs *fs, struct fs_inode *inode)
 	struct stat st;
 	uint64_t growth = 0, have;
 
+	fs->cache_blocks -= inode->mblocks;
 	if (inode->memfd >= 0 && fstat(inode->memfd, &st) == 0)
 		inode->mblocks = (uint64_t)st.st_blocks / (FOFS_BLOCK_SIZE / 512);
+	fs->cache_blocks += inode->mblocks;
 	have = ext_blocks(inode);
-	if (inode->memfd >= 0 && inode->nlink && inode->dseq != inode->cseq &&
+	if (inode->memfd >= 0 && inode->nlink && inode->dirty &&
 	    inode->mblocks > have)
 		growth = inode->mblocks - have;
 	fs->growth = fs->growth - inode->growth + growth;
 	inode->growth = growth;
 }
 
+/* Map @len bytes of @fd at a 2 MiB-aligned address, so regions can collapse. */
+static uint8_t *map_aligned(int fd, size_t len)
+{
+	size_t span = len + REGION;
+	uint8_t *res, *al;
+
+	res = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		   -1, 0);
+	if (res == MAP_FAILED)
+		return NULL;
+	al = (uint8_t *)(((uintptr_t)res + REGION - 1) & ~(uintptr_t)(REGION - 1));
+	if (mmap(al, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) ==
+	    MAP_FAILED) {
+		munmap(res, span);
+		return NULL;
+	}
+	if (al > res)
+		munmap(res, (size_t)(al - res));
+	munmap(al + len, (size_t)(res + span - (al + len)));
+	return al;
+}
+
+/*
+ * Collapse-then-fill: a region that will hold an order-9 extent gets one
+ * page touched and is collapsed while nearly empty (cheap: nothing to copy),
+ * then the data is read straight into the huge page.  If the collapse fails
+ * the region simply fills with small pages.
+ */
+static bool prepare_huge(struct fs *fs, uint8_t *region)
+{
+	region[0] = 0;
+	if (madvise(region, REGION, MADV_COLLAPSE) == 0)
+		return true;
+	fs->stats.load_collapse_failed++;
+	return false;
+}
+
 static int load_extents(struct fs *fs, struct fs_inode *inode, int fd)
 {
-	uint8_t *buf = malloc(REGION);
-	int ret = -ENOMEM;
+	size_t len = (size_t)((inode->size + CLP_PAGE_SIZE - 1) & ~(CLP_PAGE_SIZE - 1));
+	bool huge = clp_max_order(clp_policy_resolve(CLP_POLICY_UNSET, fs->opts.huge),
+				  true) >= CLP_ORDER_THP;
+	uint8_t *map;
+	int ret = 0;
 
-	if (!buf)
-		return ret;
-	ret = 0;
+	if (!inode->next || !len)
+		return 0;
+	map = map_aligned(fd, len);
+	if (!map)
+		return -ENOMEM;
 	for (uint32_t i = 0; i < inode->next && !ret; i++) {
 		const struct fofs_extent *e = &inode->ext[i];
-		uint64_t len = img_order_bytes(e->e_order);
 
 		if (e->e_file_off >= inode->size)
 			break;
-		if (len > inode->size - e->e_file_off)
-			len = inode->size - e->e_file_off;
-		ret = img_read_extent(fs->img, e, buf);
-		if (ret) {
+		if (e->e_order == FOFS_ORDER_PMD && huge &&
+		    prepare_huge(fs, map + e->e_file_off))
+			fs->stats.load_collapsed++;
+		ret = img_read_extent(fs->img, e, map + e->e_file_off);
+		if (ret)
 			fprintf(stderr, "foliofs: inode %llu: cannot read data at "
 				"offset %llu: %s\n", (unsigned long long)inode->ino,
 				(unsigned long long)e->e_file_off, strerror(-ret));
-			break;
-		}
-		if (pwrite(fd, buf, len, (off_t)e->e_file_off) != (ssize_t)len)
-			ret = errno ? -errno : -EIO;
 	}
-	free(buf);
+	munmap(map, len);
 	return ret;
 }
 
@@ -125,8 +187,8 @@ int fs_data_load(struct fs *fs, struct fs_inode *inode)
 		return ret;
 	}
 	inode->memfd = fd;
-	inode->cseq = inode->dseq;
 	loaded_add(fs, inode);
+	fs_data_sync_attr(fs, inode);
 	fs_data_account(fs, inode);
 	return 0;
 }
@@ -138,19 +200,103 @@ void fs_data_unload(struct fs *fs, struct fs_inode *inode)
 	loaded_del(fs, inode);
 	close(inode->memfd);
 	inode->memfd = -1;
+	fs->cache_blocks -= inode->mblocks;
 	inode->mblocks = 0;
+	free(inode->dmap);
+	inode->dmap = NULL;
+	inode->dmap_words = 0;
+	inode->dall = inode->dirty = false;
 	fs_data_account(fs, inode);
 }
 
 /**
- * fs_data_dirty() - note that an inode's data changed
+ * fs_data_dirty() - note that bytes [@off, @end) of an inode changed
  * @fs: the filesystem, lock held
  * @inode: the inode, with its memfd
+ * @off: first byte
+ * @end: first byte past the change; UINT64_MAX for "anything, anywhere"
+ *
+ * Writeback then rehashes only the 2 MiB regions marked.  If the region map
+ * cannot grow, the whole file is marked instead.
  */
-void fs_data_dirty(struct fs *fs, struct fs_inode *inode)
+void fs_data_dirty(struct fs *fs, struct fs_inode *inode, uint64_t off,
+		   uint64_t end)
 {
-	inode->dseq++;
+	uint64_t first = off >> CLP_REGION_SHIFT, last;
+	size_t words;
+
+	inode->dirty = true;
+	if (end == UINT64_MAX || inode->dall) {
+		inode->dall = true;
+		goto out_account;
+	}
+	if (end <= off)
+		goto out_account;
+	last = (end - 1) >> CLP_REGION_SHIFT;
+	words = (size_t)(last / 64 + 1);
+	if (words > inode->dmap_words) {
+		uint64_t *p = realloc(inode->dmap, words * 2 * sizeof(*p));
+
+		if (!p) {
+			inode->dall = true;
+			goto out_account;
+		}
+		memset(p + inode->dmap_words, 0,
+		       (words * 2 - inode->dmap_words) * sizeof(*p));
+		inode->dmap = p;
+		inode->dmap_words = words * 2;
+	}
+	for (uint64_t r = first; r <= last; r++)
+		inode->dmap[r / 64] |= 1ull << (r % 64);
+out_account:
 	fs_data_account(fs, inode);
+}
+
+/**
+ * fs_data_sync_attr() - fold what passthrough did to the memfd into the inode
+ * @fs: the filesystem, lock held
+ * @inode: a loaded inode
+ *
+ * With passthrough the kernel writes the memfd directly: its size and
+ * mtime, not the daemon's records, are the truth while it is open.
+ */
+void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode)
+{
+	struct stat st;
+
+	if (inode->memfd < 0 || fstat(inode->memfd, &st) < 0)
+		return;
+	if ((uint64_t)st.st_size != inode->size) {
+		inode->size = (uint64_t)st.st_size;
+		fs_meta_dirty(fs);
+	}
+	if (st.st_mtim.tv_sec != inode->mfd_mtime.tv_sec ||
+	    st.st_mtim.tv_nsec != inode->mfd_mtime.tv_nsec) {
+		if (inode->pt_opens) {
+			inode->mtime = inode->ctime = st.st_mtim;
+			fs_meta_dirty(fs);
+		}
+		inode->mfd_mtime = st.st_mtim;
+	}
+}
+
+/**
+ * fs_data_trim() - give back memory of clean, closed files over the budget
+ * @fs: the filesystem, lock held
+ *
+ * Least recently used first; a file that is open, pinned or has data not
+ * yet written back stays.
+ */
+void fs_data_trim(struct fs *fs)
+{
+	uint64_t budget = fs->opts.cache_size / FOFS_BLOCK_SIZE;
+
+	for (struct fs_inode *i = fs->loaded_tail, *prev;
+	     i && fs->cache_blocks > budget; i = prev) {
+		prev = i->lprev;
+		if (!i->nopen && !i->pins && !i->dirty)
+			fs_data_unload(fs, i);
+	}
 }
 
 /**

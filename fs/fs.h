@@ -60,7 +60,15 @@ struct fs_inode {
 	uint64_t nlookup;
 	uint32_t nopen;
 	uint32_t pins;			/* writeback holds the memfd */
-	uint64_t dseq, cseq;		/* data changes / last written back */
+	/* data not yet written back: per 2 MiB region, or all of it */
+	uint64_t *dmap;
+	size_t dmap_words;
+	bool dall;
+	bool dirty;			/* dall or any bit in dmap */
+	/* passthrough (see passthrough.c) */
+	int backing_id;			/* > 0 while passthrough opens exist */
+	uint32_t pt_opens, pt_writers;
+	struct timespec mfd_mtime;	/* memfd mtime last folded into mtime */
 	uint64_t mblocks;		/* 4 KiB pages allocated in the memfd */
 	uint64_t growth;		/* counted in fs->growth */
 	/* directories */
@@ -73,7 +81,16 @@ struct fs_inode {
 struct fs_opts {
 	unsigned commit_interval;	/* seconds between periodic writebacks */
 	bool ro;
+	bool passthrough;		/* try FUSE passthrough */
 	enum clp_policy huge;		/* mount default folio policy */
+	uint64_t cache_size;		/* bytes of clean, closed data kept */
+};
+
+/* Data path of the mount, decided at FUSE INIT. */
+enum fs_pt_mode {
+	FS_PT_UNDECIDED = 0,
+	FS_PT_ON,
+	FS_PT_OFF,
 };
 
 struct fs {
@@ -85,7 +102,13 @@ struct fs {
 	size_t ibuckets, ninodes;
 	struct fs_dirent **dtab;
 	size_t dbuckets, ndirents;
-	struct fs_inode *loaded;	/* inodes with a memfd */
+	struct fs_inode *loaded;	/* inodes with a memfd, most recent first */
+	struct fs_inode *loaded_tail;
+	uint64_t cache_blocks;		/* sum of mblocks over loaded inodes */
+	/* passthrough */
+	enum fs_pt_mode pt_mode;
+	char pt_why[160];		/* why passthrough is off */
+	int devfd;			/* /dev/fuse of the session */
 	uint64_t next_ino;
 	uint64_t meta_seq, meta_cseq;	/* metadata changes / committed */
 	struct fofs_extent *dead;	/* extents of destroyed inodes */
@@ -95,6 +118,11 @@ struct fs {
 	uint64_t committed_used;
 	uint64_t committed_meta;
 	int last_error;			/* last failed writeback, for fsync */
+	struct {
+		uint64_t load_collapsed;	/* regions loaded as huge pages */
+		uint64_t load_collapse_failed;
+		uint64_t commits;
+	} stats;
 	/* writeback thread */
 	pthread_t wb_thread;
 	pthread_cond_t wb_cond;
@@ -128,13 +156,24 @@ int fs_serialize(struct fs *fs, struct img_mw *mw);
 /* data.c */
 int fs_data_load(struct fs *fs, struct fs_inode *inode);
 void fs_data_unload(struct fs *fs, struct fs_inode *inode);
-void fs_data_dirty(struct fs *fs, struct fs_inode *inode);
+void fs_data_dirty(struct fs *fs, struct fs_inode *inode, uint64_t off,
+		   uint64_t end);
+void fs_data_touch(struct fs_inode *inode);
+void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode);
+void fs_data_use(struct fs *fs, struct fs_inode *inode);
+void fs_data_trim(struct fs *fs);
 void fs_data_account(struct fs *fs, struct fs_inode *inode);
 int fs_space_check(struct fs *fs, uint64_t blocks);
 int fs_commit(struct fs *fs, bool clean);
 int fs_wb_start(struct fs *fs);
 void fs_wb_stop(struct fs *fs);
 void fs_dead_extents(struct fs *fs, struct fs_inode *inode);
+
+/* passthrough.c */
+int pt_install(struct fs *fs, struct fuse_session *se);
+void pt_init(struct fs *fs, struct fuse_conn_info *conn);
+int pt_open(struct fs *fs, struct fs_inode *inode, struct fuse_file_info *fi);
+void pt_release(struct fs *fs, struct fs_inode *inode, struct fuse_file_info *fi);
 
 /* FUSE operation families */
 void fsop_dir_ops(struct fuse_lowlevel_ops *ops);

@@ -25,6 +25,7 @@ static void fsop_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 	inode = fs_iget(fs, ino);
 	ret = -ENOENT;
 	if (inode) {
+		fs_data_sync_attr(fs, inode);
 		fs_stat(inode, &st);
 		ret = 0;
 	}
@@ -51,8 +52,9 @@ static int set_size(struct fs *fs, struct fs_inode *inode, uint64_t size)
 		return ret;
 	if (ftruncate(inode->memfd, (off_t)size) < 0)
 		return -errno;
+	fs_data_dirty(fs, inode, size < inode->size ? size : inode->size,
+		      (size > inode->size ? size : inode->size) + 1);
 	inode->size = size;
-	fs_data_dirty(fs, inode);
 	return 0;
 }
 
@@ -104,6 +106,8 @@ static void fsop_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	(void)fi;
 	pthread_mutex_lock(&fs->lock);
 	inode = fs_iget(fs, ino);
+	if (inode)
+		fs_data_sync_attr(fs, inode);
 	ret = inode ? do_setattr(fs, inode, attr, to_set) : -ENOENT;
 	if (!ret)
 		fs_stat(inode, &st);

@@ -40,14 +40,17 @@ static int do_open(struct fs *fs, struct fs_inode *inode, struct fuse_file_info 
 	if ((fi->flags & O_TRUNC) && inode->size) {
 		if (ftruncate(inode->memfd, 0) < 0)
 			return -errno;
+		fs_data_dirty(fs, inode, 0, inode->size + 1);
 		inode->size = 0;
 		fs_touch(&inode->mtime);
 		inode->ctime = inode->mtime;
-		fs_data_dirty(fs, inode);
 		fs_meta_dirty(fs);
 	}
+	ret = pt_open(fs, inode, fi);
+	if (ret)
+		return ret;
 	inode->nopen++;
-	fi->keep_cache = 0;
+	fs_data_use(fs, inode);
 	return 0;
 }
 
@@ -92,10 +95,10 @@ static void fsop_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 	struct fs *fs = fsop_fs(req);
 	struct fs_inode *inode;
 
-	(void)fi;
 	pthread_mutex_lock(&fs->lock);
 	inode = fs_iget(fs, ino);
 	if (inode && inode->nopen) {
+		pt_release(fs, inode, fi);
 		inode->nopen--;
 		fs_inode_put_check(fs, inode);
 	}
@@ -173,7 +176,7 @@ static int do_write(struct fs *fs, struct fs_inode *inode, const char *buf,
 		inode->size = (uint64_t)off + (uint64_t)n;
 	fs_touch(&inode->mtime);
 	inode->ctime = inode->mtime;
-	fs_data_dirty(fs, inode);
+	fs_data_dirty(fs, inode, (uint64_t)off, (uint64_t)off + (uint64_t)n);
 	fs_meta_dirty(fs);
 	*done = (size_t)n;
 	return 0;
@@ -190,6 +193,8 @@ static void fsop_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	(void)fi;
 	pthread_mutex_lock(&fs->lock);
 	ret = get_open(fs, ino, &inode);
+	if (!ret)
+		fs_data_sync_attr(fs, inode);
 	if (!ret)
 		ret = do_write(fs, inode, buf, size, off, &done);
 	pthread_mutex_unlock(&fs->lock);
@@ -257,7 +262,7 @@ static int do_fallocate(struct fs *fs, struct fs_inode *inode, int mode,
 		fs_touch(&inode->mtime);
 		inode->ctime = inode->mtime;
 	}
-	fs_data_dirty(fs, inode);
+	fs_data_dirty(fs, inode, (uint64_t)off, (uint64_t)off + (uint64_t)len);
 	fs_meta_dirty(fs);
 	return 0;
 }
@@ -272,8 +277,10 @@ static void fsop_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 	(void)fi;
 	pthread_mutex_lock(&fs->lock);
 	ret = get_open(fs, ino, &inode);
-	if (!ret)
+	if (!ret) {
+		fs_data_sync_attr(fs, inode);
 		ret = do_fallocate(fs, inode, mode, off, len);
+	}
 	pthread_mutex_unlock(&fs->lock);
 	fuse_reply_err(req, -ret);
 }

@@ -24,6 +24,8 @@ struct cli {
 	char *image;
 	unsigned commit;
 	char *huge;
+	char *cache_size;
+	int nopassthrough;
 	int ro;
 	int help;
 	int version;
@@ -35,6 +37,8 @@ enum { KEY_RO, KEY_HELP, KEY_VERSION };
 static const struct fuse_opt cli_opts[] = {
 	CLI_OPT("commit=%u", commit),
 	CLI_OPT("huge=%s", huge),
+	CLI_OPT("cache_size=%s", cache_size),
+	CLI_OPT("nopassthrough", nopassthrough),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -56,6 +60,11 @@ static void usage(FILE *f, const char *prog)
 "                           (default 5; 0 disables periodic writeback)\n"
 "    -o huge=POLICY         default folio policy for files: never, small,\n"
 "                           madvise, always, auto (default always)\n"
+"    -o cache_size=SIZE     memory kept for clean, closed files (K/M/G;\n"
+"                           default a quarter of RAM); least recently\n"
+"                           used files are dropped first\n"
+"    -o nopassthrough       serve read/write/mmap from the daemon instead\n"
+"                           of passing them through to its memory\n"
 "    -o ro                  mount read-only; the image is not written\n"
 "\n"
 "FUSE options:\n"
@@ -106,11 +115,36 @@ static const struct fuse_lowlevel_ops *fs_ops(void)
 
 static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
-	/* Large shmem folios and splice-move do not mix on current kernels. */
-	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_MOVE;
+	struct fs *fs = userdata;
+
+	/* Passthrough is refused with a writeback cache. */
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	conn->max_write = 1u << 20;
+	pt_init(fs, conn);
+	if (fs->pt_mode == FS_PT_OFF)
+		fprintf(stderr, "foliofs: data path: served by the daemon "
+			"(passthrough off: %s)\n", fs->pt_why);
+}
+
+/* Size with an optional K/M/G/T suffix. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	unsigned shift = 0;
+
+	if (end == s)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	}
+	if (*end)
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
 }
 
 /* Every file with unwritten data holds a memfd: allow as many as we may. */
@@ -127,10 +161,17 @@ static void raise_nofile(void)
 static int open_fs(struct fs *fs, const struct cli *cli)
 {
 	struct fs_opts opts = { .commit_interval = cli->commit, .ro = cli->ro,
-				.huge = CLP_POLICY_ALWAYS };
+				.huge = CLP_POLICY_ALWAYS,
+				.passthrough = !cli->nopassthrough,
+				.cache_size = (uint64_t)sysconf(_SC_PHYS_PAGES) *
+					      (uint64_t)sysconf(_SC_PAGESIZE) / 4 };
 	struct img *img = NULL;
 	int ret;
 
+	if (cli->cache_size && parse_size(cli->cache_size, &opts.cache_size)) {
+		fprintf(stderr, "foliofs: bad cache_size '%s'\n", cli->cache_size);
+		return -EINVAL;
+	}
 	if (cli->huge && clp_policy_parse(cli->huge, &opts.huge)) {
 		fprintf(stderr, "foliofs: unknown huge policy '%s' (never, small, "
 			"madvise, always, auto)\n", cli->huge);
@@ -178,6 +219,10 @@ static int serve(struct fs *fs, struct fuse_args *args,
 		goto out_session;
 	if (fuse_session_mount(se, o->mountpoint))
 		goto out_signals;
+	if (pt_install(fs, se)) {
+		fprintf(stderr, "foliofs: cannot hook the FUSE session\n");
+		goto out_unmount;
+	}
 	fuse_daemonize(o->foreground);
 	if (fs_wb_start(fs))
 		fprintf(stderr, "foliofs: cannot start writeback thread\n");
@@ -201,6 +246,7 @@ static int serve(struct fs *fs, struct fuse_args *args,
 			strerror(-fs->last_error));
 		ret = 1;
 	}
+out_unmount:
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
@@ -251,6 +297,7 @@ out_free:
 	free(o.mountpoint);
 	free(cli.image);
 	free(cli.huge);
+	free(cli.cache_size);
 	fuse_opt_free_args(&args);
 	return ret;
 }

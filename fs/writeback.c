@@ -22,7 +22,9 @@
 
 struct wb_item {
 	struct fs_inode *inode;
-	uint64_t seq;		/* dseq when snapshotted */
+	uint64_t *dmap;		/* regions to rehash, taken from the inode */
+	size_t dmap_words;
+	bool dall;
 	uint64_t size;
 	int memfd;
 	unsigned max_order;
@@ -182,15 +184,42 @@ static int wb_region(struct wb *wb, struct wb_item *it, uint64_t off, const bool
 	return 0;
 }
 
+static bool region_dirty(const struct wb_item *it, uint64_t r)
+{
+	return it->dall || (r / 64 < it->dmap_words &&
+			    (it->dmap[r / 64] & (1ull << (r % 64))));
+}
+
+/* A clean region keeps its committed extents (those still inside the file). */
+static int wb_keep(struct wb_item *it, uint64_t off, uint32_t *k)
+{
+	int ret = 0;
+
+	while (*k < it->nold && it->old[*k].e_file_off < off)
+		(*k)++;
+	for (; *k < it->nold && it->old[*k].e_file_off < off + REGION && !ret; (*k)++) {
+		if (it->old[*k].e_file_off >= it->size)
+			continue;
+		it->reused[*k] = true;
+		ret = push_new(it, &it->old[*k]);
+	}
+	return ret;
+}
+
 static int wb_inode(struct wb *wb, struct wb_item *it)
 {
 	bool pop[PAGES];
+	uint32_t k = 0;
 	int ret = 0;
 
 	for (uint64_t off = 0; off < it->size && !ret; off += REGION) {
 		size_t len = it->size - off < REGION ? it->size - off : REGION;
 		ssize_t n;
 
+		if (!region_dirty(it, off / REGION)) {
+			ret = wb_keep(it, off, &k);
+			continue;
+		}
 		ret = region_pages(it->memfd, off, it->size, pop);
 		if (ret || !count_pop(pop, 0, PAGES))
 			continue;
@@ -213,30 +242,32 @@ static void wb_items_free(struct wb *wb)
 		free(wb->items[i].old);
 		free(wb->items[i].reused);
 		free(wb->items[i].new);
+		free(wb->items[i].dmap);
 	}
 	free(wb->items);
 	wb->items = NULL;
 	wb->n = 0;
 }
 
-/* Under fs->lock: pin every dirty linked inode and copy its extents. */
+/* Under fs->lock: pin every dirty linked inode, take its region map. */
 static int wb_snapshot(struct wb *wb, bool data)
 {
 	struct fs *fs = wb->fs;
 	size_t n = 0;
 
-	for (struct fs_inode *i = fs->loaded; i; i = i->lnext)
-		n += data && i->nlink && i->dseq != i->cseq;
+	for (struct fs_inode *i = fs->loaded; i; i = i->lnext) {
+		fs_data_sync_attr(fs, i);
+		n += data && i->nlink && i->dirty;
+	}
 	wb->items = calloc(n + 1, sizeof(*wb->items));
 	if (!wb->items)
 		return -ENOMEM;
 	for (struct fs_inode *i = fs->loaded; i && wb->n < n; i = i->lnext) {
 		struct wb_item *it = &wb->items[wb->n];
 
-		if (!i->nlink || i->dseq == i->cseq)
+		if (!i->nlink || !i->dirty)
 			continue;
 		it->inode = i;
-		it->seq = i->dseq;
 		it->size = i->size;
 		it->memfd = i->memfd;
 		it->max_order = clp_max_order(clp_policy_resolve(CLP_POLICY_UNSET,
@@ -248,6 +279,14 @@ static int wb_snapshot(struct wb *wb, bool data)
 			return -ENOMEM;	/* items so far are unpinned by caller */
 		if (i->next)
 			memcpy(it->old, i->ext, i->next * sizeof(*it->old));
+		it->dmap = i->dmap;
+		it->dmap_words = i->dmap_words;
+		it->dall = i->dall;
+		i->dmap = NULL;
+		i->dmap_words = 0;
+		/* passthrough writers change the memfd unseen: always rehash */
+		i->dall = i->pt_writers > 0;
+		i->dirty = i->dall;
 		i->pins++;
 		wb->n++;
 	}
@@ -302,6 +341,20 @@ static void wb_install(struct wb *wb)
 	fs->ndead = 0;
 }
 
+/* A failed writeback leaves everything it took dirty again. */
+static void wb_redirty(struct fs *fs, struct wb_item *it)
+{
+	struct fs_inode *inode = it->inode;
+
+	if (it->dall) {
+		fs_data_dirty(fs, inode, 0, UINT64_MAX);
+		return;
+	}
+	for (uint64_t r = 0; r < it->dmap_words * 64; r++)
+		if (it->dmap[r / 64] & (1ull << (r % 64)))
+			fs_data_dirty(fs, inode, r * REGION, (r + 1) * REGION);
+}
+
 static void wb_finish(struct wb *wb, bool ok, uint64_t dead)
 {
 	struct fs *fs = wb->fs;
@@ -310,23 +363,19 @@ static void wb_finish(struct wb *wb, bool ok, uint64_t dead)
 		struct fs_inode *inode = wb->items[i].inode;
 
 		inode->pins--;
-		if (ok)
-			inode->cseq = wb->items[i].seq;
+		if (!ok)
+			wb_redirty(fs, &wb->items[i]);
 		fs_data_account(fs, inode);
 		fs_inode_put_check(fs, inode);
 	}
 	if (!ok)
 		return;
+	fs->stats.commits++;
 	fs->committed_used = img_sb(fs->img)->s_used_blocks;
 	fs->committed_meta = img_sb(fs->img)->s_meta_blocks;
 	fs->dead_blocks -= dead < fs->dead_blocks ? dead : fs->dead_blocks;
 	fs->meta_cseq = wb->meta_seq;
-	/* Clean, closed files give their memory back; reopening reloads. */
-	for (struct fs_inode *i = fs->loaded, *nx; i; i = nx) {
-		nx = i->lnext;
-		if (!i->nopen && !i->pins && i->dseq == i->cseq && i->nlink)
-			fs_data_unload(fs, i);
-	}
+	fs_data_trim(fs);
 }
 
 static bool fs_needs_commit(struct fs *fs)
@@ -334,7 +383,7 @@ static bool fs_needs_commit(struct fs *fs)
 	if (fs->meta_seq != fs->meta_cseq || fs->ndead)
 		return true;
 	for (struct fs_inode *i = fs->loaded; i; i = i->lnext)
-		if (i->nlink && i->dseq != i->cseq)
+		if (i->nlink && (i->dirty || i->pt_writers))
 			return true;
 	return false;
 }

@@ -1,0 +1,344 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * FUSE passthrough to the inode's memfd, so that a client's read, write and
+ * mmap reach the daemon's shmem pages (and their huge folios) directly.
+ *
+ * libfuse 3.17.1 and later have an API for this (fuse_passthrough_open());
+ * Debian 12's 3.14 does not, so on 3.14 this module speaks the missing bits
+ * of the kernel protocol itself, through fuse_session_custom_io() hooks on
+ * the session's /dev/fuse descriptor:
+ *
+ *  - read hook: note the unique id of every INIT, OPEN and CREATE request,
+ *    and whether the kernel offered FUSE_PASSTHROUGH in INIT;
+ *  - writev hook: in the INIT reply set FUSE_PASSTHROUGH (flags2 bit 5) and
+ *    max_stack_depth = 1; in OPEN/CREATE replies whose file handle carries
+ *    PT_FH, set FOPEN_PASSTHROUGH and the backing id.
+ *
+ * The backing id comes from FUSE_DEV_IOC_BACKING_OPEN on the memfd, once per
+ * inode while it has passthrough opens, and is closed with the last one.
+ * Every open of an inode uses the same mode: once an inode is open without
+ * passthrough, further opens are served by the daemon until all close.
+ * Layouts and numbers below are the kernel's uapi (include/uapi/linux/fuse.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fs.h"
+
+#define FUSE_OP_OPEN		14
+#define FUSE_OP_INIT		26
+#define FUSE_OP_CREATE		35
+#define IN_HDR_LEN		40	/* struct fuse_in_header */
+#define OUT_HDR_LEN		16	/* struct fuse_out_header */
+#define ENTRY_OUT_LEN		128	/* struct fuse_entry_out */
+#define INIT_IN_FLAGS		12	/* fuse_init_in.flags */
+#define INIT_IN_FLAGS2		16	/* fuse_init_in.flags2 */
+#define INIT_OUT_FLAGS		12	/* fuse_init_out.flags */
+#define INIT_OUT_FLAGS2		32	/* fuse_init_out.flags2 */
+#define INIT_OUT_STACK		36	/* fuse_init_out.max_stack_depth */
+#define INIT_EXT		(1u << 30)
+#define INIT_WRITEBACK_CACHE	(1u << 16)
+#define INIT2_PASSTHROUGH	(1u << 5)	/* FUSE_PASSTHROUGH >> 32 */
+#define FOPEN_PASSTHROUGH_FLAG	(1u << 7)
+#define OPEN_OUT_FH		0
+#define OPEN_OUT_FLAGS		8
+#define OPEN_OUT_BACKING	12
+
+struct backing_map {
+	int32_t fd;
+	uint32_t flags;
+	uint64_t padding;
+};
+#define DEV_IOC_BACKING_OPEN	_IOW(229, 1, struct backing_map)
+#define DEV_IOC_BACKING_CLOSE	_IOW(229, 2, uint32_t)
+
+/* File handle of a passthrough open: marker bit plus the backing id. */
+#define PT_FH			(1ull << 63)
+
+#define PENDING_MAX		256
+
+/* Requests whose replies the writev hook must patch. */
+static struct {
+	pthread_mutex_t lock;
+	struct { uint64_t unique; uint32_t opcode; } slot[PENDING_MAX];
+	bool offered;		/* the kernel offered FUSE_PASSTHROUGH */
+	struct fs *fs;
+} pt = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void pending_add(uint64_t unique, uint32_t opcode)
+{
+	pthread_mutex_lock(&pt.lock);
+	for (unsigned i = 0; i < PENDING_MAX; i++) {
+		if (!pt.slot[i].unique) {
+			pt.slot[i].unique = unique;
+			pt.slot[i].opcode = opcode;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&pt.lock);
+}
+
+static uint32_t pending_take(uint64_t unique)
+{
+	uint32_t opcode = 0;
+
+	pthread_mutex_lock(&pt.lock);
+	for (unsigned i = 0; i < PENDING_MAX; i++) {
+		if (pt.slot[i].unique == unique) {
+			opcode = pt.slot[i].opcode;
+			pt.slot[i].unique = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&pt.lock);
+	return opcode;
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
+{
+	ssize_t n = read(fd, buf, len);
+	uint8_t *b = buf;
+	uint32_t opcode;
+	uint64_t unique;
+
+	(void)userdata;
+	if (n < IN_HDR_LEN)
+		return n;
+	opcode = rd32(b + 4);
+	memcpy(&unique, b + 8, 8);
+	if (opcode == FUSE_OP_INIT && n >= IN_HDR_LEN + INIT_IN_FLAGS2 + 4) {
+		pt.offered = (rd32(b + IN_HDR_LEN + INIT_IN_FLAGS) & INIT_EXT) &&
+			     (rd32(b + IN_HDR_LEN + INIT_IN_FLAGS2) & INIT2_PASSTHROUGH);
+		pending_add(unique, opcode);
+	} else if (opcode == FUSE_OP_OPEN || opcode == FUSE_OP_CREATE) {
+		pending_add(unique, opcode);
+	}
+	return n;
+}
+
+/* Pointer to @len bytes at payload offset @off, if one iovec holds them. */
+static uint8_t *payload_at(struct iovec *iov, int count, size_t off, size_t len)
+{
+	for (int i = 1; i < count; i++) {
+		if (off + len <= iov[i].iov_len)
+			return (uint8_t *)iov[i].iov_base + off;
+		if (off < iov[i].iov_len)
+			return NULL;
+		off -= iov[i].iov_len;
+	}
+	return NULL;
+}
+
+static void patch_init(struct iovec *iov, int count)
+{
+	uint8_t *out = payload_at(iov, count, 0, INIT_OUT_STACK + 4);
+	struct fs *fs = pt.fs;
+
+	if (fs->pt_mode != FS_PT_UNDECIDED)
+		return;
+	fs->pt_mode = FS_PT_OFF;
+	if (!out || !(rd32(out + INIT_OUT_FLAGS) & INIT_EXT) ||
+	    (rd32(out + INIT_OUT_FLAGS) & INIT_WRITEBACK_CACHE)) {
+		snprintf(fs->pt_why, sizeof(fs->pt_why),
+			 "the INIT reply cannot carry FUSE_PASSTHROUGH");
+		return;
+	}
+	wr32(out + INIT_OUT_FLAGS2, rd32(out + INIT_OUT_FLAGS2) | INIT2_PASSTHROUGH);
+	wr32(out + INIT_OUT_STACK, 1);
+	fs->pt_mode = FS_PT_ON;
+}
+
+static void patch_open(struct iovec *iov, int count, size_t at)
+{
+	uint8_t *out = payload_at(iov, count, at, 16);
+	uint64_t fh;
+
+	if (!out)
+		return;
+	memcpy(&fh, out + OPEN_OUT_FH, 8);
+	if (!(fh & PT_FH))
+		return;
+	wr32(out + OPEN_OUT_FLAGS, rd32(out + OPEN_OUT_FLAGS) | FOPEN_PASSTHROUGH_FLAG);
+	wr32(out + OPEN_OUT_BACKING, (uint32_t)(fh & 0x7fffffff));
+}
+
+static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+	uint64_t unique;
+	int32_t error;
+
+	(void)userdata;
+	if (count >= 2 && iov[0].iov_len >= OUT_HDR_LEN) {
+		memcpy(&error, (uint8_t *)iov[0].iov_base + 4, 4);
+		memcpy(&unique, (uint8_t *)iov[0].iov_base + 8, 8);
+		switch (unique && !error ? pending_take(unique) : 0) {
+		case FUSE_OP_INIT:
+			patch_init(iov, count);
+			break;
+		case FUSE_OP_OPEN:
+			patch_open(iov, count, 0);
+			break;
+		case FUSE_OP_CREATE:
+			patch_open(iov, count, ENTRY_OUT_LEN);
+			break;
+		}
+	} else if (count >= 1 && iov[0].iov_len >= OUT_HDR_LEN) {
+		memcpy(&unique, (uint8_t *)iov[0].iov_base + 8, 8);
+		if (unique)
+			pending_take(unique);	/* an error reply: forget it */
+	}
+	return writev(fd, iov, count);
+}
+
+/**
+ * pt_install() - hook the session so passthrough can be negotiated
+ * @fs: the filesystem
+ * @se: a mounted session
+ *
+ * With -o nopassthrough, or without CAP_SYS_ADMIN (BACKING_OPEN needs it),
+ * nothing is hooked and the mount serves data itself.
+ *
+ * Return: 0; -errno from fuse_session_custom_io().
+ */
+int pt_install(struct fs *fs, struct fuse_session *se)
+{
+	static const struct fuse_custom_io io = { .read = pt_read, .writev = pt_writev };
+
+	fs->devfd = fuse_session_fd(se);
+	pt.fs = fs;
+	if (!fs->opts.passthrough) {
+		fs->pt_mode = FS_PT_OFF;
+		snprintf(fs->pt_why, sizeof(fs->pt_why), "disabled by -o nopassthrough");
+		return 0;
+	}
+	if (geteuid() != 0) {
+		fs->pt_mode = FS_PT_OFF;
+		snprintf(fs->pt_why, sizeof(fs->pt_why),
+			 "needs CAP_SYS_ADMIN (mounted by an unprivileged user)");
+		return 0;
+	}
+#if HAVE_FUSE_PASSTHROUGH_API
+	return 0;
+#else
+	return fuse_session_custom_io(se, &io, fs->devfd);
+#endif
+}
+
+/**
+ * pt_init() - settle the data path once the kernel's INIT has arrived
+ * @fs: the filesystem
+ * @conn: the connection being negotiated
+ *
+ * Called from the FUSE init callback, before the INIT reply is sent.
+ */
+void pt_init(struct fs *fs, struct fuse_conn_info *conn)
+{
+	/* The hooks must see every request and reply: no splice. */
+	conn->want &= ~(unsigned)(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
+				   FUSE_CAP_SPLICE_MOVE);
+	if (fs->pt_mode == FS_PT_OFF)
+		return;
+#if HAVE_FUSE_PASSTHROUGH_API
+	if (conn->capable & FUSE_CAP_PASSTHROUGH) {
+		conn->want |= FUSE_CAP_PASSTHROUGH;
+		conn->max_stack_depth = 1;
+		fs->pt_mode = FS_PT_ON;
+		return;
+	}
+	pt.offered = false;
+#endif
+	if (!pt.offered) {
+		fs->pt_mode = FS_PT_OFF;
+		snprintf(fs->pt_why, sizeof(fs->pt_why),
+			 "the kernel does not offer FUSE passthrough (needs Linux "
+			 ">= 6.9 with CONFIG_FUSE_PASSTHROUGH)");
+	}
+}
+
+static int backing_open(struct fs *fs, struct fs_inode *inode)
+{
+	struct backing_map map = { .fd = inode->memfd };
+	int id = ioctl(fs->devfd, DEV_IOC_BACKING_OPEN, &map);
+
+	if (id <= 0) {
+		fprintf(stderr, "foliofs: inode %llu: FUSE_DEV_IOC_BACKING_OPEN: %s; "
+			"serving it without passthrough\n",
+			(unsigned long long)inode->ino, strerror(errno));
+		return -errno;
+	}
+	inode->backing_id = id;
+	return 0;
+}
+
+/**
+ * pt_open() - choose the data path of one open
+ * @fs: the filesystem, lock held
+ * @inode: a loaded regular file
+ * @fi: the open; on passthrough its fh carries the backing id
+ *
+ * Return: 0 (a failed backing open falls back, it does not fail the open).
+ */
+int pt_open(struct fs *fs, struct fs_inode *inode, struct fuse_file_info *fi)
+{
+	bool writer = (fi->flags & O_ACCMODE) != O_RDONLY;
+
+	fi->keep_cache = 0;	/* any other open flag breaks passthrough */
+	fi->fh = 0;
+	if (fs->pt_mode != FS_PT_ON || (inode->nopen && !inode->pt_opens))
+		return 0;
+	if (!inode->backing_id && backing_open(fs, inode))
+		return 0;
+	inode->pt_opens++;
+	if (writer) {
+		inode->pt_writers++;
+		fs_data_dirty(fs, inode, 0, UINT64_MAX);
+	}
+	fi->fh = PT_FH | (uint64_t)(writer ? 1ull << 62 : 0) | (uint32_t)inode->backing_id;
+#if HAVE_FUSE_PASSTHROUGH_API
+	fi->backing_id = inode->backing_id;
+#endif
+	return 0;
+}
+
+/**
+ * pt_release() - drop one open; close the backing id with the last one
+ * @fs: the filesystem, lock held
+ * @inode: the inode
+ * @fi: the open being released
+ */
+void pt_release(struct fs *fs, struct fs_inode *inode, struct fuse_file_info *fi)
+{
+	uint32_t id;
+
+	if (!(fi->fh & PT_FH) || !inode->pt_opens)
+		return;
+	fs_data_sync_attr(fs, inode);
+	if ((fi->fh & (1ull << 62)) && inode->pt_writers)
+		inode->pt_writers--;
+	if (--inode->pt_opens)
+		return;
+	id = (uint32_t)inode->backing_id;
+	if (ioctl(fs->devfd, DEV_IOC_BACKING_CLOSE, &id) < 0)
+		fprintf(stderr, "foliofs: FUSE_DEV_IOC_BACKING_CLOSE %u: %s\n", id,
+			strerror(errno));
+	inode->backing_id = 0;
+}
