@@ -65,7 +65,7 @@ void fs_data_use(struct fs *fs, struct fs_inode *inode)
 	loaded_add(fs, inode);
 }
 
-static uint64_t ext_blocks(const struct fs_inode *inode)
+uint64_t fs_ext_blocks(const struct fs_inode *inode)
 {
 	uint64_t n = 0;
 
@@ -74,22 +74,33 @@ static uint64_t ext_blocks(const struct fs_inode *inode)
 	return n;
 }
 
-/* Recount the memfd's pages and the blocks a commit would have to add. */
+/* Recount the pages the inode holds in memory. */
 void fs_data_account(struct fs *fs, struct fs_inode *inode)
 {
 	struct stat st;
-	uint64_t growth = 0, have;
 
 	fs->cache_blocks -= inode->mblocks;
+	inode->mblocks = 0;
 	if (inode->memfd >= 0 && fstat(inode->memfd, &st) == 0)
 		inode->mblocks = (uint64_t)st.st_blocks / (FOFS_BLOCK_SIZE / 512);
 	fs->cache_blocks += inode->mblocks;
-	have = ext_blocks(inode);
-	if (inode->memfd >= 0 && inode->nlink && inode->dirty &&
-	    inode->mblocks > have)
-		growth = inode->mblocks - have;
-	fs->growth = fs->growth - inode->growth + growth;
-	inode->growth = growth;
+}
+
+/*
+ * Data of a linked inode is either in memory or only in the image; the
+ * blocks of the latter are counted in fs->cold_blocks.
+ */
+static void cold_move(struct fs *fs, uint64_t n, bool to_cold)
+{
+	if (to_cold)
+		fs->cold_blocks += n;
+	else
+		fs->cold_blocks -= n < fs->cold_blocks ? n : fs->cold_blocks;
+}
+
+static uint64_t cold_share(const struct fs_inode *inode)
+{
+	return inode->nlink ? fs_ext_blocks(inode) : 0;
 }
 
 /* Map @len bytes of @fd at a 2 MiB-aligned address, so regions can collapse. */
@@ -176,14 +187,18 @@ int fs_data_load(struct fs *fs, struct fs_inode *inode)
 
 	if (inode->memfd >= 0)
 		return 0;
-	fd = memfd_create("foliofs", MFD_CLOEXEC);
-	if (fd < 0)
-		return -errno;
+	ret = shm_create(fs, &fd);
+	if (ret)
+		return ret;
+	cold_move(fs, cold_share(inode), false);
+	shm_update_limit(fs);
 	ret = ftruncate(fd, (off_t)inode->size) < 0 ? -errno : 0;
 	if (!ret)
 		ret = load_extents(fs, inode, fd);
 	if (ret) {
 		close(fd);
+		cold_move(fs, cold_share(inode), true);
+		shm_update_limit(fs);
 		return ret;
 	}
 	inode->memfd = fd;
@@ -206,7 +221,8 @@ void fs_data_unload(struct fs *fs, struct fs_inode *inode)
 	inode->dmap = NULL;
 	inode->dmap_words = 0;
 	inode->dall = inode->dirty = false;
-	fs_data_account(fs, inode);
+	cold_move(fs, cold_share(inode), true);
+	shm_update_limit(fs);
 }
 
 /**
@@ -315,13 +331,21 @@ void fs_dead_extents(struct fs *fs, struct fs_inode *inode)
 		fs->dead = p;
 		fs->capdead = cap;
 	}
-	for (uint32_t i = 0; i < inode->next; i++) {
+	if (inode->memfd < 0)	/* it was counted while linked */
+		cold_move(fs, fs_ext_blocks(inode), false);
+	for (uint32_t i = 0; i < inode->next; i++)
 		fs->dead[fs->ndead++] = inode->ext[i];
-		fs->dead_blocks += 1ull << inode->ext[i].e_order;
-	}
 	inode->next = 0;
-	fs_data_account(fs, inode);
+	shm_update_limit(fs);
 	fs_meta_dirty(fs);
+}
+
+/* Blocks kept free for copy-on-write of metadata and changed extents. */
+uint64_t fs_space_reserve(const struct fs *fs)
+{
+	uint64_t total = img_sb(fs->img)->s_blocks;
+
+	return fs->committed_meta + 64 + total / 64;
 }
 
 /**
@@ -329,19 +353,17 @@ void fs_dead_extents(struct fs *fs, struct fs_inode *inode)
  * @fs: the filesystem, lock held
  * @blocks: 4 KiB blocks about to be added
  *
- * Counts what is committed, what writeback will add, and a reserve for
- * copy-on-write metadata, so that a write admitted here can always be
- * committed later.
+ * What is in memory plus what lives only in the image, plus the metadata
+ * and a copy-on-write reserve, must fit the image, so that everything
+ * admitted can be committed.
  *
  * Return: 0; -ENOSPC.
  */
 int fs_space_check(struct fs *fs, uint64_t blocks)
 {
 	uint64_t total = img_sb(fs->img)->s_blocks;
-	uint64_t reserve = 2 * fs->committed_meta + 64 + total / 64;
-	uint64_t used = fs->committed_used - fs->dead_blocks + fs->growth;
+	uint64_t used = fs->cache_blocks + fs->cold_blocks + fs->committed_meta +
+			fs_space_reserve(fs);
 
-	if (fs->dead_blocks > fs->committed_used)
-		used = fs->growth;
-	return used + blocks + reserve > total ? -ENOSPC : 0;
+	return used + blocks > total ? -ENOSPC : 0;
 }

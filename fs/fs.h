@@ -70,7 +70,6 @@ struct fs_inode {
 	uint32_t pt_opens, pt_writers;
 	struct timespec mfd_mtime;	/* memfd mtime last folded into mtime */
 	uint64_t mblocks;		/* 4 KiB pages allocated in the memfd */
-	uint64_t growth;		/* counted in fs->growth */
 	/* directories */
 	struct fs_dirent *dhead, *dtail;
 	uint64_t next_cookie;
@@ -109,12 +108,13 @@ struct fs {
 	enum fs_pt_mode pt_mode;
 	char pt_why[160];		/* why passthrough is off */
 	int devfd;			/* /dev/fuse of the session */
+	int shm_mnt;			/* private tmpfs (shm.c), or -1 */
+	uint64_t shm_limit;		/* its size in blocks */
 	uint64_t next_ino;
 	uint64_t meta_seq, meta_cseq;	/* metadata changes / committed */
 	struct fofs_extent *dead;	/* extents of destroyed inodes */
 	size_t ndead, capdead;
-	uint64_t dead_blocks;
-	uint64_t growth;		/* data blocks not yet allocated */
+	uint64_t cold_blocks;		/* extents of linked files not in memory */
 	uint64_t committed_used;
 	uint64_t committed_meta;
 	int last_error;			/* last failed writeback, for fsync */
@@ -164,10 +164,18 @@ void fs_data_use(struct fs *fs, struct fs_inode *inode);
 void fs_data_trim(struct fs *fs);
 void fs_data_account(struct fs *fs, struct fs_inode *inode);
 int fs_space_check(struct fs *fs, uint64_t blocks);
+uint64_t fs_space_reserve(const struct fs *fs);
+uint64_t fs_ext_blocks(const struct fs_inode *inode);
 int fs_commit(struct fs *fs, bool clean);
 int fs_wb_start(struct fs *fs);
 void fs_wb_stop(struct fs *fs);
 void fs_dead_extents(struct fs *fs, struct fs_inode *inode);
+
+/* shm.c */
+int shm_init(struct fs *fs);
+void shm_exit(struct fs *fs);
+int shm_create(struct fs *fs, int *fd);
+void shm_update_limit(struct fs *fs);
 
 /* passthrough.c */
 int pt_install(struct fs *fs, struct fuse_session *se);

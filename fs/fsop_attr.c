@@ -121,15 +121,15 @@ static void fsop_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 static void fsop_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = fsop_fs(req);
+	uint64_t total, used, reserve;
 	struct statvfs sv;
-	uint64_t total, used;
 
 	(void)ino;
 	memset(&sv, 0, sizeof(sv));
 	pthread_mutex_lock(&fs->lock);
 	total = img_sb(fs->img)->s_blocks;
-	used = fs->committed_used + fs->growth;
-	used = used > fs->dead_blocks ? used - fs->dead_blocks : 0;
+	used = fs->cache_blocks + fs->cold_blocks + fs->committed_meta + FOFS_SUPER_SLOTS;
+	reserve = fs_space_reserve(fs);
 	sv.f_files = fs->ninodes + (total > used ? total - used : 0);
 	sv.f_ffree = total > used ? total - used : 0;
 	pthread_mutex_unlock(&fs->lock);
@@ -137,7 +137,8 @@ static void fsop_statfs(fuse_req_t req, fuse_ino_t ino)
 	sv.f_frsize = FOFS_BLOCK_SIZE;
 	sv.f_blocks = total;
 	sv.f_bfree = total > used ? total - used : 0;
-	sv.f_bavail = sv.f_bfree;
+	/* the copy-on-write reserve is free but not available, like ext4's */
+	sv.f_bavail = sv.f_bfree > reserve ? sv.f_bfree - reserve : 0;
 	sv.f_favail = sv.f_ffree;
 	sv.f_namemax = FOFS_NAME_MAX;
 	fuse_reply_statfs(req, &sv);

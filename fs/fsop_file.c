@@ -101,6 +101,7 @@ static void fsop_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 		pt_release(fs, inode, fi);
 		inode->nopen--;
 		fs_inode_put_check(fs, inode);
+		fs_data_trim(fs);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	fuse_reply_err(req, 0);

@@ -334,7 +334,8 @@ int fs_init(struct fs *fs, struct img *img, const struct fs_opts *opts)
 	fs->next_ino = img_sb(img)->s_next_ino;
 	fs->committed_used = img_sb(img)->s_used_blocks;
 	fs->committed_meta = img_sb(img)->s_meta_blocks;
-	return 0;
+	fs->devfd = -1;
+	return shm_init(fs);
 }
 
 void fs_destroy(struct fs *fs)
@@ -351,6 +352,7 @@ void fs_destroy(struct fs *fs)
 	free(fs->itab);
 	free(fs->dtab);
 	free(fs->dead);
+	shm_exit(fs);
 	pthread_mutex_destroy(&fs->lock);
 	pthread_mutex_destroy(&fs->commit_lock);
 	pthread_cond_destroy(&fs->wb_cond);

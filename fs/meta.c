@@ -81,6 +81,8 @@ static int load_inode(void *arg, const struct img_inode_rec *rec)
 	}
 	if (ri->i_extents)
 		memcpy(inode->ext, rec->ext, ri->i_extents * sizeof(*inode->ext));
+	if (inode->nlink)
+		ls->fs->cold_blocks += fs_ext_blocks(inode);
 	if (fs_inode_insert(ls->fs, inode)) {
 		fs_inode_release(inode);
 		return -ENOMEM;

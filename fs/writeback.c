@@ -355,7 +355,7 @@ static void wb_redirty(struct fs *fs, struct wb_item *it)
 			fs_data_dirty(fs, inode, r * REGION, (r + 1) * REGION);
 }
 
-static void wb_finish(struct wb *wb, bool ok, uint64_t dead)
+static void wb_finish(struct wb *wb, bool ok)
 {
 	struct fs *fs = wb->fs;
 
@@ -373,9 +373,9 @@ static void wb_finish(struct wb *wb, bool ok, uint64_t dead)
 	fs->stats.commits++;
 	fs->committed_used = img_sb(fs->img)->s_used_blocks;
 	fs->committed_meta = img_sb(fs->img)->s_meta_blocks;
-	fs->dead_blocks -= dead < fs->dead_blocks ? dead : fs->dead_blocks;
 	fs->meta_cseq = wb->meta_seq;
 	fs_data_trim(fs);
+	shm_update_limit(fs);
 }
 
 static bool fs_needs_commit(struct fs *fs)
@@ -393,7 +393,6 @@ static int commit_once(struct fs *fs, bool data, bool clean)
 {
 	struct wb wb = { .fs = fs };
 	struct img_commit_args args = { .clean = clean };
-	uint64_t dead;
 	struct img_mw mw;
 	int ret;
 
@@ -412,7 +411,6 @@ static int commit_once(struct fs *fs, bool data, bool clean)
 			wb_unalloc_new(&wb, &wb.items[i]);
 		goto out_finish;
 	}
-	dead = fs->dead_blocks;
 	wb_install(&wb);
 	args.next_ino = fs->next_ino;
 	ret = fs_serialize(fs, &mw);
@@ -420,12 +418,10 @@ static int commit_once(struct fs *fs, bool data, bool clean)
 	if (!ret)
 		ret = img_commit(fs->img, &mw, &args);
 	pthread_mutex_lock(&fs->lock);
-	if (ret)
-		dead = 0;
-	wb_finish(&wb, ret == 0, dead);
+	wb_finish(&wb, ret == 0);
 	goto out_unlock;
 out_finish:
-	wb_finish(&wb, false, 0);
+	wb_finish(&wb, false);
 out_unlock:
 	fs->last_error = ret;
 	pthread_mutex_unlock(&fs->lock);

@@ -31,9 +31,13 @@ trap cleanup EXIT
 
 mkfs_img() { "$MKFS" -q -f -s "${1:-512M}" "$IMG"; }
 
+# FOLIOFS_MODE=fallback runs a test with the daemon serving data itself.
+MODE_OPTS=()
+[ "${FOLIOFS_MODE:-}" = fallback ] && MODE_OPTS=(-o nopassthrough)
+
 # mount_img [daemon options...]: mount $IMG on $MNT, daemon in foreground.
 mount_img() {
-	"$FOLIOFS" -f "$@" "$IMG" "$MNT" 2>>"$T/daemon.log" &
+	"$FOLIOFS" -f "${MODE_OPTS[@]}" "$@" "$IMG" "$MNT" 2>>"$T/daemon.log" &
 	DAEMON_PID=$!
 	for _ in $(seq 100); do
 		mountpoint -q "$MNT" && return 0
@@ -58,6 +62,9 @@ kill_img() {
 	DAEMON_PID=
 	umount -l "$MNT" 2>/dev/null || true
 }
+
+# passthrough_on: did the last mount negotiate FUSE passthrough?
+passthrough_on() { ! grep -q "passthrough off" "$T/daemon.log"; }
 
 fsck_clean() {
 	local out rc=0

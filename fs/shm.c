@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The shared memory that holds file data.  Where the daemon may mount (it
+ * has CAP_SYS_ADMIN), each open file's memory is an unnamed file on a
+ * private, detached tmpfs instance made with fsopen()/fsmount(): attached
+ * to no path, so nothing but the FUSE mount reaches it, and sized so that
+ * what is in memory plus what lives only in the image never exceeds the
+ * image.  A write that would not fit, even one the kernel passes through
+ * without asking the daemon, then fails with ENOSPC at write time.
+ * Without that privilege each file is a plain memfd and the daemon checks
+ * space itself before every write it serves.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+/**
+ * shm_init() - create the private tmpfs, if allowed
+ * @fs: the filesystem
+ *
+ * Return: 0 either way; the fallback to memfds is not an error.
+ */
+int shm_init(struct fs *fs)
+{
+	int sfd, mfd;
+
+	fs->shm_mnt = -1;
+	sfd = fsopen("tmpfs", FSOPEN_CLOEXEC);
+	if (sfd < 0)
+		return 0;
+	if (fsconfig(sfd, FSCONFIG_SET_STRING, "source", "foliofs", 0) < 0 ||
+	    fsconfig(sfd, FSCONFIG_SET_STRING, "mode", "0700", 0) < 0 ||
+	    fsconfig(sfd, FSCONFIG_SET_STRING, "size", "4k", 0) < 0 ||
+	    fsconfig(sfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		close(sfd);
+		return 0;
+	}
+	mfd = fsmount(sfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID |
+		      MOUNT_ATTR_NOEXEC);
+	close(sfd);
+	if (mfd < 0)
+		return 0;
+	fs->shm_mnt = mfd;
+	fs->shm_limit = 1;
+	return 0;
+}
+
+void shm_exit(struct fs *fs)
+{
+	if (fs->shm_mnt >= 0)
+		close(fs->shm_mnt);
+	fs->shm_mnt = -1;
+}
+
+/**
+ * shm_create() - a new, empty, unnamed file for one inode's data
+ * @fs: the filesystem
+ * @fd: the descriptor
+ *
+ * Return: 0; -errno from open(2) or memfd_create(2).
+ */
+int shm_create(struct fs *fs, int *fd)
+{
+	if (fs->shm_mnt >= 0)
+		*fd = openat(fs->shm_mnt, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	else
+		*fd = memfd_create("foliofs", MFD_CLOEXEC);
+	return *fd < 0 ? -errno : 0;
+}
+
+/* Data blocks the image can still give to files in memory. */
+static uint64_t room_blocks(const struct fs *fs)
+{
+	uint64_t total = img_sb(fs->img)->s_blocks;
+	uint64_t taken = fs_space_reserve(fs) + fs->committed_meta + fs->cold_blocks;
+
+	return total > taken ? total - taken : 0;
+}
+
+/**
+ * shm_update_limit() - resize the private tmpfs to what the image can hold
+ * @fs: the filesystem, lock held
+ *
+ * Called whenever data moves between memory and image only (load, unload),
+ * files die, or a commit changes the metadata size.  The size never drops
+ * below what is in use, which tmpfs would refuse.
+ */
+void shm_update_limit(struct fs *fs)
+{
+	uint64_t limit = room_blocks(fs);
+	char val[32];
+	int pfd;
+
+	if (fs->shm_mnt < 0)
+		return;
+	if (limit <= fs->cache_blocks)
+		limit = fs->cache_blocks + 1;
+	if (limit == fs->shm_limit)
+		return;
+	pfd = fspick(fs->shm_mnt, "", FSPICK_EMPTY_PATH | FSPICK_CLOEXEC);
+	if (pfd < 0)
+		return;
+	snprintf(val, sizeof(val), "%llu", (unsigned long long)limit * FOFS_BLOCK_SIZE);
+	if (fsconfig(pfd, FSCONFIG_SET_STRING, "size", val, 0) == 0 &&
+	    fsconfig(pfd, FSCONFIG_CMD_RECONFIGURE, NULL, NULL, 0) == 0)
+		fs->shm_limit = limit;
+	close(pfd);
+}
