@@ -108,6 +108,8 @@ struct fs {
 	enum fs_pt_mode pt_mode;
 	char pt_why[160];		/* why passthrough is off */
 	int devfd;			/* /dev/fuse of the session */
+	struct fuse_session *se;
+	bool killpriv;			/* we clear suid/sgid (KILLPRIV_V2) */
 	int shm_mnt;			/* private tmpfs (shm.c), or -1 */
 	uint64_t shm_limit;		/* its size in blocks */
 	uint64_t next_ino;
@@ -141,6 +143,8 @@ int fs_inode_new(struct fs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
 		 struct fs_inode **out);
 void fs_inode_put_check(struct fs *fs, struct fs_inode *inode);
 void fs_touch(struct timespec *ts);
+bool fs_inode_sxid(const struct fs_inode *inode);
+void fs_kill_suidgid(struct fs_inode *inode);
 void fs_stat(const struct fs_inode *inode, struct stat *st);
 void fs_entry(struct fs_inode *inode, struct fuse_entry_param *e);
 struct fs_dirent *fs_dlookup(struct fs *fs, struct fs_inode *dir,
@@ -182,6 +186,7 @@ int pt_install(struct fs *fs, struct fuse_session *se);
 void pt_init(struct fs *fs, struct fuse_conn_info *conn);
 int pt_open(struct fs *fs, struct fs_inode *inode, struct fuse_file_info *fi);
 void pt_release(struct fs *fs, struct fs_inode *inode, struct fuse_file_info *fi);
+bool pt_kill_suidgid(void);
 
 /* FUSE operation families */
 void fsop_dir_ops(struct fuse_lowlevel_ops *ops);

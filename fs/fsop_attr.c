@@ -78,12 +78,17 @@ static int do_setattr(struct fs *fs, struct fs_inode *inode,
 		if (!(to_set & FUSE_SET_ATTR_MTIME))
 			inode->mtime = now;
 	}
+	if ((to_set & FUSE_SET_ATTR_SIZE) && pt_kill_suidgid())
+		fs_kill_suidgid(inode);
 	if (to_set & FUSE_SET_ATTR_MODE)
 		inode->mode = (inode->mode & S_IFMT) | (attr->st_mode & 07777);
 	if (to_set & FUSE_SET_ATTR_UID)
 		inode->uid = attr->st_uid;
 	if (to_set & FUSE_SET_ATTR_GID)
 		inode->gid = attr->st_gid;
+	/* chown: with KILLPRIV_V2 the kernel leaves clearing set-ID to us */
+	if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) && fs->killpriv)
+		fs_kill_suidgid(inode);
 	if (to_set & FUSE_SET_ATTR_ATIME)
 		set_time(&inode->atime, &attr->st_atim,
 			 to_set & FUSE_SET_ATTR_ATIME_NOW, &now);

@@ -42,6 +42,8 @@ static int do_open(struct fs *fs, struct fs_inode *inode, struct fuse_file_info 
 			return -errno;
 		fs_data_dirty(fs, inode, 0, inode->size + 1);
 		inode->size = 0;
+		if (pt_kill_suidgid())
+			fs_kill_suidgid(inode);
 		fs_touch(&inode->mtime);
 		inode->ctime = inode->mtime;
 		fs_meta_dirty(fs);
@@ -173,6 +175,8 @@ static int do_write(struct fs *fs, struct fs_inode *inode, const char *buf,
 	n = pwrite(inode->memfd, buf, size, off);
 	if (n < 0)
 		return -errno;
+	if (pt_kill_suidgid())
+		fs_kill_suidgid(inode);
 	if ((uint64_t)off + (uint64_t)n > inode->size)
 		inode->size = (uint64_t)off + (uint64_t)n;
 	fs_touch(&inode->mtime);
@@ -188,21 +192,26 @@ static void fsop_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 {
 	struct fs *fs = fsop_fs(req);
 	struct fs_inode *inode;
+	bool killed = false;
 	size_t done = 0;
 	int ret;
 
 	(void)fi;
 	pthread_mutex_lock(&fs->lock);
 	ret = get_open(fs, ino, &inode);
-	if (!ret)
+	if (!ret) {
 		fs_data_sync_attr(fs, inode);
-	if (!ret)
+		killed = fs_inode_sxid(inode);
 		ret = do_write(fs, inode, buf, size, off, &done);
+		killed = killed && !fs_inode_sxid(inode);
+	}
 	pthread_mutex_unlock(&fs->lock);
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else
 		fuse_reply_write(req, done);
+	if (killed)	/* the kernel caches the mode it no longer has */
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 }
 
 static void fsop_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -232,7 +241,7 @@ static int zero_range(int fd, int mode, off_t off, off_t len)
 }
 
 static int do_fallocate(struct fs *fs, struct fs_inode *inode, int mode,
-			off_t off, off_t len)
+			off_t off, off_t len, uid_t caller)
 {
 	const int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |
 			  FALLOC_FL_ZERO_RANGE;
@@ -257,6 +266,9 @@ static int do_fallocate(struct fs *fs, struct fs_inode *inode, int mode,
 		ret = fallocate(inode->memfd, mode, off, len) < 0 ? -errno : 0;
 	if (ret)
 		return ret;
+	/* the kernel sends no kill flag here; without CAP_FSETID, root aside */
+	if (fs->killpriv && caller != 0)
+		fs_kill_suidgid(inode);
 	if (fstat(inode->memfd, &st) == 0)
 		inode->size = (uint64_t)st.st_size;
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
@@ -273,17 +285,23 @@ static void fsop_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 {
 	struct fs *fs = fsop_fs(req);
 	struct fs_inode *inode;
+	bool killed = false;
 	int ret;
 
 	(void)fi;
 	pthread_mutex_lock(&fs->lock);
+
 	ret = get_open(fs, ino, &inode);
 	if (!ret) {
 		fs_data_sync_attr(fs, inode);
-		ret = do_fallocate(fs, inode, mode, off, len);
+		killed = fs_inode_sxid(inode);
+		ret = do_fallocate(fs, inode, mode, off, len, fuse_req_ctx(req)->uid);
+		killed = killed && !fs_inode_sxid(inode);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	fuse_reply_err(req, -ret);
+	if (killed)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 }
 
 static void fsop_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,

@@ -76,6 +76,24 @@ void fs_touch(struct timespec *ts)
 	clock_gettime(CLOCK_REALTIME, ts);
 }
 
+/* Would a write by an unprivileged caller have to clear set-ID bits? */
+bool fs_inode_sxid(const struct fs_inode *inode)
+{
+	return S_ISREG(inode->mode) && ((inode->mode & S_ISUID) ||
+	       (inode->mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP));
+}
+
+/* Clear set-ID bits as the VFS does after a write, truncate or chown. */
+void fs_kill_suidgid(struct fs_inode *inode)
+{
+	if (!fs_inode_sxid(inode))
+		return;
+	inode->mode &= ~(uint32_t)S_ISUID;
+	if (inode->mode & S_IXGRP)
+		inode->mode &= ~(uint32_t)S_ISGID;
+	fs_touch(&inode->ctime);
+}
+
 void fs_meta_dirty(struct fs *fs)
 {
 	fs->meta_seq++;

@@ -31,7 +31,9 @@
 #include "config.h"
 #include "fs.h"
 
+#define FUSE_OP_SETATTR		4
 #define FUSE_OP_OPEN		14
+#define FUSE_OP_WRITE		16
 #define FUSE_OP_INIT		26
 #define FUSE_OP_CREATE		35
 #define IN_HDR_LEN		40	/* struct fuse_in_header */
@@ -44,6 +46,10 @@
 #define INIT_OUT_STACK		36	/* fuse_init_out.max_stack_depth */
 #define INIT_EXT		(1u << 30)
 #define INIT_WRITEBACK_CACHE	(1u << 16)
+#define INIT_KILLPRIV_V2	(1u << 28)	/* FUSE_HANDLE_KILLPRIV_V2 */
+#define FATTR_KILL_SUIDGID	(1u << 11)
+#define WRITE_KILL_SUIDGID	(1u << 2)
+#define OPEN_KILL_SUIDGID	(1u << 0)
 #define INIT2_PASSTHROUGH	(1u << 5)	/* FUSE_PASSTHROUGH >> 32 */
 #define FOPEN_PASSTHROUGH_FLAG	(1u << 7)
 #define OPEN_OUT_FH		0
@@ -63,13 +69,56 @@ struct backing_map {
 
 #define PENDING_MAX		256
 
+static uint32_t rd32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
 /* Requests whose replies the writev hook must patch. */
 static struct {
 	pthread_mutex_t lock;
 	struct { uint64_t unique; uint32_t opcode; } slot[PENDING_MAX];
 	bool offered;		/* the kernel offered FUSE_PASSTHROUGH */
+	bool killpriv_offered;	/* ... and FUSE_HANDLE_KILLPRIV_V2 */
 	struct fs *fs;
 } pt = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/*
+ * The request this worker thread is processing asked the filesystem to
+ * clear set-user-ID and set-group-ID (KILLPRIV_V2).  libfuse reads and then
+ * handles a request on the same thread, so the read hook can leave this
+ * for the handler; libfuse 3.14 does not pass the flags on.
+ */
+static __thread bool req_kill_suidgid;
+
+/**
+ * pt_kill_suidgid() - does the current request ask to clear suid/sgid?
+ *
+ * Return: true for a write, truncate or O_TRUNC open by a caller without
+ * CAP_FSETID, as the kernel decided.
+ */
+bool pt_kill_suidgid(void)
+{
+	return req_kill_suidgid;
+}
+
+static void note_kill(const uint8_t *arg, size_t len, uint32_t opcode)
+{
+	size_t at = opcode == FUSE_OP_SETATTR ? 0 : opcode == FUSE_OP_WRITE ? 20 :
+		    opcode == FUSE_OP_OPEN ? 4 : 12;
+	uint32_t bit = opcode == FUSE_OP_SETATTR ? FATTR_KILL_SUIDGID :
+		       opcode == FUSE_OP_WRITE ? WRITE_KILL_SUIDGID : OPEN_KILL_SUIDGID;
+
+	req_kill_suidgid = len >= at + 4 && (rd32(arg + at) & bit);
+}
 
 static void pending_add(uint64_t unique, uint32_t opcode)
 {
@@ -100,19 +149,6 @@ static uint32_t pending_take(uint64_t unique)
 	return opcode;
 }
 
-static uint32_t rd32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	memcpy(p, &v, 4);
-}
-
 static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
 {
 	ssize_t n = read(fd, buf, len);
@@ -125,13 +161,21 @@ static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
 		return n;
 	opcode = rd32(b + 4);
 	memcpy(&unique, b + 8, 8);
+	req_kill_suidgid = false;
 	if (opcode == FUSE_OP_INIT && n >= IN_HDR_LEN + INIT_IN_FLAGS2 + 4) {
-		pt.offered = (rd32(b + IN_HDR_LEN + INIT_IN_FLAGS) & INIT_EXT) &&
+		uint32_t flags = rd32(b + IN_HDR_LEN + INIT_IN_FLAGS);
+
+		pt.offered = (flags & INIT_EXT) &&
 			     (rd32(b + IN_HDR_LEN + INIT_IN_FLAGS2) & INIT2_PASSTHROUGH);
+		pt.killpriv_offered = flags & INIT_KILLPRIV_V2;
 		pending_add(unique, opcode);
-	} else if (opcode == FUSE_OP_OPEN || opcode == FUSE_OP_CREATE) {
-		pending_add(unique, opcode);
+		return n;
 	}
+	if (opcode == FUSE_OP_OPEN || opcode == FUSE_OP_CREATE)
+		pending_add(unique, opcode);
+	if (opcode == FUSE_OP_OPEN || opcode == FUSE_OP_CREATE ||
+	    opcode == FUSE_OP_WRITE || opcode == FUSE_OP_SETATTR)
+		note_kill(b + IN_HDR_LEN, (size_t)n - IN_HDR_LEN, opcode);
 	return n;
 }
 
@@ -153,6 +197,15 @@ static void patch_init(struct iovec *iov, int count)
 	uint8_t *out = payload_at(iov, count, 0, INIT_OUT_STACK + 4);
 	struct fs *fs = pt.fs;
 
+	/*
+	 * KILLPRIV_V2 makes the kernel mark the superblock SB_NOSEC, which
+	 * spares every write a GETXATTR of security.capability; in return the
+	 * daemon clears suid/sgid itself (pt_kill_suidgid(), chown).
+	 */
+	if (out && pt.killpriv_offered) {
+		wr32(out + INIT_OUT_FLAGS, rd32(out + INIT_OUT_FLAGS) | INIT_KILLPRIV_V2);
+		fs->killpriv = true;
+	}
 	if (fs->pt_mode != FS_PT_UNDECIDED)
 		return;
 	fs->pt_mode = FS_PT_OFF;
@@ -215,7 +268,7 @@ static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
  * @se: a mounted session
  *
  * With -o nopassthrough, or without CAP_SYS_ADMIN (BACKING_OPEN needs it),
- * nothing is hooked and the mount serves data itself.
+ * the mount serves data itself; the hooks still negotiate KILLPRIV_V2.
  *
  * Return: 0; -errno from fuse_session_custom_io().
  */
@@ -224,21 +277,21 @@ int pt_install(struct fs *fs, struct fuse_session *se)
 	static const struct fuse_custom_io io = { .read = pt_read, .writev = pt_writev };
 
 	fs->devfd = fuse_session_fd(se);
+	fs->se = se;
 	pt.fs = fs;
 	if (!fs->opts.passthrough) {
 		fs->pt_mode = FS_PT_OFF;
 		snprintf(fs->pt_why, sizeof(fs->pt_why), "disabled by -o nopassthrough");
-		return 0;
-	}
-	if (geteuid() != 0) {
+	} else if (geteuid() != 0) {
 		fs->pt_mode = FS_PT_OFF;
 		snprintf(fs->pt_why, sizeof(fs->pt_why),
 			 "needs CAP_SYS_ADMIN (mounted by an unprivileged user)");
-		return 0;
 	}
 #if HAVE_FUSE_PASSTHROUGH_API
+	(void)io;
 	return 0;
 #else
+	/* hooked in every mode: KILLPRIV_V2 is negotiated here too */
 	return fuse_session_custom_io(se, &io, fs->devfd);
 #endif
 }
@@ -304,6 +357,9 @@ int pt_open(struct fs *fs, struct fs_inode *inode, struct fuse_file_info *fi)
 	fi->keep_cache = 0;	/* any other open flag breaks passthrough */
 	fi->fh = 0;
 	if (fs->pt_mode != FS_PT_ON || (inode->nopen && !inode->pt_opens))
+		return 0;
+	/* Writes to set-ID files must reach the daemon, which clears the bits. */
+	if (writer && fs_inode_sxid(inode))
 		return 0;
 	if (!inode->backing_id && backing_open(fs, inode))
 		return 0;

@@ -16,6 +16,7 @@ prepare() {	# prepare DIR: the same tree, as root
 	echo secret > "$d/priv/s"
 	echo root > "$d/sticky/rootfile"; chmod 666 "$d/sticky/rootfile"
 	echo ro > "$d/pub/rofile"; chmod 644 "$d/pub/rofile"
+	for f in suid1 suid2 suid3; do echo x > "$d/pub/$f"; chmod 6777 "$d/pub/$f"; done
 }
 
 trace() {	# trace DIR: each step's exit status, as nobody
@@ -44,6 +45,10 @@ stat -c %g:%A sg/d | grep -qx 100:drwxr-sr-x
 touch sg/f
 stat -c %g sg/f | grep -qx 100
 chmod 4755 pub/mine
+stat -c %a pub/suid1 | grep -qx 6777
+echo y >> pub/suid1 && stat -c %a pub/suid1 | grep -qx 777
+truncate -s 1 pub/suid2 && stat -c %a pub/suid2 | grep -qx 777
+sh -c 'echo z > pub/suid3' && stat -c %a pub/suid3 | grep -qx 777
 rm pub/rofile
 STEPS
 }
