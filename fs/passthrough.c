@@ -3,10 +3,12 @@
  * FUSE passthrough to the inode's memfd, so that a client's read, write and
  * mmap reach the daemon's shmem pages (and their huge folios) directly.
  *
- * libfuse 3.17.1 and later have an API for this (fuse_passthrough_open());
- * Debian 12's 3.14 does not, so on 3.14 this module speaks the missing bits
- * of the kernel protocol itself, through fuse_session_custom_io() hooks on
- * the session's /dev/fuse descriptor:
+ * libfuse 3.17.1 and later negotiate this themselves (FUSE_CAP_PASSTHROUGH,
+ * fi->backing_id), and this module uses that when built against them.
+ * Debian 12's 3.14 cannot, so there this module speaks the missing bits of
+ * the kernel protocol itself, through fuse_session_custom_io() hooks on the
+ * session's /dev/fuse descriptor (installed with every libfuse, because they
+ * also negotiate FUSE_HANDLE_KILLPRIV_V2, which 3.14 does not know):
  *
  *  - read hook: note the unique id of every INIT, OPEN and CREATE request,
  *    and whether the kernel offered FUSE_PASSTHROUGH in INIT;
@@ -287,13 +289,8 @@ int pt_install(struct fs *fs, struct fuse_session *se)
 		snprintf(fs->pt_why, sizeof(fs->pt_why),
 			 "needs CAP_SYS_ADMIN (mounted by an unprivileged user)");
 	}
-#if HAVE_FUSE_PASSTHROUGH_API
-	(void)io;
-	return 0;
-#else
-	/* hooked in every mode: KILLPRIV_V2 is negotiated here too */
+	/* hooked in every mode and version: KILLPRIV_V2 is negotiated here */
 	return fuse_session_custom_io(se, &io, fs->devfd);
-#endif
 }
 
 /**
@@ -311,9 +308,10 @@ void pt_init(struct fs *fs, struct fuse_conn_info *conn)
 	if (fs->pt_mode == FS_PT_OFF)
 		return;
 #if HAVE_FUSE_PASSTHROUGH_API
-	if (conn->capable & FUSE_CAP_PASSTHROUGH) {
-		conn->want |= FUSE_CAP_PASSTHROUGH;
-		conn->max_stack_depth = 1;
+	/* libfuse >= 3.17.1 negotiates it; BACKING_OPEN stays an ioctl here */
+	if (conn->capable_ext & FUSE_CAP_PASSTHROUGH) {
+		conn->want_ext |= FUSE_CAP_PASSTHROUGH;
+		conn->max_backing_stack_depth = 1;
 		fs->pt_mode = FS_PT_ON;
 		return;
 	}
