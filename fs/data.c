@@ -131,70 +131,116 @@ static uint8_t *map_aligned(int fd, size_t len)
  * then the data is read straight into the huge page.  If the collapse fails
  * the region simply fills with small pages.
  */
-static bool prepare_huge(struct fs *fs, uint8_t *region)
+static bool prepare_huge(uint8_t *region)
 {
 	region[0] = 0;
-	if (madvise(region, REGION, MADV_COLLAPSE) == 0)
-		return true;
-	fs->stats.load_collapse_failed++;
-	return false;
+	return madvise(region, REGION, MADV_COLLAPSE) == 0;
 }
 
-static int load_extents(struct fs *fs, struct fs_inode *inode, int fd)
+/* What a load needs, copied under the lock so the load can run without it. */
+struct load_job {
+	uint64_t ino;
+	uint64_t size;
+	struct fofs_extent *ext;
+	uint32_t next;
+	bool huge;
+};
+
+static int load_extents(struct fs *fs, const struct load_job *job, int fd)
 {
-	size_t len = (size_t)((inode->size + CLP_PAGE_SIZE - 1) & ~(CLP_PAGE_SIZE - 1));
-	bool huge = clp_max_order(clp_policy_resolve(CLP_POLICY_UNSET, fs->opts.huge),
-				  true) >= CLP_ORDER_THP;
+	size_t len = (size_t)((job->size + CLP_PAGE_SIZE - 1) & ~(CLP_PAGE_SIZE - 1));
+	uint64_t collapsed = 0, failed = 0;
 	uint8_t *map;
 	int ret = 0;
 
-	if (!inode->next || !len)
+	if (!job->next || !len)
 		return 0;
 	map = map_aligned(fd, len);
 	if (!map)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < inode->next && !ret; i++) {
-		const struct fofs_extent *e = &inode->ext[i];
+	for (uint32_t i = 0; i < job->next && !ret; i++) {
+		const struct fofs_extent *e = &job->ext[i];
 
-		if (e->e_file_off >= inode->size)
+		if (e->e_file_off >= job->size)
 			break;
-		if (e->e_order == FOFS_ORDER_PMD && huge &&
-		    prepare_huge(fs, map + e->e_file_off))
-			fs->stats.load_collapsed++;
+		if (e->e_order == FOFS_ORDER_PMD && job->huge) {
+			if (prepare_huge(map + e->e_file_off))
+				collapsed++;
+			else
+				failed++;
+		}
 		ret = img_read_extent(fs->img, e, map + e->e_file_off);
 		if (ret)
 			fprintf(stderr, "foliofs: inode %llu: cannot read data at "
-				"offset %llu: %s\n", (unsigned long long)inode->ino,
+				"offset %llu: %s\n", (unsigned long long)job->ino,
 				(unsigned long long)e->e_file_off, strerror(-ret));
 	}
 	munmap(map, len);
+	pthread_mutex_lock(&fs->lock);
+	fs->stats.load_collapsed += collapsed;
+	fs->stats.load_collapse_failed += failed;
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+/* Fill a new memfd from the image; runs without fs->lock. */
+static int load_unlocked(struct fs *fs, struct load_job *job, int fd)
+{
+	int ret;
+
+	ret = ftruncate(fd, (off_t)job->size) < 0 ? -errno : 0;
+	if (!ret)
+		ret = load_extents(fs, job, fd);
 	return ret;
 }
 
 /**
  * fs_data_load() - give an inode its memfd, filled from the image
- * @fs: the filesystem, lock held
- * @inode: a regular file
+ * @fs: the filesystem, lock held; it is dropped while the data is read, so
+ *	other requests go on meanwhile (callers re-check what they need)
+ * @inode: a regular file; pinned during the load
  *
- * Holes in the file stay holes in the memfd.
+ * Holes in the file stay holes in the memfd; regions stored as 2 MiB extents
+ * come back as huge pages where the kernel can provide them.  Concurrent
+ * loads of one inode wait for the first.
  *
  * Return: 0; -EBADMSG if an extent fails its checksum; -ENOMEM; -errno from
- * memfd_create(2), ftruncate(2) or reading the image.
+ * creating the memory file or reading the image.
  */
 int fs_data_load(struct fs *fs, struct fs_inode *inode)
 {
+	struct load_job job;
 	int fd, ret;
 
+	while (inode->loading)
+		pthread_cond_wait(&fs->load_cond, &fs->lock);
 	if (inode->memfd >= 0)
 		return 0;
 	ret = shm_create(fs, &fd);
 	if (ret)
 		return ret;
+	job = (struct load_job){ .ino = inode->ino, .size = inode->size,
+		.next = inode->next,
+		.huge = clp_max_order(clp_policy_resolve(CLP_POLICY_UNSET, fs->opts.huge),
+				      true) >= CLP_ORDER_THP };
+	job.ext = malloc((inode->next + 1) * sizeof(*job.ext));
+	if (!job.ext) {
+		close(fd);
+		return -ENOMEM;
+	}
+	if (inode->next)
+		memcpy(job.ext, inode->ext, inode->next * sizeof(*job.ext));
 	cold_move(fs, cold_share(inode), false);
 	shm_update_limit(fs);
-	ret = ftruncate(fd, (off_t)inode->size) < 0 ? -errno : 0;
-	if (!ret)
-		ret = load_extents(fs, inode, fd);
+	inode->loading = true;
+	inode->pins++;
+	pthread_mutex_unlock(&fs->lock);
+	ret = load_unlocked(fs, &job, fd);
+	free(job.ext);
+	pthread_mutex_lock(&fs->lock);
+	inode->loading = false;
+	inode->pins--;
+	pthread_cond_broadcast(&fs->load_cond);
 	if (ret) {
 		close(fd);
 		cold_move(fs, cold_share(inode), true);
@@ -331,7 +377,7 @@ void fs_dead_extents(struct fs *fs, struct fs_inode *inode)
 		fs->dead = p;
 		fs->capdead = cap;
 	}
-	if (inode->memfd < 0)	/* it was counted while linked */
+	if (inode->memfd < 0 && !inode->loading)	/* counted while linked */
 		cold_move(fs, fs_ext_blocks(inode), false);
 	for (uint32_t i = 0; i < inode->next; i++)
 		fs->dead[fs->ndead++] = inode->ext[i];

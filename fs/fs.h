@@ -57,6 +57,7 @@ struct fs_inode {
 	struct fofs_extent *ext;
 	uint32_t next, capext;
 	int memfd;			/* -1 while the data is not loaded */
+	bool loading;			/* fs_data_load() runs unlocked */
 	uint64_t nlookup;
 	uint32_t nopen;
 	uint32_t pins;			/* writeback holds the memfd */
@@ -95,6 +96,7 @@ enum fs_pt_mode {
 struct fs {
 	pthread_mutex_t lock;		/* all metadata below */
 	pthread_mutex_t commit_lock;	/* one commit at a time; allocator */
+	pthread_cond_t load_cond;	/* an inode finished loading */
 	struct img *img;
 	struct fs_opts opts;
 	struct fs_inode **itab;

@@ -347,6 +347,7 @@ int fs_init(struct fs *fs, struct img *img, const struct fs_opts *opts)
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_mutex_init(&fs->commit_lock, NULL);
 	pthread_cond_init(&fs->wb_cond, NULL);
+	pthread_cond_init(&fs->load_cond, NULL);
 	if (itab_grow(fs) || dtab_grow(fs))
 		return -ENOMEM;
 	fs->next_ino = img_sb(img)->s_next_ino;
@@ -374,4 +375,5 @@ void fs_destroy(struct fs *fs)
 	pthread_mutex_destroy(&fs->lock);
 	pthread_mutex_destroy(&fs->commit_lock);
 	pthread_cond_destroy(&fs->wb_cond);
+	pthread_cond_destroy(&fs->load_cond);
 }

@@ -220,6 +220,8 @@ static void patch_init(struct iovec *iov, int count)
 	wr32(out + INIT_OUT_FLAGS2, rd32(out + INIT_OUT_FLAGS2) | INIT2_PASSTHROUGH);
 	wr32(out + INIT_OUT_STACK, 1);
 	fs->pt_mode = FS_PT_ON;
+	fprintf(stderr, "foliofs: data path: FUSE passthrough to the daemon's "
+		"shared memory\n");
 }
 
 static void patch_open(struct iovec *iov, int count, size_t at)
