@@ -221,8 +221,7 @@ int fs_data_load(struct fs *fs, struct fs_inode *inode)
 		return ret;
 	job = (struct load_job){ .ino = inode->ino, .size = inode->size,
 		.next = inode->next,
-		.huge = clp_max_order(clp_policy_resolve(CLP_POLICY_UNSET, fs->opts.huge),
-				      true) >= CLP_ORDER_THP };
+		.huge = clp_max_order(fs_inode_policy(fs, inode), true) >= CLP_ORDER_THP };
 	job.ext = malloc((inode->next + 1) * sizeof(*job.ext));
 	if (!job.ext) {
 		close(fd);

@@ -70,6 +70,9 @@ struct fs_inode {
 	int backing_id;			/* > 0 while passthrough opens exist */
 	uint32_t pt_opens, pt_writers;
 	struct timespec mfd_mtime;	/* memfd mtime last folded into mtime */
+	/* collapser: one entry per 2 MiB region; gen counts punches */
+	struct clp_map cmap;
+	uint32_t cmap_gen;
 	uint64_t mblocks;		/* 4 KiB pages allocated in the memfd */
 	/* directories */
 	struct fs_dirent *dhead, *dtail;
@@ -84,7 +87,15 @@ struct fs_opts {
 	bool passthrough;		/* try FUSE passthrough */
 	enum clp_policy huge;		/* mount default folio policy */
 	uint64_t cache_size;		/* bytes of clean, closed data kept */
+	unsigned scan_sleep_ms;		/* background collapser period, 0 off */
+	unsigned max_ptes_none;		/* empty pages a region may have */
 };
+
+#define FS_XATTR_POLICY		"user.foliofs.policy"
+#define FS_XATTR_COLLAPSE	"user.foliofs.collapse"
+#define FS_XATTR_MAP		"user.foliofs.map"
+#define FS_XATTR_STATUS		"user.foliofs.status"
+#define FS_CLP_FILES_PER_PASS	4
 
 /* Data path of the mount, decided at FUSE INIT. */
 enum fs_pt_mode {
@@ -122,6 +133,13 @@ struct fs {
 	uint64_t committed_used;
 	uint64_t committed_meta;
 	int last_error;			/* last failed writeback, for fsync */
+	/* collapser (collapser.c) */
+	struct clp_stats clp_stats;
+	int tracefd;
+	uint64_t clp_cursor;		/* inode number the scan resumes after */
+	pthread_t clp_thread;
+	pthread_cond_t clp_cond;
+	bool clp_stop, clp_started;
 	struct {
 		uint64_t load_collapsed;	/* regions loaded as huge pages */
 		uint64_t load_collapse_failed;
@@ -177,6 +195,16 @@ int fs_wb_start(struct fs *fs);
 void fs_wb_stop(struct fs *fs);
 void fs_dead_extents(struct fs *fs, struct fs_inode *inode);
 
+/* collapser.c */
+enum clp_policy fs_inode_policy(struct fs *fs, const struct fs_inode *inode);
+void fsclp_punch(struct fs *fs, struct fs_inode *inode, uint64_t off, uint64_t len);
+void fsclp_truncate(struct fs *fs, struct fs_inode *inode, uint64_t old_size);
+int fsclp_collapse(struct fs *fs, struct fs_inode *inode, uint64_t off,
+		   uint64_t len, bool explicit_req);
+int fsclp_start(struct fs *fs);
+void fsclp_stop(struct fs *fs);
+int fsclp_map_text(struct fs *fs, struct fs_inode *inode, char **out);
+
 /* shm.c */
 int shm_init(struct fs *fs);
 void shm_exit(struct fs *fs);
@@ -195,6 +223,7 @@ void fsop_dir_ops(struct fuse_lowlevel_ops *ops);
 void fsop_file_ops(struct fuse_lowlevel_ops *ops);
 void fsop_attr_ops(struct fuse_lowlevel_ops *ops);
 void fsop_xattr_ops(struct fuse_lowlevel_ops *ops);
+int fsop_xattr_inherit(struct fs *fs, struct fs_inode *dir, struct fs_inode *inode);
 int fsop_make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 		   uint32_t mode, dev_t rdev, const char *target,
 		   struct fuse_entry_param *e, struct fs_inode **out);

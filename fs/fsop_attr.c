@@ -39,6 +39,7 @@ static void fsop_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 /* Change the size of a regular file; lock held. */
 static int set_size(struct fs *fs, struct fs_inode *inode, uint64_t size)
 {
+	uint64_t old;
 	int ret;
 
 	ret = -EISDIR;
@@ -54,7 +55,9 @@ static int set_size(struct fs *fs, struct fs_inode *inode, uint64_t size)
 		return -errno;
 	fs_data_dirty(fs, inode, size < inode->size ? size : inode->size,
 		      (size > inode->size ? size : inode->size) + 1);
+	old = inode->size;
 	inode->size = size;
+	fsclp_truncate(fs, inode, old);
 	return 0;
 }
 

@@ -167,7 +167,11 @@ int fsop_make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 		inode->target = strdup(target);
 		inode->size = strlen(target);
 	}
-	ret = (target && !inode->target) ? -ENOMEM : fs_link_add(fs, dir, name, inode);
+	ret = (target && !inode->target) ? -ENOMEM : 0;
+	if (!ret && (S_ISREG(mode) || S_ISDIR(mode)))
+		ret = fsop_xattr_inherit(fs, dir, inode);
+	if (!ret)
+		ret = fs_link_add(fs, dir, name, inode);
 	if (ret) {
 		inode->nlink = 0;
 		fs_inode_put_check(fs, inode);

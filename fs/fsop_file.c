@@ -30,6 +30,7 @@ static int get_open(struct fs *fs, fuse_ino_t ino, struct fs_inode **out)
 
 static int do_open(struct fs *fs, struct fs_inode *inode, struct fuse_file_info *fi)
 {
+	uint64_t old;
 	int ret;
 
 	ret = S_ISDIR(inode->mode) ? -EISDIR : !S_ISREG(inode->mode) ? -ENXIO : 0;
@@ -41,7 +42,9 @@ static int do_open(struct fs *fs, struct fs_inode *inode, struct fuse_file_info 
 		if (ftruncate(inode->memfd, 0) < 0)
 			return -errno;
 		fs_data_dirty(fs, inode, 0, inode->size + 1);
+		old = inode->size;
 		inode->size = 0;
+		fsclp_truncate(fs, inode, old);
 		if (pt_kill_suidgid())
 			fs_kill_suidgid(inode);
 		fs_touch(&inode->mtime);
@@ -274,6 +277,7 @@ static int do_fallocate(struct fs *fs, struct fs_inode *inode, int mode,
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
 		fs_touch(&inode->mtime);
 		inode->ctime = inode->mtime;
+		fsclp_punch(fs, inode, (uint64_t)off, (uint64_t)len);
 	}
 	fs_data_dirty(fs, inode, (uint64_t)off, (uint64_t)off + (uint64_t)len);
 	fs_meta_dirty(fs);

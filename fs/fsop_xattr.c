@@ -8,6 +8,8 @@
  * EOPNOTSUPP, never ENOSYS, which would make the kernel stop asking.
  */
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
@@ -79,18 +81,137 @@ static int do_setxattr(struct fs *fs, struct fs_inode *inode, const char *name,
 	return 0;
 }
 
+/* "" for the whole file, or "OFFSET LENGTH" in bytes. */
+static int parse_range(const char *value, size_t size, uint64_t *off, uint64_t *len)
+{
+	char buf[64], *end;
+
+	*off = 0;
+	*len = UINT64_MAX;
+	if (!size)
+		return 0;
+	if (size >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, value, size);
+	buf[size] = '\0';
+	errno = 0;
+	*off = strtoull(buf, &end, 0);
+	*len = strtoull(end, &end, 0);
+	return errno || *end || !*len ? -EINVAL : 0;
+}
+
+/* The control names: a collapse request, or a policy to validate. */
+static int do_control(struct fs *fs, struct fs_inode *inode, const char *name,
+		      const char *value, size_t size, bool *handled)
+{
+	enum clp_policy p;
+	uint64_t off, len;
+	char buf[16];
+	int ret;
+
+	*handled = true;
+	if (!strcmp(name, FS_XATTR_COLLAPSE)) {
+		ret = parse_range(value, size, &off, &len);
+		return ret ? ret : fsclp_collapse(fs, inode, off, len, true);
+	}
+	if (!strcmp(name, FS_XATTR_MAP) || !strcmp(name, FS_XATTR_STATUS))
+		return -EPERM;		/* read-only views */
+	*handled = false;
+	if (strcmp(name, FS_XATTR_POLICY))
+		return 0;
+	if (size >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, value, size);
+	buf[size] = '\0';
+	return clp_policy_parse(buf, &p);
+}
+
 static void fsop_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			  const char *value, size_t size, int flags)
 {
 	struct fs *fs = fsop_fs(req);
 	struct fs_inode *inode;
+	bool handled = false;
 	int ret;
 
 	pthread_mutex_lock(&fs->lock);
 	inode = fs_iget(fs, ino);
-	ret = inode ? do_setxattr(fs, inode, name, value, size, flags) : -ENOENT;
+	ret = inode ? do_control(fs, inode, name, value, size, &handled) : -ENOENT;
+	if (!ret && !handled)
+		ret = do_setxattr(fs, inode, name, value, size, flags);
 	pthread_mutex_unlock(&fs->lock);
 	fuse_reply_err(req, -ret);
+}
+
+/**
+ * fsop_xattr_inherit() - a new inode takes its directory's folio policy
+ * @fs: the filesystem, lock held
+ * @dir: the parent directory
+ * @inode: the new inode
+ *
+ * Return: 0; -ENOMEM; -ENOSPC.
+ */
+int fsop_xattr_inherit(struct fs *fs, struct fs_inode *dir, struct fs_inode *inode)
+{
+	struct fs_xattr **pp = xattr_find(dir, FS_XATTR_POLICY);
+
+	if (!pp)
+		return 0;
+	return do_setxattr(fs, inode, FS_XATTR_POLICY, (*pp)->value,
+			   (*pp)->value_len, 0);
+}
+
+static int status_text(struct fs *fs, char **out)
+{
+	size_t cap = 4096, len = 0;
+	uint64_t huge = 0, keep = 0, files = 0;
+	char *buf = malloc(cap);
+
+	if (!buf)
+		return -ENOMEM;
+	for (struct fs_inode *i = fs->loaded; i; i = i->lnext, files++)
+		for (size_t r = 0; r < i->cmap.n; r++) {
+			huge += i->cmap.r[r].state == CLP_R_HUGE;
+			keep += i->cmap.r[r].state == CLP_R_KEEP_OFF;
+		}
+	len += (size_t)snprintf(buf + len, cap - len,
+		"data_path=%s\npassthrough_off_reason=%s\nfiles_loaded=%llu\n"
+		"bytes_resident=%llu\nhuge_regions=%llu\nkeep_off_regions=%llu\n"
+		"collapsed=%llu\nfull_scans=%llu\nsplits=%llu\n"
+		"load_collapsed=%llu\nload_collapse_failed=%llu\ncommits=%llu\n"
+		"cache_size=%llu\nkernel_verdicts=%s\n",
+		fs->pt_mode == FS_PT_ON ? "passthrough" : "daemon",
+		fs->pt_mode == FS_PT_ON ? "-" : fs->pt_why,
+		(unsigned long long)files,
+		(unsigned long long)fs->cache_blocks * FOFS_BLOCK_SIZE,
+		(unsigned long long)huge, (unsigned long long)keep,
+		(unsigned long long)fs->clp_stats.collapsed,
+		(unsigned long long)fs->clp_stats.full_scans,
+		(unsigned long long)fs->clp_stats.splits,
+		(unsigned long long)fs->stats.load_collapsed,
+		(unsigned long long)fs->stats.load_collapse_failed,
+		(unsigned long long)fs->stats.commits,
+		(unsigned long long)fs->opts.cache_size,
+		fs->tracefd >= 0 ? "on" : "off");
+	for (int r = 0; r < CLP_NR_RESULTS; r++)
+		if (fs->clp_stats.by_result[r])
+			len += (size_t)snprintf(buf + len, cap - len, "result_%s=%llu\n",
+				clp_result_name((enum clp_result)r),
+				(unsigned long long)fs->clp_stats.by_result[r]);
+	*out = buf;
+	return 0;
+}
+
+/* Read-only views: the region table of a file, the mount's status. */
+static int do_view(struct fs *fs, struct fs_inode *inode, const char *name,
+		   char **text)
+{
+	*text = NULL;
+	if (!strcmp(name, FS_XATTR_MAP))
+		return S_ISREG(inode->mode) ? fsclp_map_text(fs, inode, text) : -ENODATA;
+	if (!strcmp(name, FS_XATTR_STATUS))
+		return status_text(fs, text);
+	return 0;
 }
 
 /* Reply with a value or a size, as getxattr/listxattr want; lock held. */
@@ -114,12 +235,18 @@ static void fsop_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct fs_xattr **pp;
 	int ret;
 
+	char *text = NULL;
+
 	pthread_mutex_lock(&fs->lock);
 	inode = fs_iget(fs, ino);
-	pp = inode ? xattr_find(inode, name) : NULL;
-	ret = !inode ? -ENOENT : !pp ? -ENODATA :
-	      reply_sized(req, (*pp)->value, (*pp)->value_len, size);
+	ret = inode ? do_view(fs, inode, name, &text) : -ENOENT;
+	pp = inode && !text ? xattr_find(inode, name) : NULL;
+	if (!ret && text)
+		ret = reply_sized(req, text, strlen(text), size);
+	else if (!ret)
+		ret = !pp ? -ENODATA : reply_sized(req, (*pp)->value, (*pp)->value_len, size);
 	pthread_mutex_unlock(&fs->lock);
+	free(text);
 	if (ret)
 		fuse_reply_err(req, -ret);
 }

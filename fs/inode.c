@@ -181,6 +181,7 @@ void fs_inode_release(struct fs_inode *inode)
 	}
 	free(inode->target);
 	free(inode->ext);
+	clp_map_release(&inode->cmap);
 	free(inode);
 }
 
@@ -348,6 +349,8 @@ int fs_init(struct fs *fs, struct img *img, const struct fs_opts *opts)
 	pthread_mutex_init(&fs->commit_lock, NULL);
 	pthread_cond_init(&fs->wb_cond, NULL);
 	pthread_cond_init(&fs->load_cond, NULL);
+	pthread_cond_init(&fs->clp_cond, NULL);
+	fs->tracefd = -1;
 	if (itab_grow(fs) || dtab_grow(fs))
 		return -ENOMEM;
 	fs->next_ino = img_sb(img)->s_next_ino;
@@ -376,4 +379,5 @@ void fs_destroy(struct fs *fs)
 	pthread_mutex_destroy(&fs->commit_lock);
 	pthread_cond_destroy(&fs->wb_cond);
 	pthread_cond_destroy(&fs->load_cond);
+	pthread_cond_destroy(&fs->clp_cond);
 }

@@ -26,6 +26,8 @@ struct cli {
 	char *huge;
 	char *cache_size;
 	int nopassthrough;
+	unsigned scan_sleep_ms;
+	unsigned max_ptes_none;
 	int ro;
 	int help;
 	int version;
@@ -39,6 +41,8 @@ static const struct fuse_opt cli_opts[] = {
 	CLI_OPT("huge=%s", huge),
 	CLI_OPT("cache_size=%s", cache_size),
 	CLI_OPT("nopassthrough", nopassthrough),
+	CLI_OPT("scan_sleep_ms=%u", scan_sleep_ms),
+	CLI_OPT("max_ptes_none=%u", max_ptes_none),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -65,6 +69,11 @@ static void usage(FILE *f, const char *prog)
 "                           used files are dropped first\n"
 "    -o nopassthrough       serve read/write/mmap from the daemon instead\n"
 "                           of passing them through to its memory\n"
+"    -o scan_sleep_ms=MS    background collapser period (default 1000;\n"
+"                           0 turns it off)\n"
+"    -o max_ptes_none=N     empty 4 KiB pages a 2 MiB region may have and\n"
+"                           still be collapsed in the background (0..511,\n"
+"                           default 64); collapsing fills them with zeros\n"
 "    -o ro                  mount read-only; the image is not written\n"
 "\n"
 "FUSE options:\n"
@@ -163,11 +172,17 @@ static int open_fs(struct fs *fs, const struct cli *cli)
 	struct fs_opts opts = { .commit_interval = cli->commit, .ro = cli->ro,
 				.huge = CLP_POLICY_ALWAYS,
 				.passthrough = !cli->nopassthrough,
+				.scan_sleep_ms = cli->scan_sleep_ms,
+				.max_ptes_none = cli->max_ptes_none,
 				.cache_size = (uint64_t)sysconf(_SC_PHYS_PAGES) *
 					      (uint64_t)sysconf(_SC_PAGESIZE) / 4 };
 	struct img *img = NULL;
 	int ret;
 
+	if (cli->max_ptes_none > 511) {
+		fprintf(stderr, "foliofs: max_ptes_none must be 0..511\n");
+		return -EINVAL;
+	}
 	if (cli->cache_size && parse_size(cli->cache_size, &opts.cache_size)) {
 		fprintf(stderr, "foliofs: bad cache_size '%s'\n", cli->cache_size);
 		return -EINVAL;
@@ -226,6 +241,8 @@ static int serve(struct fs *fs, struct fuse_args *args,
 	fuse_daemonize(o->foreground);
 	if (fs_wb_start(fs))
 		fprintf(stderr, "foliofs: cannot start writeback thread\n");
+	if (fsclp_start(fs))
+		fprintf(stderr, "foliofs: cannot start the background collapser\n");
 	if (o->singlethread) {
 		ret = fuse_session_loop(se);
 	} else {
@@ -240,6 +257,7 @@ static int serve(struct fs *fs, struct fuse_args *args,
 	/* libfuse reports the signal that ended the loop; that is a clean stop */
 	if (ret == SIGTERM || ret == SIGINT || ret == SIGHUP)
 		ret = 0;
+	fsclp_stop(fs);
 	fs_wb_stop(fs);
 	if (fs_commit(fs, true)) {
 		fprintf(stderr, "foliofs: final writeback failed: %s\n",
@@ -258,7 +276,7 @@ out_session:
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct cli cli = { .commit = 5 };
+	struct cli cli = { .commit = 5, .scan_sleep_ms = 1000, .max_ptes_none = 64 };
 	struct fuse_cmdline_opts o = { 0 };
 	char opt[PATH_MAX + 32];
 	struct fs fs;

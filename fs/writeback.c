@@ -270,8 +270,7 @@ static int wb_snapshot(struct wb *wb, bool data)
 		it->inode = i;
 		it->size = i->size;
 		it->memfd = i->memfd;
-		it->max_order = clp_max_order(clp_policy_resolve(CLP_POLICY_UNSET,
-								 fs->opts.huge), true);
+		it->max_order = clp_max_order(fs_inode_policy(fs, i), true);
 		it->nold = i->next;
 		it->old = malloc((i->next + 1) * sizeof(*it->old));
 		it->reused = calloc(i->next + 1, sizeof(*it->reused));

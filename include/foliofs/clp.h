@@ -43,6 +43,109 @@ struct clp_fit {
 	bool asked;		/* an explicit huge request (madvise-like) */
 };
 
+/*
+ * Per-region results.  Names are the kernel's huge_memory tracepoint result
+ * names where they mean the same; the rest are foliofs's own.  Values are
+ * stable: they are stored in images.
+ */
+#define CLP_RESULTS(X)							\
+	X(FAILED,		0, "failed")				\
+	X(SUCCEEDED,		1, "succeeded")				\
+	X(PAGE_PMD_MAPPED,	2, "page_pmd_mapped")			\
+	X(EXCEED_NONE_PTE,	3, "exceed_none_pte")			\
+	X(SCAN_ABORTED,		4, "scan_aborted")			\
+	X(VMA_CHECK_FAILED,	5, "vma_check_failed")			\
+	X(ALLOC_FAILED,		6, "alloc_huge_page_failed")		\
+	X(CGROUP_FAILED,	7, "ccgroup_charge_failed")		\
+	X(TRUNCATED,		8, "truncated")				\
+	X(EMPTY,		9, "empty")				\
+	X(KEEP_OFF,		10, "keep_off")				\
+	X(POLICY,		11, "policy")				\
+	X(BEYOND_EOF,		12, "beyond_eof")			\
+	X(NONE,			13, "none")
+
+enum clp_result {
+#define CLP_X_ENUM(name, val, str) CLP_##name = val,
+	CLP_RESULTS(CLP_X_ENUM)
+#undef CLP_X_ENUM
+	CLP_NR_RESULTS
+};
+
+/* State of one 2 MiB region; values are stable (stored in images). */
+enum clp_state {
+	CLP_R_SMALL = 0,	/* small pages, or nothing */
+	CLP_R_HUGE = 1,		/* one PMD-sized folio */
+	CLP_R_KEEP_OFF = 2,	/* partly punched: never refill by collapse */
+	CLP_R_FAILED = 3,	/* last collapse failed; retry after backoff */
+};
+
+struct clp_region {
+	uint8_t state;		/* enum clp_state */
+	uint8_t last;		/* enum clp_result of the last attempt */
+	int8_t kverdict;	/* kernel's own result index, -1 if none */
+	uint8_t attempts;	/* failed attempts in a row */
+	uint16_t resident;	/* 4 KiB pages resident at the last look */
+	uint64_t retry_ns;	/* CLOCK_MONOTONIC time of the next try */
+};
+
+/* Region map of one file: one entry per 2 MiB region, never per file. */
+struct clp_map {
+	struct clp_region *r;
+	size_t n;
+};
+
+/* Counters of a collapser (daemon-wide). */
+struct clp_stats {
+	uint64_t collapsed;
+	uint64_t full_scans;
+	uint64_t splits;
+	uint64_t by_result[CLP_NR_RESULTS];
+};
+
+/* What a collapse is allowed to do. */
+struct clp_params {
+	enum clp_policy policy;		/* effective policy of the file */
+	unsigned max_ptes_none;		/* 0..511, as khugepaged's knob */
+	bool explicit_req;		/* a user asked: ignore keep-off/backoff */
+};
+
+const char *clp_result_name(enum clp_result r);
+int clp_result_errno(enum clp_result r);
+enum clp_result clp_errno_result(int err);
+const char *clp_state_name(enum clp_state s);
+const char *clp_kernel_result_name(int idx);
+int clp_kernel_result_parse(const char *name);
+
+int clp_map_resize(struct clp_map *m, uint64_t file_size);
+void clp_map_release(struct clp_map *m);
+void clp_map_punch(struct clp_map *m, uint64_t off, uint64_t len, uint64_t size);
+void clp_map_truncate(struct clp_map *m, uint64_t old_size, uint64_t new_size);
+void clp_map_record(struct clp_map *m, size_t idx, enum clp_result res,
+		    uint64_t now_ns);
+bool clp_map_due(const struct clp_map *m, size_t idx, uint64_t now_ns,
+		 bool explicit_req);
+
+int clp_collapse_region(int fd, uint64_t off, uint64_t file_size,
+			const struct clp_params *p, struct clp_region *reg,
+			int tracefd, uint64_t shm_ino);
+int clp_collapse_range(struct clp_map *m, int fd, uint64_t off, uint64_t len,
+		       uint64_t file_size, const struct clp_params *p,
+		       struct clp_stats *st, int tracefd, uint64_t shm_ino);
+
+int clp_trace_open(void);
+void clp_trace_close(int fd);
+
+/* Stage two: remap a running process's mappings of files under @prefix. */
+struct clp_remap_report {
+	uint64_t start, end;	/* the mapping */
+	char path[256];
+	int err;		/* 0 or errno of process_madvise */
+	uint64_t pmd_kb_before, pmd_kb_after;
+};
+int clp_remap_pid(int pid, const char *prefix,
+		  void (*report)(void *arg, const struct clp_remap_report *r),
+		  void *arg);
+
 enum clp_policy clp_policy_resolve(enum clp_policy file, enum clp_policy mount);
 int clp_policy_parse(const char *s, enum clp_policy *out);
 const char *clp_policy_name(enum clp_policy p);

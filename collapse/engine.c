@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The collapse engine: MADV_COLLAPSE on one 2 MiB region of a shared-memory
+ * file, or on a range region by region with seed 000's semantics (best
+ * effort, continue past failures, success only if every eligible region
+ * ends huge).  Each region is mapped on its own at a 2 MiB-aligned address,
+ * its residency read with mincore() (nothing is faulted in), and it is
+ * collapsed only when the policy allows huge folios and enough of it is
+ * populated (max_ptes_none, as khugepaged).  When a tracefs instance is
+ * open, the kernel's own verdict for the region is read back from the
+ * huge_memory:mm_khugepaged_collapse_file event.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "foliofs/clp.h"
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE	25
+#endif
+
+#define PAGES		(CLP_REGION_SIZE / CLP_PAGE_SIZE)
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Map one region of @fd at a 2 MiB-aligned address. */
+static uint8_t *map_region(int fd, uint64_t off)
+{
+	size_t span = 2 * CLP_REGION_SIZE;
+	uint8_t *res, *al;
+
+	res = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		   -1, 0);
+	if (res == MAP_FAILED)
+		return NULL;
+	al = (uint8_t *)(((uintptr_t)res + CLP_REGION_SIZE - 1) &
+			 ~(uintptr_t)(CLP_REGION_SIZE - 1));
+	if (mmap(al, CLP_REGION_SIZE, PROT_READ, MAP_SHARED | MAP_FIXED, fd,
+		 (off_t)off) == MAP_FAILED) {
+		munmap(res, span);
+		return NULL;
+	}
+	if (al > res)
+		munmap(res, (size_t)(al - res));
+	munmap(al + CLP_REGION_SIZE, (size_t)(res + span - (al + CLP_REGION_SIZE)));
+	return al;
+}
+
+static unsigned resident_pages(uint8_t *map)
+{
+	unsigned char vec[PAGES];
+	unsigned n = 0;
+
+	if (mincore(map, CLP_REGION_SIZE, vec) < 0)
+		return 0;
+	for (unsigned i = 0; i < PAGES; i++)
+		n += vec[i] & 1;
+	return n;
+}
+
+/* ---- kernel verdicts from tracefs ---- */
+
+static pthread_mutex_t trace_lock = PTHREAD_MUTEX_INITIALIZER;
+static char trace_dir[128];
+
+static int write_str(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/**
+ * clp_trace_open() - a private tracefs instance with the collapse events on
+ *
+ * Return: a non-blocking trace_pipe descriptor, or -errno when tracefs is
+ * absent or not writable (the kernel verdict is then simply not reported).
+ */
+/* Remove instances left by daemons that died without cleaning up. */
+static void reap_stale(const char *base)
+{
+	char path[512];
+	DIR *d;
+	struct dirent *de;
+
+	snprintf(path, sizeof(path), "%s/instances", base);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		int pid;
+
+		if (sscanf(de->d_name, "foliofs-%d", &pid) != 1 || pid == getpid() ||
+		    kill(pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), "%s/instances/%s", base, de->d_name);
+		rmdir(path);
+	}
+	closedir(d);
+}
+
+int clp_trace_open(void)
+{
+	static const char *const bases[] = { "/sys/kernel/tracing",
+					     "/sys/kernel/debug/tracing" };
+	char path[256];
+	int fd;
+
+	for (size_t i = 0; i < 2; i++) {
+		reap_stale(bases[i]);
+		snprintf(trace_dir, sizeof(trace_dir), "%s/instances/foliofs-%d",
+			 bases[i], (int)getpid());
+		if (mkdir(trace_dir, 0700) == 0 || errno == EEXIST)
+			break;
+		trace_dir[0] = '\0';
+	}
+	if (!trace_dir[0])
+		return -ENOENT;
+	snprintf(path, sizeof(path), "%s/events/huge_memory/mm_khugepaged_collapse_file/enable",
+		 trace_dir);
+	if (write_str(path, "1")) {
+		rmdir(trace_dir);
+		trace_dir[0] = '\0';
+		return -ENOENT;
+	}
+	snprintf(path, sizeof(path), "%s/trace_pipe", trace_dir);
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+void clp_trace_close(int fd)
+{
+	char path[256];
+
+	if (fd >= 0)
+		close(fd);
+	if (!trace_dir[0])
+		return;
+	snprintf(path, sizeof(path), "%s/events/huge_memory/mm_khugepaged_collapse_file/enable",
+		 trace_dir);
+	write_str(path, "0");
+	if (rmdir(trace_dir) == 0)
+		trace_dir[0] = '\0';
+}
+
+/*
+ * Scan what the trace holds for the event of (@name, @index).  collapse_file
+ * reports the page index where its scan stopped, the region's end when it
+ * got that far, so both ends of the region are accepted.
+ */
+static int trace_verdict(int tracefd, const char *name, uint64_t index)
+{
+	char buf[16384], want_idx[40], want_end[40], want_name[48];
+	int verdict = -1;
+	ssize_t n;
+
+	if (tracefd < 0)
+		return -1;
+	snprintf(want_idx, sizeof(want_idx), " index=%llu,", (unsigned long long)index);
+	snprintf(want_end, sizeof(want_end), " index=%llu,",
+		 (unsigned long long)(index + PAGES));
+	snprintf(want_name, sizeof(want_name), " filename=%s,", name);
+	pthread_mutex_lock(&trace_lock);
+	while ((n = read(tracefd, buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = '\0';
+		for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+			char *res = strstr(line, "result=");
+
+			if (!res || !strstr(line, want_name) ||
+			    (!strstr(line, want_idx) && !strstr(line, want_end)))
+				continue;
+			verdict = clp_kernel_result_parse(res + 7);
+		}
+	}
+	pthread_mutex_unlock(&trace_lock);
+	return verdict;
+}
+
+/* Refine an errno-based result with the kernel's own verdict. */
+static enum clp_result refine(enum clp_result res, int kverdict)
+{
+	const char *k = clp_kernel_result_name(kverdict);
+
+	if (!strcmp(k, "exceed_none_pte"))
+		return CLP_EXCEED_NONE_PTE;
+	if (!strcmp(k, "page_pmd_mapped") && res == CLP_SUCCEEDED)
+		return CLP_PAGE_PMD_MAPPED;
+	if (!strcmp(k, "truncated"))
+		return CLP_TRUNCATED;
+	/* "pte_mapped_hugepage": the folio was built and then mapped by PMD */
+	return res;
+}
+
+/**
+ * clp_collapse_region() - try to make one region of a file a huge folio
+ * @fd: the shared-memory file
+ * @off: region start, 2 MiB aligned
+ * @file_size: the file's size now
+ * @p: policy, population threshold, explicit request or not
+ * @reg: the region's entry; resident and kverdict are updated
+ * @tracefd: from clp_trace_open(), or -1
+ * @shm_ino: inode number of @fd on its tmpfs (names it in the trace)
+ *
+ * Return: the result (an enum clp_result); never blocks on a filesystem
+ * lock, so callers must not hold theirs.
+ */
+int clp_collapse_region(int fd, uint64_t off, uint64_t file_size,
+			const struct clp_params *p, struct clp_region *reg,
+			int tracefd, uint64_t shm_ino)
+{
+	enum clp_result res;
+	char name[40];
+	uint8_t *map;
+	unsigned res_pages;
+
+	if (off + CLP_REGION_SIZE > file_size)
+		return CLP_BEYOND_EOF;
+	if (clp_max_order(p->policy, p->explicit_req) < CLP_ORDER_THP)
+		return CLP_POLICY;
+	map = map_region(fd, off);
+	if (!map)
+		return CLP_FAILED;
+	res_pages = resident_pages(map);
+	reg->resident = (uint16_t)res_pages;
+	if (!res_pages) {
+		res = CLP_EMPTY;
+	} else if (reg->state == CLP_R_KEEP_OFF && !p->explicit_req &&
+		   res_pages < PAGES) {
+		res = CLP_KEEP_OFF;	/* the hole is still there */
+	} else if (!p->explicit_req && PAGES - res_pages > p->max_ptes_none) {
+		res = CLP_EXCEED_NONE_PTE;
+	} else {
+		int err = madvise(map, CLP_REGION_SIZE, MADV_COLLAPSE) ? errno : 0;
+
+		snprintf(name, sizeof(name), "#%llu", (unsigned long long)shm_ino);
+		reg->kverdict = (int8_t)trace_verdict(tracefd, name, off / CLP_PAGE_SIZE);
+		res = refine(clp_errno_result(err), reg->kverdict);
+		if (res == CLP_SUCCEEDED || res == CLP_PAGE_PMD_MAPPED)
+			reg->resident = PAGES;
+	}
+	munmap(map, CLP_REGION_SIZE);
+	return res;
+}
+
+/**
+ * clp_collapse_range() - collapse every due region of [@off, @off + @len)
+ * @m: the file's region map; results are recorded in it
+ * @fd: the shared-memory file
+ * @off: start (rounded down to a region)
+ * @len: length; UINT64_MAX for the whole file
+ * @file_size: the file's size
+ * @p: parameters; an explicit request also ends keep-off
+ * @st: counters to update (may be NULL)
+ * @tracefd: from clp_trace_open(), or -1
+ * @shm_ino: inode number of @fd on its tmpfs
+ *
+ * Regions with nothing resident, a tail shorter than 2 MiB, and regions the
+ * policy keeps small are not eligible and do not fail the call.
+ *
+ * Return: 0 if every eligible region ends huge; otherwise the negative
+ * errno of the first failure (-EAGAIN transient, -ENOMEM allocation,
+ * -EBUSY limits or too sparse, -EINVAL ineligible).
+ */
+int clp_collapse_range(struct clp_map *m, int fd, uint64_t off, uint64_t len,
+		       uint64_t file_size, const struct clp_params *p,
+		       struct clp_stats *st, int tracefd, uint64_t shm_ino)
+{
+	uint64_t end = len > file_size - (off < file_size ? off : file_size) ?
+		       file_size : off + len;
+	int first = 0;
+
+	for (uint64_t r = off >> CLP_REGION_SHIFT; r < m->n && (r << CLP_REGION_SHIFT) < end; r++) {
+		struct clp_region *reg = &m->r[r];
+		enum clp_result res;
+		int err;
+
+		if (!clp_map_due(m, r, now_ns(), p->explicit_req) && reg->state != CLP_R_KEEP_OFF)
+			continue;
+		if (p->explicit_req && reg->state == CLP_R_KEEP_OFF)
+			reg->state = CLP_R_SMALL;	/* a user asked: keep-off ends */
+		res = (enum clp_result)clp_collapse_region(fd, r << CLP_REGION_SHIFT,
+							   file_size, p, reg, tracefd, shm_ino);
+		if (res == CLP_KEEP_OFF)
+			;			/* still punched: stays keep-off */
+		else if (reg->state == CLP_R_KEEP_OFF)
+			reg->state = CLP_R_SMALL;	/* refilled by the user */
+		clp_map_record(m, r, res, now_ns());
+		if (st) {
+			st->by_result[res]++;
+			st->collapsed += res == CLP_SUCCEEDED;
+		}
+		err = clp_result_errno(res);
+		if (res == CLP_EMPTY || res == CLP_BEYOND_EOF || res == CLP_POLICY ||
+		    res == CLP_KEEP_OFF)
+			err = 0;
+		if (err && !first)
+			first = -err;
+	}
+	return first;
+}
