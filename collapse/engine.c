@@ -275,8 +275,9 @@ int clp_collapse_region(int fd, uint64_t off, uint64_t file_size,
  * @tracefd: from clp_trace_open(), or -1
  * @shm_ino: inode number of @fd on its tmpfs
  *
- * Regions with nothing resident, a tail shorter than 2 MiB, and regions the
- * policy keeps small are not eligible and do not fail the call.
+ * Regions with nothing resident and a tail shorter than 2 MiB are not
+ * eligible and do not fail the call; a file whose policy is "never" fails
+ * an explicit request with -EINVAL.
  *
  * Return: 0 if every eligible region ends huge; otherwise the negative
  * errno of the first failure (-EAGAIN transient, -ENOMEM allocation,
@@ -311,8 +312,10 @@ int clp_collapse_range(struct clp_map *m, int fd, uint64_t off, uint64_t len,
 			st->collapsed += res == CLP_SUCCEEDED;
 		}
 		err = clp_result_errno(res);
-		if (res == CLP_EMPTY || res == CLP_BEYOND_EOF || res == CLP_POLICY ||
-		    res == CLP_KEEP_OFF)
+		/* holes, a short tail and keep-off are not eligible; a policy
+		 * of "never" refuses a request as VM_NOHUGEPAGE does (EINVAL) */
+		if (res == CLP_EMPTY || res == CLP_BEYOND_EOF || res == CLP_KEEP_OFF ||
+		    (res == CLP_POLICY && !p->explicit_req))
 			err = 0;
 		if (err && !first)
 			first = -err;

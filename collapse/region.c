@@ -181,7 +181,7 @@ void clp_map_punch(struct clp_map *m, uint64_t off, uint64_t len, uint64_t size)
 
 	for (uint64_t r = off >> CLP_REGION_SHIFT; r < m->n && (r << CLP_REGION_SHIFT) < end; r++) {
 		uint64_t rs = r << CLP_REGION_SHIFT, re = rs + CLP_REGION_SIZE;
-		bool whole = off <= rs && (off + len >= re);
+		bool whole = off <= rs && off + len >= (re < size ? re : size);
 
 		m->r[r].state = whole ? CLP_R_SMALL : CLP_R_KEEP_OFF;
 		m->r[r].last = CLP_NONE;

@@ -136,6 +136,23 @@ static int link_all(struct load_state *ls, char *why, size_t whylen)
 	return 0;
 }
 
+static int load_regions(void *arg, uint64_t ino, const struct img_region *r,
+			size_t n)
+{
+	struct load_state *ls = arg;
+	struct fs_inode *inode = fs_iget(ls->fs, ino);
+
+	if (!inode || clp_map_resize(&inode->cmap, inode->size))
+		return inode ? -ENOMEM : -EUCLEAN;
+	for (size_t i = 0; i < n; i++) {
+		if (r[i].index >= inode->cmap.n)
+			continue;	/* fsck trims these; harmless here */
+		inode->cmap.r[r[i].index].state = r[i].state;
+		inode->cmap.r[r[i].index].last = r[i].last;
+	}
+	return 0;
+}
+
 /**
  * fs_load_image() - build the in-memory filesystem from the image
  * @fs: initialized filesystem
@@ -147,7 +164,7 @@ static int link_all(struct load_state *ls, char *why, size_t whylen)
  */
 int fs_load_image(struct fs *fs)
 {
-	struct img_meta_ops ops = { load_inode, load_dirent };
+	struct img_meta_ops ops = { load_inode, load_dirent, load_regions };
 	struct load_state ls = { .fs = fs };
 	char why[200] = "";
 	struct fs_inode *root;
@@ -171,6 +188,30 @@ int fs_load_image(struct fs *fs)
 	if (why[0])
 		fprintf(stderr, "foliofs: %s\n", why);
 	fs->meta_cseq = fs->meta_seq;
+	return ret;
+}
+
+/* Keep-off regions must outlive a remount: the hole would look sparse. */
+static int serialize_regions(struct img_mw *mw, const struct fs_inode *inode)
+{
+	struct img_region *r;
+	size_t n = 0;
+	int ret;
+
+	for (size_t i = 0; i < inode->cmap.n; i++)
+		n += inode->cmap.r[i].state == CLP_R_KEEP_OFF;
+	if (!n)
+		return 0;
+	r = calloc(n, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	n = 0;
+	for (size_t i = 0; i < inode->cmap.n; i++)
+		if (inode->cmap.r[i].state == CLP_R_KEEP_OFF)
+			r[n++] = (struct img_region){ i, CLP_R_KEEP_OFF,
+						      inode->cmap.r[i].last };
+	ret = img_mw_regions(mw, inode->ino, r, n);
+	free(r);
 	return ret;
 }
 
@@ -203,7 +244,7 @@ static int serialize_inode(struct img_mw *mw, const struct fs_inode *inode)
 	rec.target = inode->target;
 	ret = img_mw_inode(mw, &rec);
 	free(xa);
-	return ret;
+	return ret ? ret : serialize_regions(mw, inode);
 }
 
 /**

@@ -37,8 +37,16 @@ struct ck_dirent {
 	bool dead;
 };
 
+struct ck_regions {
+	uint64_t ino;
+	struct img_region *r;
+	size_t n;
+};
+
 struct ck {
 	struct img *img;
+	struct ck_regions *rg;
+	size_t nrg, caprg;
 	const struct img_check_opts *o;
 	struct img_check_result *r;
 	struct ck_inode *in;
@@ -155,6 +163,28 @@ static int ck_on_dirent(void *arg, uint64_t parent, uint64_t ino,
 	de->len = (uint16_t)len;
 	de->dead = false;
 	ck->nd++;
+	return 0;
+}
+
+static int ck_on_regions(void *arg, uint64_t ino, const struct img_region *r,
+			 size_t n)
+{
+	struct ck *ck = arg;
+	struct ck_regions *g;
+	void *p;
+
+	p = grow(ck->rg, &ck->caprg, ck->nrg, sizeof(*ck->rg));
+	if (!p)
+		return -ENOMEM;
+	ck->rg = p;
+	g = &ck->rg[ck->nrg];
+	g->r = malloc((n + 1) * sizeof(*r));
+	if (!g->r)
+		return -ENOMEM;
+	memcpy(g->r, r, n * sizeof(*r));
+	g->ino = ino;
+	g->n = n;
+	ck->nrg++;
 	return 0;
 }
 
@@ -511,6 +541,32 @@ static int pass_connect(struct ck *ck)
 	return ret;
 }
 
+/* Region states name a regular file and regions inside it. */
+static void pass_regions(struct ck *ck)
+{
+	for (size_t i = 0; i < ck->nrg; i++) {
+		struct ck_regions *g = &ck->rg[i];
+		struct ck_inode *ci = ck_get(ck, g->ino);
+		size_t keep = 0;
+
+		if (!ci || !S_ISREG(ci->ino.i_mode)) {
+			ck_find(ck, true, "region states for inode %llu, which is not "
+				"a regular file; dropped", (unsigned long long)g->ino);
+			g->n = 0;
+			continue;
+		}
+		for (size_t k = 0; k < g->n; k++) {
+			if (g->r[k].index << 21 >= ci->ino.i_size) {
+				ck_find(ck, true, "inode %llu: region state beyond the "
+					"end of file; dropped", (unsigned long long)g->ino);
+				continue;
+			}
+			g->r[keep++] = g->r[k];
+		}
+		g->n = keep;
+	}
+}
+
 /* Pass 5: link counts. */
 static void pass_nlink(struct ck *ck)
 {
@@ -543,6 +599,9 @@ static int ck_commit(struct ck *ck)
 		if (!ci->dropped)
 			ret = img_mw_inode(&mw, &rec);
 	}
+	for (size_t i = 0; i < ck->nrg && !ret; i++)
+		if (ck->rg[i].n)
+			ret = img_mw_regions(&mw, ck->rg[i].ino, ck->rg[i].r, ck->rg[i].n);
 	for (size_t i = 0; i < ck->nd && !ret; i++)
 		if (!ck->d[i].dead)
 			ret = img_mw_dirent(&mw, ck->d[i].parent, ck->d[i].ino,
@@ -566,6 +625,9 @@ static void ck_release(struct ck *ck)
 	}
 	for (size_t i = 0; i < ck->nd; i++)
 		free(ck->d[i].name);
+	for (size_t i = 0; i < ck->nrg; i++)
+		free(ck->rg[i].r);
+	free(ck->rg);
 	free(ck->in);
 	free(ck->d);
 }
@@ -594,6 +656,7 @@ static int ck_passes(struct ck *ck)
 	if (ret)
 		return ret;
 	pass_nlink(ck);
+	pass_regions(ck);
 	if (ck->img->used != ck->img->sb.s_used_blocks)
 		ck_find(ck, true, "superblock counts %llu used blocks, extents and "
 			"metadata use %llu",
@@ -625,7 +688,7 @@ static void ck_report_raw(const struct img_check_opts *o, const char *line)
 int img_check(const char *path, const struct img_check_opts *opts,
 	      struct img_check_result *res)
 {
-	struct img_meta_ops ops = { ck_on_inode, ck_on_dirent };
+	struct img_meta_ops ops = { ck_on_inode, ck_on_dirent, ck_on_regions };
 	struct ck ck = { .o = opts, .r = res };
 	char why[256];
 	size_t len;

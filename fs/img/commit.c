@@ -162,6 +162,14 @@ static int load_dirent(void *arg, uint64_t parent, uint64_t ino,
 	       lc->ops->dirent(lc->arg, parent, ino, name, len) : 0;
 }
 
+static int load_regions(void *arg, uint64_t ino, const struct img_region *r,
+			size_t n)
+{
+	struct load_ctx *lc = arg;
+
+	return lc->ops && lc->ops->regions ? lc->ops->regions(lc->arg, ino, r, n) : 0;
+}
+
 /**
  * img_load() - read the committed generation and build the allocator
  * @img: the image
@@ -174,7 +182,7 @@ static int load_dirent(void *arg, uint64_t parent, uint64_t ino,
  */
 int img_load(struct img *img, const struct img_meta_ops *ops, void *arg)
 {
-	struct img_meta_ops wrap = { load_inode, load_dirent };
+	struct img_meta_ops wrap = { load_inode, load_dirent, load_regions };
 	struct load_ctx lc = { img, ops, arg };
 	char why[192];
 	size_t len;

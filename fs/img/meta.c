@@ -188,6 +188,37 @@ int img_mw_dirent(struct img_mw *mw, uint64_t parent, uint64_t ino,
 }
 
 /**
+ * img_mw_regions() - append the saved region states of one inode
+ * @mw: the writer
+ * @ino: the inode (its record must come earlier in the stream)
+ * @r: entries
+ * @n: how many
+ *
+ * Return: 0; -ENOMEM; -E2BIG.
+ */
+int img_mw_regions(struct img_mw *mw, uint64_t ino, const struct img_region *r,
+		   size_t n)
+{
+	uint8_t *p;
+
+	if (n > (UINT32_MAX - 16) / 16)
+		return -E2BIG;
+	p = mw_record(mw, FOFS_REC_REGIONS, 16 + n * 16);
+	if (!p)
+		return -ENOMEM;
+	put_le64(p, ino);
+	put_le32(p + 8, (uint32_t)n);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *e = p + 16 + i * 16;
+
+		put_le64(e, r[i].index);
+		e[8] = r[i].state;
+		e[9] = r[i].last;
+	}
+	return 0;
+}
+
+/**
  * img_mw_finish() - seal the stream with its END record
  * @mw: the writer
  *
@@ -359,6 +390,37 @@ bad:
 	return -EUCLEAN;
 }
 
+static int parse_regions(const uint8_t *p, size_t len, const struct img_meta_ops *ops,
+			 void *arg, char *msg, size_t msglen)
+{
+	struct img_region *r;
+	uint32_t n;
+	int ret;
+
+	if (len < 16 || (len - 16) % 16 || (n = get_le32(p + 8)) != (len - 16) / 16)
+		goto bad;
+	r = calloc(n + 1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *e = p + 16 + (size_t)i * 16;
+
+		r[i].index = get_le64(e);
+		r[i].state = e[8];
+		r[i].last = e[9];
+		if (r[i].state > 3 || (i && r[i].index <= r[i - 1].index)) {
+			free(r);
+			goto bad;
+		}
+	}
+	ret = ops && ops->regions ? ops->regions(arg, get_le64(p), r, n) : 0;
+	free(r);
+	return ret;
+bad:
+	img_msg(msg, msglen, "region state record is damaged");
+	return -EUCLEAN;
+}
+
 static int parse_end(const uint8_t *base, const uint8_t *p, size_t len,
 		     size_t total, uint64_t records, char *msg, size_t msglen)
 {
@@ -422,6 +484,8 @@ int img_parse_meta(const void *buf, size_t len, const struct img_meta_ops *ops,
 			ret = parse_inode(p, rlen, ops, arg, &s, msg, msglen);
 		} else if (type == FOFS_REC_DIRENT) {
 			ret = parse_dirent(p, rlen, ops, arg, msg, msglen);
+		} else if (type == FOFS_REC_REGIONS) {
+			ret = parse_regions(p, rlen, ops, arg, msg, msglen);
 		} else {
 			img_msg(msg, msglen, "unknown metadata record type %u", type);
 		}

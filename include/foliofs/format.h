@@ -90,6 +90,7 @@ enum fofs_rec_type {
 	FOFS_REC_INODE = 1,
 	FOFS_REC_DIRENT = 2,
 	FOFS_REC_END = 3,
+	FOFS_REC_REGIONS = 4,
 };
 
 /* Every record starts with this header; rh_len counts the bytes after it. */
@@ -153,6 +154,25 @@ struct fofs_dirent {
 	uint8_t  d_pad[6];		/* 18 zero */
 };					/* 24 */
 _Static_assert(sizeof(struct fofs_dirent) == 24, "fofs_dirent size");
+
+/*
+ * Collapser state of a file's 2 MiB regions that must survive a remount
+ * (keep-off after a partial punch), followed by r_count entries.
+ */
+struct fofs_regions {
+	uint64_t r_ino;			/*  0 */
+	uint32_t r_count;		/*  8 */
+	uint32_t r_pad;			/* 12 zero */
+};					/* 16 */
+_Static_assert(sizeof(struct fofs_regions) == 16, "fofs_regions size");
+
+struct fofs_region_ent {
+	uint64_t re_index;		/*  0 region number (offset >> 21) */
+	uint8_t  re_state;		/*  8 enum clp_state */
+	uint8_t  re_last;		/*  9 enum clp_result */
+	uint8_t  re_pad[6];		/* 10 zero */
+};					/* 16 */
+_Static_assert(sizeof(struct fofs_region_ent) == 16, "fofs_region_ent size");
 
 /* Last record of the stream: guards against a truncated stream. */
 struct fofs_end {

@@ -40,11 +40,19 @@ struct img_inode_rec {
 	const char *target;		/* ino.i_target_len bytes, no NUL */
 };
 
+struct img_region {
+	uint64_t index;
+	uint8_t state;
+	uint8_t last;
+};
+
 /* Visitor for img_parse_meta(); a non-zero return stops the walk. */
 struct img_meta_ops {
 	int (*inode)(void *arg, const struct img_inode_rec *rec);
 	int (*dirent)(void *arg, uint64_t parent, uint64_t ino,
 		      const char *name, size_t name_len);
+	int (*regions)(void *arg, uint64_t ino, const struct img_region *r,
+		       size_t n);	/* may be NULL */
 };
 
 /* Growing buffer that serializes a metadata record stream. */
@@ -102,6 +110,8 @@ void img_mw_release(struct img_mw *mw);
 int img_mw_inode(struct img_mw *mw, const struct img_inode_rec *rec);
 int img_mw_dirent(struct img_mw *mw, uint64_t parent, uint64_t ino,
 		  const char *name, size_t name_len);
+int img_mw_regions(struct img_mw *mw, uint64_t ino, const struct img_region *r,
+		   size_t n);
 int img_mw_finish(struct img_mw *mw);
 
 int img_alloc(struct img *img, unsigned order, uint64_t *blk);

@@ -46,6 +46,24 @@ static int show_dirent(void *arg, uint64_t parent, uint64_t ino,
 	return 0;
 }
 
+static int show_regions(void *arg, uint64_t ino, const struct img_region *r,
+			size_t n)
+{
+	(void)arg;
+	for (size_t i = 0; i < n; i++)
+		printf("region %llu index %llu state %u\n", (unsigned long long)ino,
+		       (unsigned long long)r[i].index, r[i].state);
+	return 0;
+}
+
+static int mod_regions(void *arg, uint64_t ino, const struct img_region *r,
+		       size_t n)
+{
+	struct model *m = arg;
+
+	return img_mw_regions(&m->mw, ino, r, n);
+}
+
 static int mod_inode(void *arg, const struct img_inode_rec *rec)
 {
 	struct model *m = arg;
@@ -87,7 +105,8 @@ static int mod_dirent(void *arg, uint64_t parent, uint64_t ino,
 
 static int rewrite(const char *path, const char *kind, uint64_t arg)
 {
-	struct img_meta_ops ops = { mod_inode, mod_dirent };
+	struct img_meta_ops ops = { .inode = mod_inode, .dirent = mod_dirent,
+				    .regions = mod_regions };
 	struct img_commit_args args;
 	struct model m = { .kind = kind, .arg = arg };
 	struct img *img = NULL;
@@ -111,7 +130,8 @@ static int rewrite(const char *path, const char *kind, uint64_t arg)
 
 static int show(const char *path)
 {
-	struct img_meta_ops ops = { show_inode, show_dirent };
+	struct img_meta_ops ops = { .inode = show_inode, .dirent = show_dirent,
+				    .regions = show_regions };
 	struct img *img = NULL;
 	const struct fofs_super *sb;
 	int ret;

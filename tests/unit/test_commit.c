@@ -58,7 +58,7 @@ static int on_inode(void *arg, const struct img_inode_rec *rec)
 	return 0;
 }
 
-static const struct img_meta_ops ops = { on_inode, NULL };
+static const struct img_meta_ops ops = { .inode = on_inode };
 
 /* Commit root plus one file whose one extent holds @fill bytes. */
 static void commit_file(struct img *img, unsigned order, int fill,

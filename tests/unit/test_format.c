@@ -115,7 +115,7 @@ static int seen_dirent(void *arg, uint64_t parent, uint64_t ino,
 	return 0;
 }
 
-static const struct img_meta_ops seen_ops = { seen_inode, seen_dirent };
+static const struct img_meta_ops seen_ops = { .inode = seen_inode, .dirent = seen_dirent };
 
 static void build(struct img_mw *mw, uint64_t ext1_off)
 {
