@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * Test helper: a separate client process that mmaps a file, reads every
- * page (or writes one byte per page with "write"), and prints how much of
+ * page (or writes one byte per page with "write"; or collapses the mapping
+ * itself with MADV_COLLAPSE after reading, with "collapse"), and prints how much of
  * that mapping is resident and how much is mapped by PMDs, from its own
  * /proc/self/smaps:  "rss_kb pmd_kb fault_ms checksum".
  */
@@ -43,6 +44,7 @@ static void smaps_of(void *addr, long *rss, long *pmd)
 int main(int argc, char **argv)
 {
 	int fd, wr = argc > 2 && !strcmp(argv[2], "write");
+	int clp = argc > 2 && !strcmp(argv[2], "collapse");
 	struct timespec a, b;
 	unsigned long sum = 0;
 	long rss, pmd;
@@ -70,6 +72,10 @@ int main(int argc, char **argv)
 			sum += (unsigned char)p[o];
 	}
 	clock_gettime(CLOCK_MONOTONIC, &b);
+	if (clp && madvise(p, (size_t)st.st_size, 25 /* MADV_COLLAPSE */) < 0) {
+		perror("MADV_COLLAPSE");
+		return 1;
+	}
 	smaps_of(p, &rss, &pmd);
 	printf("%ld %ld %.1f %lu\n", rss, pmd,
 	       (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6, sum);
