@@ -109,6 +109,7 @@ struct fs {
 	pthread_mutex_t commit_lock;	/* one commit at a time; allocator */
 	pthread_cond_t load_cond;	/* an inode finished loading */
 	struct img *img;
+	const char *image_path;
 	struct fs_opts opts;
 	struct fs_inode **itab;
 	size_t ibuckets, ninodes;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include "fs.h"
 
@@ -175,11 +176,15 @@ static int status_text(struct fs *fs, char **out)
 			keep += i->cmap.r[r].state == CLP_R_KEEP_OFF;
 		}
 	len += (size_t)snprintf(buf + len, cap - len,
+		"daemon_pid=%d\nimage=%s\ngeneration=%llu\n"
 		"data_path=%s\npassthrough_off_reason=%s\nfiles_loaded=%llu\n"
 		"bytes_resident=%llu\nhuge_regions=%llu\nkeep_off_regions=%llu\n"
 		"collapsed=%llu\nfull_scans=%llu\nsplits=%llu\n"
 		"load_collapsed=%llu\nload_collapse_failed=%llu\ncommits=%llu\n"
-		"cache_size=%llu\nkernel_verdicts=%s\n",
+		"cache_size=%llu\nkernel_verdicts=%s\n"
+		"image_blocks=%llu\nimage_used_blocks=%llu\nwriteback_error=%d\n",
+		(int)getpid(), fs->image_path,
+		(unsigned long long)img_sb(fs->img)->s_generation,
 		fs->pt_mode == FS_PT_ON ? "passthrough" : "daemon",
 		fs->pt_mode == FS_PT_ON ? "-" : fs->pt_why,
 		(unsigned long long)files,
@@ -192,7 +197,9 @@ static int status_text(struct fs *fs, char **out)
 		(unsigned long long)fs->stats.load_collapse_failed,
 		(unsigned long long)fs->stats.commits,
 		(unsigned long long)fs->opts.cache_size,
-		fs->tracefd >= 0 ? "on" : "off");
+		fs->tracefd >= 0 ? "on" : "off",
+		(unsigned long long)img_sb(fs->img)->s_blocks,
+		(unsigned long long)fs->committed_used, -fs->last_error);
 	for (int r = 0; r < CLP_NR_RESULTS; r++)
 		if (fs->clp_stats.by_result[r])
 			len += (size_t)snprintf(buf + len, cap - len, "result_%s=%llu\n",

@@ -195,6 +195,7 @@ static int open_fs(struct fs *fs, const struct cli *cli)
 	ret = img_open(cli->image, cli->ro ? IMG_O_RDONLY : IMG_O_RDWR, &img);
 	if (!ret) {
 		ret = fs_init(fs, img, &opts);
+		fs->image_path = cli->image;
 		if (!ret)
 			ret = fs_load_image(fs);
 	}

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tool.h"
 
@@ -77,4 +78,22 @@ uint64_t tool_source_date(void)
 	const char *s = getenv("SOURCE_DATE_EPOCH");
 
 	return s ? strtoull(s, NULL, 10) : 0;
+}
+
+/**
+ * tool_progress() - a one-line progress bar on a terminal, nothing otherwise
+ * @what: what is being done
+ * @done: units done
+ * @total: units in all; the bar ends its line when @done reaches it
+ */
+void tool_progress(const char *what, uint64_t done, uint64_t total)
+{
+	static const char bar[] = "##################################################";
+	unsigned pct = total ? (unsigned)(done * 100 / total) : 100;
+
+	if (!isatty(STDERR_FILENO))
+		return;
+	fprintf(stderr, "\r%-10s [%-50.*s] %3u%%", what, (int)(pct / 2), bar, pct);
+	if (done >= total)
+		fputc('\n', stderr);
 }

@@ -1,0 +1,710 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * folioctl: look at and steer a mounted foliofs.  The daemon answers through
+ * extended attributes on the mount (user.foliofs.status, .map, .policy,
+ * .collapse); folioctl formats what they say, adds what only the client side
+ * can see (the folio orders behind a mapping, from pagemap and kpageflags),
+ * remaps running processes by PMD through the collapser library, explains
+ * the machine (doctor) and checks binaries for PMD-mappable text (elfcheck).
+ * Every read command takes --json.
+ */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "foliofs/clp.h"
+#include "tool.h"
+
+#define XA_STATUS	"user.foliofs.status"
+#define XA_MAP		"user.foliofs.map"
+#define XA_POLICY	"user.foliofs.policy"
+#define XA_COLLAPSE	"user.foliofs.collapse"
+#define REGION		(2ull << 20)
+
+static bool json;
+
+static const char usage_text[] =
+"usage: folioctl [--json] COMMAND [ARGS]\n"
+"\n"
+"Inspect and steer foliofs mounts: which data is in 2 MiB pages, and why not.\n"
+"\n"
+"Commands:\n"
+"  status MOUNT            data path (passthrough or served by the daemon, and\n"
+"                          why), files and bytes resident, huge regions,\n"
+"                          collapses by result, splits, keep-off regions,\n"
+"                          writeback and memory-budget figures\n"
+"  map FILE                one line per 2 MiB region: offset, state (small,\n"
+"                          huge, keep-off, failed), resident pages, last\n"
+"                          result, the kernel's own verdict; as root also the\n"
+"                          folio orders really backing it (pagemap/kpageflags)\n"
+"  collapse FILE [OFFSET LENGTH]\n"
+"                          collapse now, region by region; exit status 0 only\n"
+"                          if every eligible region ends huge; errors as\n"
+"                          MADV_COLLAPSE: EAGAIN transient, ENOMEM allocation,\n"
+"                          EBUSY limits, EINVAL ineligible (policy never)\n"
+"  policy FILE [VALUE]     show or set the folio policy: never, small,\n"
+"                          madvise, always or auto; new files and directories\n"
+"                          inherit their directory's\n"
+"  remap PID [FILE]        map a running process's mappings of FILE (default:\n"
+"                          of any foliofs mount) by PMD (process_madvise\n"
+"                          MADV_COLLAPSE; needs root)\n"
+"  trace [--count N]       print collapse results live as the kernel reports\n"
+"                          them (tracefs; needs root); Ctrl-C stops\n"
+"  doctor                  what this machine offers foliofs, and what it means\n"
+"  elfcheck BINARY         can the program's text be PMD-mapped from foliofs?\n"
+"\n"
+"Options:\n"
+"  --json                  machine-readable output for status, map, policy,\n"
+"                          doctor, elfcheck, remap and trace\n"
+"  -h, --help              this text\n"
+"  -V, --version           version\n"
+"\n"
+"Exit status: 0 success, 1 the operation failed, 2 usage error.\n";
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+static bool is_number(const char *s)
+{
+	char *end;
+
+	if (!*s)
+		return false;
+	strtoll(s, &end, 10);
+	return !*end;
+}
+
+/* Read a whole extended attribute as a NUL-terminated string. */
+static char *get_text(const char *path, const char *name)
+{
+	ssize_t n = getxattr(path, name, NULL, 0);
+	char *buf;
+
+	if (n < 0)
+		return NULL;
+	buf = malloc((size_t)n + 1);
+	if (!buf)
+		return NULL;
+	n = getxattr(path, name, buf, (size_t)n);
+	if (n < 0) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+static int not_foliofs(const char *path)
+{
+	fprintf(stderr, "folioctl: %s: %s\n", path,
+		errno == ENODATA || errno == EOPNOTSUPP ?
+		"not on a foliofs mount (or an older daemon)" : strerror(errno));
+	return 1;
+}
+
+static int cmd_status(const char *mount)
+{
+	char *text = get_text(mount, XA_STATUS), *line, *save = NULL;
+	bool first = true;
+
+	if (!text)
+		return not_foliofs(mount);
+	if (json)
+		printf("{");
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+
+		if (!eq)
+			continue;
+		*eq = '\0';
+		if (!json) {
+			printf("%-24s %s\n", line, eq + 1);
+			continue;
+		}
+		printf("%s", first ? "" : ",");
+		json_str(line);
+		printf(":");
+		if (is_number(eq + 1))
+			printf("%s", eq + 1);
+		else
+			json_str(eq + 1);
+		first = false;
+	}
+	if (json)
+		printf("}\n");
+	free(text);
+	return 0;
+}
+
+/* Folio makeup of [off, off + len) as this process maps it (root only). */
+struct orders {
+	unsigned thp, compound, small, absent;
+	bool known;
+};
+
+static void folio_orders(const char *path, uint64_t size, struct orders *o, size_t n)
+{
+	int fd = open(path, O_RDONLY), pm = open("/proc/self/pagemap", O_RDONLY);
+	int kf = open("/proc/kpageflags", O_RDONLY);
+	unsigned char *vec = NULL;
+	uint8_t *map = MAP_FAILED;
+
+	if (fd < 0 || pm < 0 || kf < 0 || !size)
+		goto out;
+	map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	vec = malloc(size / 4096 + 1);
+	if (map == MAP_FAILED || !vec || mincore(map, size, vec) < 0)
+		goto out;
+	for (uint64_t pg = 0; pg < (size + 4095) / 4096; pg++) {
+		struct orders *r = &o[pg * 4096 / REGION];
+		uint64_t ent, flags;
+		volatile uint8_t c;
+
+		if ((size_t)(pg * 4096 / REGION) >= n)
+			break;
+		r->known = true;
+		if (!(vec[pg] & 1)) {	/* touching a hole would fill it */
+			r->absent++;
+			continue;
+		}
+		c = map[pg * 4096];
+		(void)c;
+		if (pread(pm, &ent, 8, (off_t)((uintptr_t)(map + pg * 4096) / 4096 * 8)) != 8 ||
+		    !(ent & (1ull << 63)) ||
+		    pread(kf, &flags, 8, (off_t)((ent & ((1ull << 55) - 1)) * 8)) != 8) {
+			r->absent++;
+			continue;
+		}
+		if (flags & (1ull << 22))		/* KPF_THP */
+			r->thp++;
+		else if (flags & ((1ull << 15) | (1ull << 16)))	/* COMPOUND_HEAD/TAIL */
+			r->compound++;
+		else
+			r->small++;
+	}
+out:
+	if (map != MAP_FAILED)
+		munmap(map, size);
+	free(vec);
+	if (fd >= 0)
+		close(fd);
+	if (pm >= 0)
+		close(pm);
+	if (kf >= 0)
+		close(kf);
+}
+
+static void map_row(bool first, unsigned long long off, const char *state,
+		    unsigned resident, const char *last, const char *kernel,
+		    unsigned attempts, const struct orders *o)
+{
+	if (!json) {
+		printf("%12llu  %-9s %8u  %-22s %-22s %4u", off, state, resident, last,
+		       kernel, attempts);
+		if (o->known)
+			printf("  thp=%u compound=%u small=%u", o->thp, o->compound, o->small);
+		printf("\n");
+		return;
+	}
+	printf("%s{\"offset\":%llu,\"state\":", first ? "" : ",", off);
+	json_str(state);
+	printf(",\"resident_pages\":%u,\"last_result\":", resident);
+	json_str(last);
+	printf(",\"kernel_verdict\":");
+	json_str(kernel);
+	printf(",\"failed_attempts\":%u", attempts);
+	if (o->known)
+		printf(",\"folios\":{\"thp_pages\":%u,\"compound_pages\":%u,\"small_pages\":%u}",
+		       o->thp, o->compound, o->small);
+	printf("}");
+}
+
+static int cmd_map(const char *path)
+{
+	char *text = get_text(path, XA_MAP), *line, *save = NULL;
+	struct orders *o;
+	struct stat st;
+	size_t n, i = 0;
+
+	if (!text || stat(path, &st) < 0)
+		return not_foliofs(path);
+	n = (size_t)((st.st_size + REGION - 1) / REGION) + 1;
+	o = calloc(n, sizeof(*o));
+	if (!o)
+		return 1;
+	if (geteuid() == 0)
+		folio_orders(path, (uint64_t)st.st_size, o, n);
+	if (json)
+		printf("{\"file\":");
+	if (json) {
+		json_str(path);
+		printf(",\"size\":%lld,\"regions\":[", (long long)st.st_size);
+	} else {
+		printf("%12s  %-9s %8s  %-22s %-22s %4s%s\n", "offset", "state", "resident",
+		       "last result", "kernel verdict", "try",
+		       geteuid() == 0 ? "  folios behind this client's mapping" : "");
+	}
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save), i++) {
+		char state[16], last[32], kernel[40];
+		unsigned long long off;
+		unsigned resident, attempts;
+
+		if (sscanf(line, "%llu %15s %u %31s %39s %u", &off, state, &resident, last,
+			   kernel, &attempts) != 6)
+			continue;
+		map_row(i == 0, off, state, resident, last, kernel, attempts,
+			&o[i < n ? i : n - 1]);
+	}
+	if (json)
+		printf("]}\n");
+	free(o);
+	free(text);
+	return 0;
+}
+
+static int cmd_collapse(const char *path, const char *off, const char *len)
+{
+	uint64_t o = 0, l = 0, total, step, done = 0;
+	struct stat st;
+	char val[64];
+	int first = 0;
+
+	if (stat(path, &st) < 0)
+		return not_foliofs(path);
+	if (off && (tool_parse_size(off, &o) || !len || tool_parse_size(len, &l))) {
+		fprintf(stderr, "folioctl: collapse wants OFFSET and LENGTH in bytes "
+			"(K/M/G suffixes allowed)\n");
+		return 2;
+	}
+	total = off ? l : (uint64_t)st.st_size;
+	/* chunks of 64 MiB: a progress bar on a terminal, one request each */
+	step = 64ull << 20;
+	for (done = 0; done < total || (!total && !done); done += step) {
+		uint64_t n = total - done < step ? total - done : step;
+
+		snprintf(val, sizeof(val), "%llu %llu", (unsigned long long)(o + done),
+			 (unsigned long long)(n ? n : 1));
+		if (setxattr(path, XA_COLLAPSE, val, strlen(val), 0) < 0 && !first)
+			first = errno;
+		tool_progress("collapse", done + n, total);
+		if (!total)
+			break;
+	}
+	if (first) {
+		fprintf(stderr, "folioctl: collapse %s: %s%s\n", path, strerror(first),
+			first == EINVAL ? " (its policy keeps it in small pages?)" :
+			first == EBUSY ? " (memory cgroup limit?)" :
+			first == ENOMEM ? " (no free huge page; memory fragmented?)" : "");
+		if (first == ENODATA || first == EOPNOTSUPP)
+			return not_foliofs(path);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_policy(const char *path, const char *value)
+{
+	char *cur;
+
+	if (value) {
+		if (setxattr(path, XA_POLICY, value, strlen(value), 0) < 0) {
+			fprintf(stderr, "folioctl: policy %s: %s%s\n", path, strerror(errno),
+				errno == EINVAL ? " (never, small, madvise, always, auto)" : "");
+			return 1;
+		}
+		return 0;
+	}
+	cur = get_text(path, XA_POLICY);
+	if (!cur && errno != ENODATA)
+		return not_foliofs(path);
+	if (json) {
+		printf("{\"file\":");
+		json_str(path);
+		printf(",\"policy\":");
+		json_str(cur ? cur : "inherit");
+		printf("}\n");
+	} else {
+		printf("%s\n", cur ? cur : "(none: the mount default applies)");
+	}
+	free(cur);
+	return 0;
+}
+
+static bool remap_first = true;
+
+static void remap_show(void *arg, const struct clp_remap_report *r)
+{
+	(void)arg;
+	if (!json) {
+		printf("%llx-%llx %-40s %s  PMD-mapped %llu kB -> %llu kB\n",
+		       (unsigned long long)r->start, (unsigned long long)r->end, r->path,
+		       r->err ? strerror(r->err) : "ok",
+		       (unsigned long long)r->pmd_kb_before,
+		       (unsigned long long)r->pmd_kb_after);
+		return;
+	}
+	printf("%s{\"start\":%llu,\"end\":%llu,\"path\":", remap_first ? "" : ",",
+	       (unsigned long long)r->start, (unsigned long long)r->end);
+	json_str(r->path);
+	printf(",\"error\":%d,\"pmd_kb_before\":%llu,\"pmd_kb_after\":%llu}", r->err,
+	       (unsigned long long)r->pmd_kb_before, (unsigned long long)r->pmd_kb_after);
+	remap_first = false;
+}
+
+/* Mount points of foliofs, from /proc/self/mounts. */
+static int foliofs_mounts(char mounts[][256], int max)
+{
+	char dev[256], dir[256], type[64];
+	FILE *f = fopen("/proc/self/mounts", "re");
+	int n = 0;
+
+	while (f && n < max && fscanf(f, "%255s %255s %63s %*[^\n]", dev, dir, type) == 3)
+		if (!strcmp(type, "fuse.foliofs"))
+			snprintf(mounts[n++], 256, "%s", dir);
+	if (f)
+		fclose(f);
+	return n;
+}
+
+static int cmd_remap(const char *pidstr, const char *file)
+{
+	char mounts[16][256], real[PATH_MAX];
+	int n, ret = 0, pid = atoi(pidstr);
+
+	if (pid <= 0) {
+		fprintf(stderr, "folioctl: remap wants a process id\n");
+		return 2;
+	}
+	if (file && realpath(file, real))
+		file = real;
+	if (file && strlen(file) >= sizeof(mounts[0])) {
+		fprintf(stderr, "folioctl: path too long\n");
+		return 2;
+	}
+	n = file ? 1 : foliofs_mounts(mounts, 16);
+	if (file)
+		memcpy(mounts[0], file, strlen(file) + 1);
+	if (json)
+		printf("[");
+	for (int i = 0; i < n; i++) {
+		int r = clp_remap_pid(pid, mounts[i], remap_show, NULL);
+
+		if (r && r != -ENOENT && !ret)
+			ret = r;
+	}
+	if (json)
+		printf("]\n");
+	if (ret)
+		fprintf(stderr, "folioctl: remap %d: %s\n", pid, strerror(-ret));
+	return ret ? 1 : 0;
+}
+
+static int cmd_trace(long count)
+{
+	int fd = clp_trace_open();
+	char buf[8192];
+	long seen = 0;
+	FILE *f;
+
+	if (fd < 0) {
+		fprintf(stderr, "folioctl: trace needs root and tracefs "
+			"(mount -t tracefs nodev /sys/kernel/tracing)\n");
+		return 1;
+	}
+	f = fdopen(dup(fd), "r");
+	fcntl(fd, F_SETFL, 0);
+	fcntl(fileno(f), F_SETFL, 0);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while ((count <= 0 || seen < count) && fgets(buf, sizeof(buf), f)) {
+		unsigned long long index;
+		char name[64], result[48];
+		char *p = strstr(buf, "index="), *q = strstr(buf, "filename="),
+		     *r = strstr(buf, "result=");
+
+		if (!p || !q || !r || sscanf(p, "index=%llu", &index) != 1 ||
+		    sscanf(q, "filename=%63[^,]", name) != 1 ||
+		    sscanf(r, "result=%47s", result) != 1)
+			continue;
+		if (json) {
+			printf("{\"file\":");
+			json_str(name);
+			printf(",\"region_offset\":%llu,\"kernel_result\":",
+			       (index - (index % 512 ? index % 512 : 512)) * 4096);
+			json_str(result);
+			printf("}\n");
+		} else {
+			printf("%-16s region at %llu: %s\n", name,
+			       (index - (index % 512 ? index % 512 : 512)) * 4096, result);
+		}
+		seen++;
+	}
+	fclose(f);
+	clp_trace_close(fd);
+	return 0;
+}
+
+/* ---- doctor ---- */
+
+struct finding {
+	const char *key;
+	char value[160];
+	const char *meaning;
+	bool ok;
+};
+
+static void read_line(const char *path, char *out, size_t len)
+{
+	FILE *f = fopen(path, "re");
+
+	out[0] = '\0';
+	if (f && fgets(out, (int)len, f))
+		out[strcspn(out, "\n")] = '\0';
+	if (f)
+		fclose(f);
+	if (!out[0])
+		snprintf(out, len, "unavailable");
+}
+
+/* The bracketed choice of a sysfs "a [b] c" line. */
+static void selected(char *v)
+{
+	char *a = strchr(v, '['), *b = a ? strchr(a, ']') : NULL;
+
+	if (a && b) {
+		*b = '\0';
+		memmove(v, a + 1, strlen(a + 1) + 1);
+	}
+}
+
+static void memcg_headroom(char *out, size_t len)
+{
+	char cg[512] = "", path[700], max[64], cur[64];
+
+	read_line("/proc/self/cgroup", cg, sizeof(cg));
+	snprintf(path, sizeof(path), "/sys/fs/cgroup%s/memory.max",
+		 strncmp(cg, "0::", 3) ? "" : cg + 3);
+	read_line(path, max, sizeof(max));
+	snprintf(path, sizeof(path), "/sys/fs/cgroup%s/memory.current",
+		 strncmp(cg, "0::", 3) ? "" : cg + 3);
+	read_line(path, cur, sizeof(cur));
+	if (!strcmp(max, "max") || !strcmp(max, "unavailable"))
+		snprintf(out, len, "no memory limit");
+	else
+		snprintf(out, len, "%llu MiB free of %llu MiB",
+			 (strtoull(max, NULL, 10) - strtoull(cur, NULL, 10)) >> 20,
+			 strtoull(max, NULL, 10) >> 20);
+}
+
+static int cmd_doctor(void)
+{
+	struct finding f[10];
+	struct utsname u;
+	int major = 0, minor = 0, n = 0;
+	char v[160];
+
+	uname(&u);
+	sscanf(u.release, "%d.%d", &major, &minor);
+	f[n] = (struct finding){ "kernel", "", "FUSE passthrough needs Linux >= 6.9",
+				 major > 6 || (major == 6 && minor >= 9) };
+	snprintf(f[n++].value, sizeof(f[0].value), "%s", u.release);
+	f[n] = (struct finding){ "dev_fuse", "", "FUSE needs /dev/fuse",
+				 access("/dev/fuse", R_OK | W_OK) == 0 };
+	snprintf(f[n].value, sizeof(f[0].value), "%s", f[n].ok ? "present" : "missing");
+	n++;
+	f[n] = (struct finding){ "cap_sys_admin", "", "passthrough (the kernel's "
+				 "BACKING_OPEN) and the private sized tmpfs need it; "
+				 "without it the daemon serves data itself",
+				 geteuid() == 0 };
+	snprintf(f[n].value, sizeof(f[0].value), "%s", f[n].ok ? "yes (root)" : "no");
+	n++;
+	f[n] = (struct finding){ "passthrough_possible", "", "client mmaps map the "
+				 "daemon's huge pages by PMD only with passthrough",
+				 f[0].ok && f[1].ok && f[2].ok };
+	snprintf(f[n].value, sizeof(f[0].value), "%s", f[n].ok ? "yes" : "no");
+	n++;
+	read_line("/sys/kernel/mm/transparent_hugepage/enabled", v, sizeof(v));
+	selected(v);
+	f[n] = (struct finding){ "thp_enabled", "", "foliofs does not depend on it: "
+				 "MADV_COLLAPSE works whatever it says", true };
+	snprintf(f[n++].value, sizeof(f[0].value), "%s", v);
+	read_line("/sys/kernel/mm/transparent_hugepage/shmem_enabled", v, sizeof(v));
+	selected(v);
+	f[n] = (struct finding){ "shmem_enabled", "", "foliofs collapses its own "
+				 "memory; only deny and force change that", strcmp(v, "deny") != 0 };
+	snprintf(f[n++].value, sizeof(f[0].value), "%s", v);
+	read_line("/sys/kernel/mm/transparent_hugepage/defrag", v, sizeof(v));
+	selected(v);
+	f[n] = (struct finding){ "defrag", "", "MADV_COLLAPSE may compact memory "
+				 "regardless; huge allocations can be slow when memory "
+				 "is fragmented", true };
+	snprintf(f[n++].value, sizeof(f[0].value), "%s", v);
+	f[n] = (struct finding){ "tracefs", "", "with tracefs the kernel's own "
+				 "per-region verdict is recorded",
+				 access("/sys/kernel/tracing/events/huge_memory", R_OK) == 0 };
+	snprintf(f[n].value, sizeof(f[0].value), "%s", f[n].ok ? "available" :
+		 "not mounted (mount -t tracefs nodev /sys/kernel/tracing)");
+	n++;
+	memcg_headroom(v, sizeof(v));
+	f[n] = (struct finding){ "memcg_headroom", "", "huge pages are charged to "
+				 "the daemon's memory cgroup; too little headroom makes "
+				 "collapses fail with EBUSY", true };
+	snprintf(f[n++].value, sizeof(f[0].value), "%s", v);
+	if (json)
+		printf("{");
+	for (int i = 0; i < n; i++) {
+		if (!json) {
+			printf("%-21s %-4s %s\n%21s      %s\n", f[i].key, f[i].ok ? "ok" : "NO",
+			       f[i].value, "", f[i].meaning);
+			continue;
+		}
+		printf("%s\"%s\":{\"value\":", i ? "," : "", f[i].key);
+		json_str(f[i].value);
+		printf(",\"ok\":%s,\"meaning\":", f[i].ok ? "true" : "false");
+		json_str(f[i].meaning);
+		printf("}");
+	}
+	if (json)
+		printf("}\n");
+	return 0;
+}
+
+/* ---- elfcheck ---- */
+
+static int cmd_elfcheck(const char *path)
+{
+	int fd = open(path, O_RDONLY), bad = 0, loads = 0;
+	uint64_t text = 0;
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+
+	if (fd < 0 || pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64) {
+		fprintf(stderr, "folioctl: %s: not a 64-bit ELF file\n", path);
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	if (json)
+		printf("{\"file\":\"%s\",\"segments\":[", path);
+	for (int i = 0; i < eh.e_phnum; i++) {
+		bool congruent;
+
+		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (uint64_t)i * eh.e_phentsize)) !=
+		    (ssize_t)sizeof(ph) || ph.p_type != PT_LOAD)
+			continue;
+		congruent = ph.p_offset % REGION == ph.p_vaddr % REGION && ph.p_align >= REGION;
+		bad += !congruent;
+		if (ph.p_flags & PF_X)
+			text += ph.p_filesz;
+		if (json)
+			printf("%s{\"offset\":%llu,\"vaddr\":%llu,\"align\":%llu,\"size\":%llu,"
+			       "\"exec\":%s,\"pmd_congruent\":%s}", loads ? "," : "",
+			       (unsigned long long)ph.p_offset, (unsigned long long)ph.p_vaddr,
+			       (unsigned long long)ph.p_align, (unsigned long long)ph.p_filesz,
+			       ph.p_flags & PF_X ? "true" : "false", congruent ? "true" : "false");
+		else
+			printf("LOAD offset 0x%llx vaddr 0x%llx align 0x%llx size %llu%s: %s\n",
+			       (unsigned long long)ph.p_offset, (unsigned long long)ph.p_vaddr,
+			       (unsigned long long)ph.p_align, (unsigned long long)ph.p_filesz,
+			       ph.p_flags & PF_X ? " (text)" : "",
+			       congruent ? "2 MiB-congruent" : "not 2 MiB-congruent");
+		loads++;
+	}
+	close(fd);
+	if (json) {
+		printf("],\"text_bytes\":%llu,\"pmd_mappable\":%s}\n", (unsigned long long)text,
+		       !bad && text >= REGION ? "true" : "false");
+	} else if (bad) {
+		printf("%s: its text cannot be PMD-mapped; relink with\n"
+		       "  -Wl,-z,max-page-size=0x200000 (and -z,common-page-size=0x200000)\n"
+		       "so each segment's file offset and address agree modulo 2 MiB.\n", path);
+	} else {
+		printf("%s: segments are 2 MiB-congruent; %s\n", path, text >= REGION ?
+		       "its text can be PMD-mapped from foliofs" :
+		       "but its text is smaller than 2 MiB, so there is nothing to map by PMD");
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "count", required_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 }
+	};
+	long count = 0;
+	const char *cmd;
+	int c, n;
+
+	while ((c = getopt_long(argc, argv, "+jhVc:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 'c': count = atol(optarg); break;
+		case 'h': fputs(usage_text, stdout); return 0;
+		case 'V': printf("folioctl %s\n", FOLIOFS_VERSION); return 0;
+		default: fputs(usage_text, stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		fputs(usage_text, stderr);
+		return 2;
+	}
+	cmd = argv[optind++];
+	/* options may also follow the command */
+	while ((c = getopt_long(argc, argv, "jc:", longopts, NULL)) != -1) {
+		if (c == 'j')
+			json = true;
+		else if (c == 'c')
+			count = atol(optarg);
+		else
+			return 2;
+	}
+	n = argc - optind;
+	argv += optind;
+	if (!strcmp(cmd, "status") && n == 1)
+		return cmd_status(argv[0]);
+	if (!strcmp(cmd, "map") && n == 1)
+		return cmd_map(argv[0]);
+	if (!strcmp(cmd, "collapse") && (n == 1 || n == 3))
+		return cmd_collapse(argv[0], n == 3 ? argv[1] : NULL, n == 3 ? argv[2] : NULL);
+	if (!strcmp(cmd, "policy") && (n == 1 || n == 2))
+		return cmd_policy(argv[0], n == 2 ? argv[1] : NULL);
+	if (!strcmp(cmd, "remap") && (n == 1 || n == 2))
+		return cmd_remap(argv[0], n == 2 ? argv[1] : NULL);
+	if (!strcmp(cmd, "trace") && n == 0)
+		return cmd_trace(count);
+	if (!strcmp(cmd, "doctor") && n == 0)
+		return cmd_doctor();
+	if (!strcmp(cmd, "elfcheck") && n == 1)
+		return cmd_elfcheck(argv[0]);
+	fprintf(stderr, "folioctl: unknown command or wrong arguments: %s\n\n", cmd);
+	fputs(usage_text, stderr);
+	return 2;
+}
