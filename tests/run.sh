@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS="meson ninja-build pkg-config gcc clang libfuse3-dev fuse3 libxxhash-dev
-      libcmocka-dev fio attr util-linux"
+      libcmocka-dev fio attr util-linux python3"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "foliofs/img.h"
+#include "tool.h"
 
 enum {
 	FSCK_OK = 0,
@@ -56,6 +57,12 @@ static void report_line(void *arg, const char *line)
 	r->lines++;
 }
 
+static void progress(void *arg, uint64_t done, uint64_t total)
+{
+	(void)arg;
+	tool_progress("checking", done, total);
+}
+
 int main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
@@ -63,7 +70,8 @@ int main(int argc, char *argv[])
 		{ "no-data", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct img_check_opts o = { .verify_data = true, .report = report_line };
+	struct img_check_opts o = { .verify_data = true, .report = report_line,
+				    .progress = progress };
 	struct img_check_result res;
 	struct report rep = { 0 };
 	bool verbose = false, no = false;

@@ -327,9 +327,12 @@ static int pass_blocks(struct ck *ck, void *buf)
 		if (img_reserve(img, img->meta[i], 1))
 			ck_find(ck, false, "metadata block %llu is out of range or "
 				"listed twice", (unsigned long long)img->meta[i]);
-	for (size_t i = 0; i < ck->nin && !ret; i++)
+	for (size_t i = 0; i < ck->nin && !ret; i++) {
 		if (!ck->in[i].dropped)
 			ret = verify_extents(ck, &ck->in[i], buf);
+		if (ck->o->progress && (i % 64 == 63 || i + 1 == ck->nin))
+			ck->o->progress(ck->o->arg, i + 1, ck->nin);
+	}
 	for (int good = 1; good >= 0 && !ret; good--)
 		for (size_t i = 0; i < ck->nin; i++)
 			if (!ck->in[i].dropped)

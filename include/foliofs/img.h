@@ -131,6 +131,7 @@ struct img_check_opts {
 	bool repair;		/* -y / -p: apply safe repairs */
 	bool verify_data;	/* read every extent and check its checksum */
 	void (*report)(void *arg, const char *line);
+	void (*progress)(void *arg, uint64_t done, uint64_t total); /* or NULL */
 	void *arg;
 };
 

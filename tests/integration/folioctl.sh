@@ -1,0 +1,64 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# folioctl: every read command's --json output parses and has the documented
+# keys and types; doctor describes this machine; elfcheck tells a relinked
+# binary from an ordinary one; collapse/policy/remap drive the daemon.
+. "$(dirname "$0")/lib.sh"
+
+command -v python3 >/dev/null || skip "python3 needed to check JSON"
+FC="$HELPERS/../tools/folioctl"
+schema() {	# schema FILE PYTHON-EXPR: the expression must hold for j
+	python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert $2, j" "$1" ||
+		fail "JSON schema: $2"
+}
+
+mkfs_img 128M
+mount_img -o scan_sleep_ms=200
+dd if=/dev/urandom of="$MNT/f" bs=1M count=6 status=none
+"$FC" --json status "$MNT" > "$T/status.json"
+schema "$T/status.json" "isinstance(j['daemon_pid'], int) and j['data_path'] in ('passthrough', 'daemon') and all(isinstance(j[k], int) for k in ('collapsed', 'splits', 'keep_off_regions', 'huge_regions', 'bytes_resident', 'commits', 'cache_size'))"
+"$FC" policy "$MNT/f" always
+"$FC" collapse "$MNT/f" || fail "collapse"
+"$FC" map --json "$MNT/f" > "$T/map.json"
+schema "$T/map.json" "j['size'] == 6 << 20 and len(j['regions']) == 3 and all(r['state'] == 'huge' and r['resident_pages'] == 512 and isinstance(r['last_result'], str) and isinstance(r['failed_attempts'], int) for r in j['regions'])"
+if passthrough_on; then
+	schema "$T/map.json" "all(r['folios']['thp_pages'] == 512 for r in j['regions'])"
+fi
+"$FC" --json policy "$MNT/f" > "$T/policy.json"
+schema "$T/policy.json" "j['policy'] == 'always'"
+"$FC" policy "$MNT/f" sometimes 2>/dev/null && fail "bad policy accepted"
+"$FC" policy "$MNT/f" never
+rc=0; "$FC" collapse "$MNT/f" 2> "$T/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "Invalid argument" "$T/err" || fail "collapse of a never file: rc $rc"
+"$FC" status /tmp > /dev/null 2>&1 && fail "status of a non-foliofs path succeeded"
+rc=0; "$FC" frobnicate > /dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "unknown command not a usage error ($rc)"
+"$FC" --help | grep -q "elfcheck BINARY" || fail "help"
+
+"$FC" --json doctor > "$T/doctor.json"
+schema "$T/doctor.json" "all(k in j and isinstance(j[k]['ok'], bool) and j[k]['meaning'] for k in ('kernel', 'dev_fuse', 'cap_sys_admin', 'passthrough_possible', 'thp_enabled', 'shmem_enabled', 'tracefs', 'memcg_headroom'))"
+schema "$T/doctor.json" "j['kernel']['value'] == '$(uname -r)' and j['dev_fuse']['ok'] and j['cap_sys_admin']['ok']"
+
+if command -v cc >/dev/null; then
+	printf 'int main(void){return 0;}\n' > "$T/p.c"
+	cc -o "$T/plain" "$T/p.c" -Wl,-z,max-page-size=0x1000
+	cc -o "$T/huge" "$T/p.c" -Wl,-z,max-page-size=0x200000 -Wl,-z,common-page-size=0x200000
+	"$FC" --json elfcheck "$T/plain" > "$T/plain.json"
+	"$FC" --json elfcheck "$T/huge" > "$T/huge.json"
+	schema "$T/plain.json" "not all(s['pmd_congruent'] for s in j['segments'])"
+	schema "$T/huge.json" "all(s['pmd_congruent'] for s in j['segments'])"
+	"$FC" elfcheck "$T/plain" | grep -q "max-page-size=0x200000" || fail "no relink advice"
+fi
+
+if passthrough_on; then
+	"$FC" policy "$MNT/f" always
+	dd if=/dev/urandom of="$MNT/h" bs=1M count=4 status=none
+	"$HELPERS/mmap_hold" "$MNT/h" "$T/ready" & holder=$!
+	for _ in $(seq 40); do [ -e "$T/ready" ] && break; sleep 0.1; done
+	"$FC" collapse "$MNT/h"
+	"$FC" --json remap $holder "$MNT/h" > "$T/remap.json" || { kill $holder; fail "remap"; }
+	kill $holder; wait $holder 2>/dev/null || true
+	schema "$T/remap.json" "len(j) == 1 and j[0]['error'] == 0 and j[0]['pmd_kb_after'] == 4096"
+fi
+umount_img
+pass "folioctl JSON, doctor, elfcheck, collapse, policy and remap"
