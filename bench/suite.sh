@@ -1,0 +1,214 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The benchmark suite (not a test): the same fio jobs on foliofs (passthrough
+# with huge pages, passthrough with policy never, served by the daemon),
+# tmpfs, tmpfs huge=always and ext4 on a loop image, side by side in one run,
+# plus time to first byte and to a fully PMD-mapped 1 GiB file after a
+# remount and the client fault-in time of a 64 MiB mapping.  Writes
+# docs/BENCHMARKS.md (ratios to tmpfs huge=always) and docs/benchmarks.png.
+# As root, after building: bash bench/suite.sh   (RUNTIME=5 SIZE_MB=1024)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+B=${BUILD:-$ROOT/build}
+RUNTIME=${RUNTIME:-5}
+SIZE_MB=${SIZE_MB:-1024}
+NFILES=${NFILES:-3000}
+OUT=${OUT:-$ROOT/docs}
+command -v gnuplot >/dev/null || { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive \
+	apt-get install -y -qq gnuplot-nox > /dev/null; } || true
+
+T=$(mktemp -d /tmp/foliofs-suite.XXXXXX)
+pid=
+cleanup() {
+	set +e
+	for m in "$T"/m-*; do mountpoint -q "$m" && umount -l "$m"; done
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid"
+	[ -n "${LOOP:-}" ] && losetup -d "$LOOP"
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+CONFIGS=${CONFIGS:-"fofs_huge fofs_never fofs_daemon tmpfs tmpfs_huge ext4"}
+declare -A LABEL=([fofs_huge]="foliofs passthrough, huge" [fofs_never]="foliofs passthrough, never"
+	[fofs_daemon]="foliofs served by daemon" [tmpfs]="tmpfs" [tmpfs_huge]="tmpfs huge=always"
+	[ext4]="ext4 on loop")
+declare -A FOPTS=([fofs_huge]="" [fofs_never]="-o huge=never,scan_sleep_ms=0"
+	[fofs_daemon]="-o nopassthrough")
+
+mount_cfg() {	# mount_cfg CONFIG: mount it on $T/m-CONFIG
+	local c=$1 m=$T/m-$1
+	mkdir -p "$m"
+	case $c in
+	fofs_*)
+		[ -e "$T/$c.img" ] || "$B/tools/mkfs.foliofs" -q -s $((SIZE_MB * 3 + 512))M "$T/$c.img"
+		# shellcheck disable=SC2086
+		"$B/fs/foliofs" -f ${FOPTS[$c]} "$T/$c.img" "$m" 2>> "$T/daemon.log" & pid=$!
+		for _ in $(seq 100); do mountpoint -q "$m" && break; sleep 0.05; done
+		if [ "$c" = fofs_never ]; then
+			setfattr -n user.foliofs.policy -v never "$m"
+		fi ;;
+	tmpfs)	mount -t tmpfs -o size=$((SIZE_MB * 2 + 256))M tmpfs "$m" ;;
+	tmpfs_huge) mount -t tmpfs -o size=$((SIZE_MB * 2 + 256))M,huge=always tmpfs "$m" ;;
+	ext4)
+		[ -e "$T/ext4.img" ] || { truncate -s $((SIZE_MB * 3 + 512))M "$T/ext4.img";
+			mkfs.ext4 -q "$T/ext4.img"; }
+		LOOP=$(losetup -f --show "$T/ext4.img")
+		mount "$LOOP" "$m" ;;
+	esac
+}
+
+umount_cfg() {
+	# a client's last close reaches FUSE asynchronously: retry while busy
+	for _ in $(seq 50); do umount "$T/m-$1" 2>/dev/null && break; sleep 0.1; done
+	mountpoint -q "$T/m-$1" && umount "$T/m-$1"
+	case $1 in
+	fofs_*) wait "$pid"; pid= ;;
+	ext4) losetup -d "$LOOP"; LOOP= ;;
+	esac
+}
+
+fio_run() {	# fio_run DIR SIDE ARGS... -> "iops bw_kib"
+	local dir=$1 side=$2; shift 2
+	fio --name=b --directory="$dir" --runtime="$RUNTIME" --thread \
+	    --output-format=terse --terse-version=3 "$@" > "$T/out" 2> "$T/err" || {
+		echo "0 0"; return; }
+	IFS=';' read -r -a F < <(tail -1 "$T/out")
+	if [ "$side" = r ]; then echo "${F[7]} ${F[6]}"; else echo "${F[48]} ${F[47]}"; fi
+}
+
+JOBS="mmap_randread mmap_seqread psync_read psync_write randwrite_fsync filecreate filestat filedelete"
+declare -A R
+run_jobs() {	# run_jobs CONFIG
+	local c=$1 d=$T/m-$1
+	mkdir -p "$d/data" "$d/meta"
+	fio --name=lay --directory="$d/data" --filename=big --size=${SIZE_MB}M --rw=write \
+	    --bs=1M --end_fsync=1 --output=/dev/null
+	if [ "${c#fofs_}" != "$c" ]; then	# remount: load from the image
+		umount_cfg "$c"; mount_cfg "$c"
+		head -c 1 "$d/data/big" > /dev/null
+	fi
+	local common=(--filename=big --size=${SIZE_MB}M --time_based)
+	R[$c.mmap_randread]=$(fio_run "$d/data" r "${common[@]}" --ioengine=mmap --rw=randread --bs=4k)
+	R[$c.mmap_seqread]=$(fio_run "$d/data" r "${common[@]}" --ioengine=mmap --rw=read --bs=1M)
+	R[$c.psync_read]=$(fio_run "$d/data" r "${common[@]}" --ioengine=psync --rw=read --bs=1M)
+	R[$c.psync_write]=$(fio_run "$d/data" w "${common[@]}" --ioengine=psync --rw=write --bs=1M)
+	R[$c.randwrite_fsync]=$(fio_run "$d/data" w "${common[@]}" --ioengine=psync --rw=randwrite \
+		--bs=4k --fsync=32)
+	R[$c.filecreate]=$(fio_run "$d/meta" w --ioengine=filecreate --nrfiles=$NFILES \
+		--filesize=4k --bs=4k --openfiles=1 --rw=write --fallocate=none)
+	R[$c.filestat]=$(fio_run "$d/meta" r --ioengine=filestat --nrfiles=$NFILES \
+		--filesize=4k --bs=4k --openfiles=1 --rw=read)
+	R[$c.filedelete]=$(fio_run "$d/meta" w --ioengine=filedelete --nrfiles=$NFILES \
+		--filesize=4k --bs=4k --openfiles=1 --rw=write)
+}
+
+# Time to first byte and to a fully PMD-mapped 1 GiB file after a remount;
+# fault-in of a 64 MiB mapping by a client.
+declare -A X
+extras() {	# extras CONFIG
+	local c=$1 d=$T/m-$1 t0 t1 out
+	head -c $((64 << 20)) /dev/urandom > "$d/m64"
+	if [ "$c" = fofs_huge ]; then	# what the background collapser does anyway
+		setfattr -n user.foliofs.collapse "$d/m64"
+	fi
+	out=$("$B/tests/mmap_client" "$d/m64")	# first touch: fault-in
+	X[$c.fault64]=$(cut -d' ' -f3 <<< "$out")
+	if [ "${c#fofs_}" = "$c" ]; then
+		return
+	fi
+	umount_cfg "$c"; mount_cfg "$c"
+	t0=$(date +%s.%N); head -c 1 "$d/data/big" > /dev/null; t1=$(date +%s.%N)
+	X[$c.ttfb]=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
+	umount_cfg "$c"; mount_cfg "$c"
+	t0=$(date +%s.%N)
+	for _ in $(seq 50); do		# up to ~10 s: PMD mapping or a verdict
+		read -r rss pmd _ < <("$B/tests/mmap_client" "$d/data/big")
+		if [ "$pmd" -ge "$rss" ] && [ "$rss" -gt 0 ]; then break; fi
+		if [ "$c" != fofs_huge ]; then break; fi	# small pages by design
+		sleep 0.2
+	done
+	t1=$(date +%s.%N)
+	X[$c.pmd_full]=$(awk -v a="$t0" -v b="$t1" -v p="$pmd" -v r="$rss" \
+		'BEGIN {if (p >= r) printf "%.3f", b - a; else printf "never (%d of %d kB)", p, r}')
+}
+
+for c in $CONFIGS; do
+	echo "== $c" >&2
+	mount_cfg "$c"
+	run_jobs "$c"
+	extras "$c"
+	umount_cfg "$c"
+done
+
+# ---- report ----
+mkdir -p "$OUT"
+value() {	# value CONFIG JOB -> the job's figure (IOPS or KiB/s)
+	local iops bw
+	read -r iops bw <<< "${R[$1.$2]}"
+	case $2 in mmap_seqread|psync_read|psync_write) echo "$bw" ;; *) echo "$iops" ;; esac
+}
+{
+	echo "# foliofs benchmarks"
+	echo
+	echo "Made by \`bench/suite.sh\` on $(date -u +%Y-%m-%d): $(nproc) CPUs,"
+	echo "$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM, Linux $(uname -r),"
+	echo "fio $(fio --version | sed 's/fio-//'), ${SIZE_MB} MiB file, ${RUNTIME} s per job, one run."
+	echo "Throughput jobs are KiB/s, the rest IOPS (files per second for the"
+	echo "metadata jobs). Each cell: figure, and in brackets the ratio to tmpfs huge=always."
+	echo
+	printf '| job |'; for c in $CONFIGS; do printf ' %s |' "${LABEL[$c]}"; done; echo
+	printf '| --- |'; for c in $CONFIGS; do printf ' ---: |'; done; echo
+	for j in $JOBS; do
+		printf '| %s |' "$j"
+		ref=$(value tmpfs_huge "$j")
+		for c in $CONFIGS; do
+			v=$(value "$c" "$j")
+			awk -v v="$v" -v r="$ref" 'BEGIN {printf " %d (%.2f) |", v, r ? v / r : 0}'
+		done
+		echo
+	done
+	echo
+	echo "| after a remount, 1 GiB file | ${LABEL[fofs_huge]} | ${LABEL[fofs_never]} | ${LABEL[fofs_daemon]} |"
+	echo "| --- | ---: | ---: | ---: |"
+	echo "| time to first byte (s) | ${X[fofs_huge.ttfb]} | ${X[fofs_never.ttfb]} | ${X[fofs_daemon.ttfb]} |"
+	echo "| time to fully PMD-mapped in a client (s) | ${X[fofs_huge.pmd_full]} | ${X[fofs_never.pmd_full]} | ${X[fofs_daemon.pmd_full]} |"
+	echo
+	printf '| client fault-in of a 64 MiB mapping (ms) |'; for c in $CONFIGS; do printf ' %s |' "${LABEL[$c]}"; done; echo
+	printf '| --- |'; for c in $CONFIGS; do printf ' ---: |'; done; echo
+	printf '| first touch of every page |'; for c in $CONFIGS; do printf ' %s |' "${X[$c.fault64]}"; done; echo
+	echo
+	echo "Time to first byte is the whole load: foliofs reads a file into memory"
+	echo "(collapse-then-fill) when it is first opened."
+	echo
+	echo "![ratios to tmpfs huge=always](benchmarks.png)"
+} > "$OUT/BENCHMARKS.md"
+
+# chart: ratio to tmpfs huge=always per job and configuration
+{
+	printf 'job'; for c in $CONFIGS; do printf ' "%s"' "${LABEL[$c]}"; done; echo
+	for j in $JOBS; do
+		ref=$(value tmpfs_huge "$j")
+		printf '%s' "$j"
+		for c in $CONFIGS; do
+			awk -v v="$(value "$c" "$j")" -v r="$ref" 'BEGIN {printf " %.3f", r ? v / r : 0}'
+		done
+		echo
+	done
+} > "$T/chart.dat"
+if command -v gnuplot >/dev/null; then
+	gnuplot <<EOF
+set terminal pngcairo size 1200,600 noenhanced
+set output "$OUT/benchmarks.png"
+set title "fio on foliofs and alternatives, ratio to tmpfs huge=always (higher is better)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set key top left
+set yrange [0:*]
+set xtics rotate by -20
+set grid ytics
+plot for [i=2:$(( $(wc -w <<< "$CONFIGS") + 1 ))] "$T/chart.dat" using i:xtic(1) title columnheader(i)
+EOF
+fi
+cat "$OUT/BENCHMARKS.md"
