@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS="meson ninja-build pkg-config gcc clang libfuse3-dev fuse3 libxxhash-dev
-      libcmocka-dev fio attr util-linux python3"
+      libcmocka-dev fio attr util-linux python3 libclang-rt-14-dev"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
@@ -17,7 +17,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 fi
 
 echo "== gcc build, full suite"
-rm -rf build-gcc build-clang build-asan
+rm -rf build-gcc build-clang build-asan build-fuzz
 CC=gcc meson setup build-gcc -Dwerror=true > /dev/null
 meson compile -C build-gcc
 meson test -C build-gcc --print-errorlogs
@@ -32,3 +32,18 @@ CC=clang meson setup build-asan -Dwerror=true -Db_sanitize=address,undefined \
 meson compile -C build-asan
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C build-asan --print-errorlogs
+
+echo "== fuzzing: a short libFuzzer run of each harness on the kept corpus"
+CC=clang meson setup build-fuzz -Dfuzz=true > /dev/null
+meson compile -C build-fuzz tests/fuzz/fuzz_meta tests/fuzz/fuzz_image > /dev/null
+for f in meta image; do
+	work=$(mktemp -d)
+	cp -r tests/fuzz/corpus/$f/. "$work"
+	rc=0
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		build-fuzz/tests/fuzz/fuzz_$f -max_total_time=${FUZZ_SECONDS:-30} \
+		-max_len=131072 -rss_limit_mb=4096 "$work" > "$work.log" 2>&1 || rc=$?
+	grep -E "DONE|ERROR|runtime error" "$work.log" || true
+	[ "$rc" = 0 ] || { tail -40 "$work.log"; echo "fuzz_$f failed"; exit 1; }
+	rm -rf "$work" "$work.log"
+done

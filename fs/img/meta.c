@@ -285,8 +285,8 @@ static int parse_extents(const uint8_t **pp, const uint8_t *end,
 		e->e_block = get_le64(p + 8);
 		e->e_order = p[16];
 		e->e_checksum = get_le64(p + 24);
-		bytes = img_order_bytes(e->e_order);
-		if (!img_order_valid(e->e_order) || e->e_file_off % bytes ||
+		bytes = img_order_valid(e->e_order) ? img_order_bytes(e->e_order) : 0;
+		if (!bytes || e->e_file_off % bytes ||
 		    e->e_block % (bytes / FOFS_BLOCK_SIZE) ||
 		    (i && e->e_file_off < s->ext[i - 1].e_file_off +
 			  img_order_bytes(s->ext[i - 1].e_order))) {
@@ -311,6 +311,9 @@ static int parse_xattrs(const uint8_t **pp, const uint8_t *end,
 {
 	const uint8_t *p = *pp;
 
+	/* each entry takes at least its header and one byte of name */
+	if (ino->i_xattrs > (size_t)(end - p) / (XATTR_LEN + 1))
+		goto bad;
 	if (scratch_fit((void **)&s->xattr, &s->nxattr, ino->i_xattrs,
 			sizeof(*s->xattr)))
 		return -ENOMEM;
