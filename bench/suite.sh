@@ -68,13 +68,29 @@ umount_cfg() {
 	esac
 }
 
-fio_run() {	# fio_run DIR SIDE ARGS... -> "iops bw_kib"
+fio_once() {	# fio_once DIR SIDE ARGS... -> "iops bw_kib"
 	local dir=$1 side=$2; shift 2
 	fio --name=b --directory="$dir" --runtime="$RUNTIME" --thread \
 	    --output-format=terse --terse-version=3 "$@" > "$T/out" 2> "$T/err" || {
 		echo "0 0"; return; }
 	IFS=';' read -r -a F < <(tail -1 "$T/out")
 	if [ "$side" = r ]; then echo "${F[7]} ${F[6]}"; else echo "${F[48]} ${F[47]}"; fi
+}
+
+# The better of two runs (by bandwidth, then IOPS), so one noisy moment on
+# a small machine does not decide a ratio.  Metadata jobs run once: their
+# second run would find the files already made or gone.
+fio_run() {
+	local a b
+	a=$(fio_once "$@")
+	case " $* " in *filecreate*|*filestat*|*filedelete*) echo "$a"; return ;; esac
+	b=$(fio_once "$@")
+	if [ "$(cut -d' ' -f2 <<< "$b")" -gt "$(cut -d' ' -f2 <<< "$a")" ] ||
+	   [ "$(cut -d' ' -f1 <<< "$b")" -gt "$(cut -d' ' -f1 <<< "$a")" ]; then
+		echo "$b"
+	else
+		echo "$a"
+	fi
 }
 
 JOBS="mmap_randread mmap_seqread psync_read psync_write randwrite_fsync filecreate filestat filedelete"
@@ -153,7 +169,8 @@ value() {	# value CONFIG JOB -> the job's figure (IOPS or KiB/s)
 	echo
 	echo "Made by \`bench/suite.sh\` on $(date -u +%Y-%m-%d): $(nproc) CPUs,"
 	echo "$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM, Linux $(uname -r),"
-	echo "fio $(fio --version | sed 's/fio-//'), ${SIZE_MB} MiB file, ${RUNTIME} s per job, one run."
+	echo "fio $(fio --version | sed 's/fio-//'), ${SIZE_MB} MiB file, ${RUNTIME} s per job; data jobs"
+	echo "are the better of two runs, metadata jobs ($NFILES files) one run."
 	echo "Throughput jobs are KiB/s, the rest IOPS (files per second for the"
 	echo "metadata jobs). Each cell: figure, and in brackets the ratio to tmpfs huge=always."
 	echo
