@@ -302,6 +302,14 @@ int clp_collapse_range(struct clp_map *m, int fd, uint64_t off, uint64_t len,
 			reg->state = CLP_R_SMALL;	/* a user asked: keep-off ends */
 		res = (enum clp_result)clp_collapse_region(fd, r << CLP_REGION_SHIFT,
 							   file_size, p, reg, tracefd, shm_ino);
+		/* a user waits for this one: ride out short races (pages just
+		 * written may not be on the LRU yet) before reporting EAGAIN */
+		for (int again = 0; p->explicit_req && res == CLP_SCAN_ABORTED && again < 3; again++) {
+			usleep(10000);
+			res = (enum clp_result)clp_collapse_region(fd, r << CLP_REGION_SHIFT,
+								   file_size, p, reg, tracefd,
+								   shm_ino);
+		}
 		if (res == CLP_KEEP_OFF)
 			;			/* still punched: stays keep-off */
 		else if (reg->state == CLP_R_KEEP_OFF)
