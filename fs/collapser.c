@@ -254,29 +254,32 @@ void fsclp_stop(struct fs *fs)
 }
 
 /**
- * fsclp_map_text() - the region table of a file, one line per region
+ * fsclp_map_text() - one page of the region table of a file
  * @fs: the filesystem, lock held
  * @inode: the file
+ * @first: first region of the page
  * @out: malloc'd NUL-terminated text, for the caller to free
  *
  * Lines: offset, state, resident pages, last result, kernel verdict,
- * failed attempts.
+ * failed attempts; at most FS_MAP_PAGE regions (an xattr value holds
+ * 64 KiB), then "more N" if the table goes on at region N.
  *
  * Return: 0; -ENOMEM.
  */
-int fsclp_map_text(struct fs *fs, struct fs_inode *inode, char **out)
+int fsclp_map_text(struct fs *fs, struct fs_inode *inode, size_t first, char **out)
 {
-	size_t cap, len = 0;
+	size_t cap, len = 0, last;
 	char *buf;
 
 	(void)fs;
 	cmap_fit(inode);
-	cap = 96 * (inode->cmap.n + 1);
+	last = first + FS_MAP_PAGE < inode->cmap.n ? first + FS_MAP_PAGE : inode->cmap.n;
+	cap = 96 * (FS_MAP_PAGE + 2);
 	buf = malloc(cap);
 	if (!buf)
 		return -ENOMEM;
 	buf[0] = '\0';
-	for (size_t r = 0; r < inode->cmap.n; r++) {
+	for (size_t r = first; r < last; r++) {
 		const struct clp_region *g = &inode->cmap.r[r];
 
 		len += (size_t)snprintf(buf + len, cap - len, "%llu %s %u %s %s %u\n",
@@ -285,6 +288,8 @@ int fsclp_map_text(struct fs *fs, struct fs_inode *inode, char **out)
 			clp_result_name((enum clp_result)g->last),
 			clp_kernel_result_name(g->kverdict), g->attempts);
 	}
+	if (last < inode->cmap.n)
+		snprintf(buf + len, cap - len, "more %zu\n", last);
 	*out = buf;
 	return 0;
 }

@@ -96,6 +96,7 @@ struct fs_opts {
 #define FS_XATTR_MAP		"user.foliofs.map"
 #define FS_XATTR_STATUS		"user.foliofs.status"
 #define FS_CLP_FILES_PER_PASS	4
+#define FS_MAP_PAGE		700	/* regions per map xattr page */
 
 /* Data path of the mount, decided at FUSE INIT. */
 enum fs_pt_mode {
@@ -204,7 +205,7 @@ int fsclp_collapse(struct fs *fs, struct fs_inode *inode, uint64_t off,
 		   uint64_t len, bool explicit_req);
 int fsclp_start(struct fs *fs);
 void fsclp_stop(struct fs *fs);
-int fsclp_map_text(struct fs *fs, struct fs_inode *inode, char **out);
+int fsclp_map_text(struct fs *fs, struct fs_inode *inode, size_t first, char **out);
 
 /* shm.c */
 int shm_init(struct fs *fs);

@@ -213,9 +213,18 @@ static int status_text(struct fs *fs, char **out)
 static int do_view(struct fs *fs, struct fs_inode *inode, const char *name,
 		   char **text)
 {
+	size_t mlen = strlen(FS_XATTR_MAP);
+	char *end;
+
 	*text = NULL;
-	if (!strcmp(name, FS_XATTR_MAP))
-		return S_ISREG(inode->mode) ? fsclp_map_text(fs, inode, text) : -ENODATA;
+	if (!strncmp(name, FS_XATTR_MAP, mlen) && (!name[mlen] || name[mlen] == '.')) {
+		/* "user.foliofs.map" is the first page, "...map.N" from region N */
+		size_t first = name[mlen] ? strtoul(name + mlen + 1, &end, 10) : 0;
+
+		if (name[mlen] && (*end || end == name + mlen + 1))
+			return -ENODATA;
+		return S_ISREG(inode->mode) ? fsclp_map_text(fs, inode, first, text) : -ENODATA;
+	}
 	if (!strcmp(name, FS_XATTR_STATUS))
 		return status_text(fs, text);
 	return 0;

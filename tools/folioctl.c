@@ -243,9 +243,44 @@ static void map_row(bool first, unsigned long long off, const char *state,
 	printf("}");
 }
 
+/* All pages of the region table ("more N" ends a page that goes on). */
+static char *get_map(const char *path)
+{
+	char *all = NULL, name[64], *more;
+	size_t len = 0;
+
+	snprintf(name, sizeof(name), "%s", XA_MAP);
+	for (;;) {
+		char *page = get_text(path, name), *p;
+
+		if (!page) {
+			free(all);
+			return NULL;
+		}
+		more = strstr(page, "more ");
+		if (more)
+			*more = '\0';
+		p = realloc(all, len + strlen(page) + 1);
+		if (!p) {
+			free(page);
+			free(all);
+			return NULL;
+		}
+		all = p;
+		memcpy(all + len, page, strlen(page) + 1);
+		len += strlen(page);
+		if (!more) {
+			free(page);
+			return all;
+		}
+		snprintf(name, sizeof(name), "%s.%lu", XA_MAP, strtoul(more + 5, NULL, 10));
+		free(page);
+	}
+}
+
 static int cmd_map(const char *path)
 {
-	char *text = get_text(path, XA_MAP), *line, *save = NULL;
+	char *text = get_map(path), *line, *save = NULL;
 	struct orders *o;
 	struct stat st;
 	size_t n, i = 0;

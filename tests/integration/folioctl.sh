@@ -24,6 +24,9 @@ schema "$T/map.json" "j['size'] == 6 << 20 and len(j['regions']) == 3 and all(r[
 if passthrough_on; then
 	schema "$T/map.json" "all(r['folios']['thp_pages'] == 512 for r in j['regions'])"
 fi
+truncate -s 3G "$MNT/sparse"		# 1536 regions: more than one map page
+"$FC" map --json "$MNT/sparse" > "$T/sparse.json"
+schema "$T/sparse.json" "len(j['regions']) == 1536 and j['regions'][-1]['offset'] == 1535 << 21 and all(r['resident_pages'] == 0 for r in j['regions'])"
 "$FC" --json policy "$MNT/f" > "$T/policy.json"
 schema "$T/policy.json" "j['policy'] == 'always'"
 "$FC" policy "$MNT/f" sometimes 2>/dev/null && fail "bad policy accepted"
