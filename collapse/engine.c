@@ -39,10 +39,21 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Map one region of @fd at a 2 MiB-aligned address. */
-static uint8_t *map_region(int fd, uint64_t off)
+/**
+ * clp_map_aligned() - map part of a file at a 2 MiB-aligned address
+ * @fd: the file
+ * @off: file offset, 2 MiB aligned for the mapping to be collapsible
+ * @len: bytes
+ * @prot: PROT_* of the shared mapping
+ *
+ * MADV_COLLAPSE needs the mapping's address congruent with its file offset
+ * modulo 2 MiB; this reserves a larger range and trims it.
+ *
+ * Return: the address, or NULL with errno set.
+ */
+void *clp_map_aligned(int fd, uint64_t off, size_t len, int prot)
 {
-	size_t span = 2 * CLP_REGION_SIZE;
+	size_t span = len + CLP_REGION_SIZE;
 	uint8_t *res, *al;
 
 	res = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
@@ -51,15 +62,19 @@ static uint8_t *map_region(int fd, uint64_t off)
 		return NULL;
 	al = (uint8_t *)(((uintptr_t)res + CLP_REGION_SIZE - 1) &
 			 ~(uintptr_t)(CLP_REGION_SIZE - 1));
-	if (mmap(al, CLP_REGION_SIZE, PROT_READ, MAP_SHARED | MAP_FIXED, fd,
-		 (off_t)off) == MAP_FAILED) {
+	if (mmap(al, len, prot, MAP_SHARED | MAP_FIXED, fd, (off_t)off) == MAP_FAILED) {
 		munmap(res, span);
 		return NULL;
 	}
 	if (al > res)
 		munmap(res, (size_t)(al - res));
-	munmap(al + CLP_REGION_SIZE, (size_t)(res + span - (al + CLP_REGION_SIZE)));
+	munmap(al + len, (size_t)(res + span - (al + len)));
 	return al;
+}
+
+static uint8_t *map_region(int fd, uint64_t off)
+{
+	return clp_map_aligned(fd, off, CLP_REGION_SIZE, PROT_READ);
 }
 
 static unsigned resident_pages(uint8_t *map)

@@ -103,28 +103,6 @@ static uint64_t cold_share(const struct fs_inode *inode)
 	return inode->nlink ? fs_ext_blocks(inode) : 0;
 }
 
-/* Map @len bytes of @fd at a 2 MiB-aligned address, so regions can collapse. */
-static uint8_t *map_aligned(int fd, size_t len)
-{
-	size_t span = len + REGION;
-	uint8_t *res, *al;
-
-	res = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		   -1, 0);
-	if (res == MAP_FAILED)
-		return NULL;
-	al = (uint8_t *)(((uintptr_t)res + REGION - 1) & ~(uintptr_t)(REGION - 1));
-	if (mmap(al, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) ==
-	    MAP_FAILED) {
-		munmap(res, span);
-		return NULL;
-	}
-	if (al > res)
-		munmap(res, (size_t)(al - res));
-	munmap(al + len, (size_t)(res + span - (al + len)));
-	return al;
-}
-
 /*
  * Collapse-then-fill: a region that will hold an order-9 extent gets one
  * page touched and is collapsed while nearly empty (cheap: nothing to copy),
@@ -155,7 +133,7 @@ static int load_extents(struct fs *fs, const struct load_job *job, int fd)
 
 	if (!job->next || !len)
 		return 0;
-	map = map_aligned(fd, len);
+	map = clp_map_aligned(fd, 0, len, PROT_READ | PROT_WRITE);
 	if (!map)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < job->next && !ret; i++) {

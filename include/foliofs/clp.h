@@ -11,6 +11,7 @@
 #define FOLIOFS_CLP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define CLP_REGION_SHIFT	21
@@ -125,6 +126,7 @@ void clp_map_record(struct clp_map *m, size_t idx, enum clp_result res,
 bool clp_map_due(const struct clp_map *m, size_t idx, uint64_t now_ns,
 		 bool explicit_req);
 
+void *clp_map_aligned(int fd, uint64_t off, size_t len, int prot);
 int clp_collapse_region(int fd, uint64_t off, uint64_t file_size,
 			const struct clp_params *p, struct clp_region *reg,
 			int tracefd, uint64_t shm_ino);
