@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Stress helper: THREADS workers hammer one directory tree for SECONDS with
+ * creates, writes, renames, unlinks, mmap writes, punches, truncates and
+ * collapse requests, each on its own files so the expected content is
+ * known.  At the end every surviving file must hold exactly what its owner
+ * last wrote.  Usage: stress DIR THREADS SECONDS.  Prints operation counts;
+ * exits 1 on the first broken invariant.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FILES	8
+#define FSIZE	(3u << 20)
+
+struct worker {
+	pthread_t t;
+	int id;
+	const char *dir;
+	time_t until;
+	unsigned seed;
+	unsigned char fill[FILES];	/* byte the whole file holds, 0 = absent */
+	unsigned long ops;
+	int failed;
+};
+
+static void path_of(const struct worker *w, int f, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/w%d-f%d", w->dir, w->id, f);
+}
+
+static int fill_file(const char *p, unsigned char c)
+{
+	static __thread char buf[1 << 16];
+	int fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+
+	if (fd < 0)
+		return -1;
+	memset(buf, c, sizeof(buf));
+	for (unsigned off = 0; off < FSIZE; off += sizeof(buf))
+		if (pwrite(fd, buf, sizeof(buf), off) != (ssize_t)sizeof(buf)) {
+			close(fd);
+			return -1;
+		}
+	return close(fd);
+}
+
+/* One random operation on one of the worker's files. */
+static int step(struct worker *w)
+{
+	char p[512], q[600], pg[4096];
+	int f = (int)(rand_r(&w->seed) % FILES), op = (int)(rand_r(&w->seed) % 7), fd;
+	unsigned char c = (unsigned char)(1 + rand_r(&w->seed) % 250);
+	char *m;
+
+	path_of(w, f, p, sizeof(p));
+	if (!w->fill[f] || op == 0) {		/* (re)create with a new byte */
+		if (fill_file(p, c))
+			return -1;
+		w->fill[f] = c;
+		return 0;
+	}
+	switch (op) {
+	case 1:					/* rename away and back */
+		snprintf(q, sizeof(q), "%s.tmp", p);
+		return rename(p, q) || rename(q, p) ? -1 : 0;
+	case 2:					/* unlink */
+		w->fill[f] = 0;
+		return unlink(p);
+	case 3:					/* rewrite through a shared mapping */
+		fd = open(p, O_RDWR);
+		if (fd < 0)
+			return -1;
+		m = mmap(NULL, FSIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		close(fd);
+		if (m == MAP_FAILED)
+			return -1;
+		memset(m, c, FSIZE);
+		munmap(m, FSIZE);
+		w->fill[f] = c;
+		return 0;
+	case 4:					/* punch then refill the hole */
+		fd = open(p, O_RDWR);
+		if (fd < 0)
+			return -1;
+		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 8192, 4096) ||
+		    pwrite(fd, memset(pg, w->fill[f], sizeof(pg)), sizeof(pg), 8192) != 4096) {
+			close(fd);
+			return -1;
+		}
+		return close(fd);
+	case 5:					/* truncate and grow back */
+		fd = open(p, O_RDWR);
+		if (fd < 0)
+			return -1;
+		if (ftruncate(fd, FSIZE)) {
+			close(fd);
+			return -1;
+		}
+		return close(fd);
+	default:				/* ask for a collapse; may fail */
+		setxattr(p, "user.foliofs.collapse", "", 0, 0);
+		return 0;
+	}
+}
+
+static void *run(void *arg)
+{
+	struct worker *w = arg;
+
+	while (time(NULL) < w->until && !w->failed) {
+		if (step(w)) {
+			fprintf(stderr, "stress: worker %d: %s\n", w->id, strerror(errno));
+			w->failed = 1;
+		}
+		w->ops++;
+	}
+	return NULL;
+}
+
+static int verify(struct worker *w)
+{
+	static char buf[1 << 16];
+	char p[512];
+
+	for (int f = 0; f < FILES; f++) {
+		struct stat st;
+		int fd;
+
+		path_of(w, f, p, sizeof(p));
+		fd = open(p, O_RDONLY);
+		if (!w->fill[f]) {
+			if (fd >= 0) {
+				fprintf(stderr, "stress: %s exists after unlink\n", p);
+				return 1;
+			}
+			continue;
+		}
+		if (fd < 0 || fstat(fd, &st) || st.st_size != FSIZE) {
+			fprintf(stderr, "stress: %s missing or wrong size\n", p);
+			return 1;
+		}
+		for (unsigned off = 0; off < FSIZE; off += sizeof(buf)) {
+			if (pread(fd, buf, sizeof(buf), off) != (ssize_t)sizeof(buf))
+				return 1;
+			for (size_t i = 0; i < sizeof(buf); i++)
+				if ((unsigned char)buf[i] != w->fill[f]) {
+					fprintf(stderr, "stress: %s byte %zu is %u, expected %u\n",
+						p, off + i, (unsigned char)buf[i], w->fill[f]);
+					return 1;
+				}
+		}
+		close(fd);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct worker *w;
+	unsigned long ops = 0;
+	int n, bad = 0;
+
+	if (argc != 4)
+		return 2;
+	n = atoi(argv[2]);
+	w = calloc((size_t)n, sizeof(*w));
+	for (int i = 0; i < n; i++) {
+		w[i] = (struct worker){ .id = i, .dir = argv[1],
+					.until = time(NULL) + atoi(argv[3]),
+					.seed = (unsigned)(i * 7919 + 1) };
+		pthread_create(&w[i].t, NULL, run, &w[i]);
+	}
+	for (int i = 0; i < n; i++) {
+		pthread_join(w[i].t, NULL);
+		bad |= w[i].failed || verify(&w[i]);
+		ops += w[i].ops;
+	}
+	printf("stress: %d workers, %lu operations, %s\n", n, ops, bad ? "FAILED" : "ok");
+	return bad;
+}
