@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 ROUNDS=${ROUNDS:-8}
-mkfs_img 512M
+mkfs_img $((ROUNDS * 24 + 512))M	# files accumulate across rounds
 : > "$T/manifest"
 for round in $(seq "$ROUNDS"); do
 	mount_img -o commit=1
