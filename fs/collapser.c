@@ -136,7 +136,8 @@ int fsclp_collapse(struct fs *fs, struct fs_inode *inode, uint64_t off,
 		return ret;
 	if (clp_map_resize(&copy, inode->size))
 		return -ENOMEM;
-	memcpy(copy.r, inode->cmap.r, copy.n * sizeof(*copy.r));
+	if (copy.n)
+		memcpy(copy.r, inode->cmap.r, copy.n * sizeof(*copy.r));
 	fd = dup(inode->memfd);
 	if (fd < 0) {
 		clp_map_release(&copy);
@@ -155,7 +156,7 @@ int fsclp_collapse(struct fs *fs, struct fs_inode *inode, uint64_t off,
 		fs->clp_stats.by_result[i] += st.by_result[i];
 	fs->clp_stats.collapsed += st.collapsed;
 	/* a punch or truncate meanwhile knows better than these results */
-	if (gen == inode->cmap_gen && copy.n == inode->cmap.n)
+	if (gen == inode->cmap_gen && copy.n == inode->cmap.n && copy.n)
 		memcpy(inode->cmap.r, copy.r, copy.n * sizeof(*copy.r));
 	clp_map_release(&copy);
 	fs_data_account(fs, inode);

@@ -120,7 +120,7 @@ static int do_control(struct fs *fs, struct fs_inode *inode, const char *name,
 	*handled = false;
 	if (strcmp(name, FS_XATTR_POLICY))
 		return 0;
-	if (size >= sizeof(buf))
+	if (size >= sizeof(buf) || !size)
 		return -EINVAL;
 	memcpy(buf, value, size);
 	buf[size] = '\0';

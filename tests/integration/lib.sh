@@ -8,7 +8,14 @@ set -euo pipefail
 : "${FOLIOFS:?}" "${MKFS:?}" "${FSCK:?}"
 
 skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+fail() {
+	echo "FAIL: $*" >&2
+	if [ -n "${T:-}" ] && [ -s "$T/daemon.log" ]; then
+		echo "--- daemon log (last lines)" >&2
+		tail -40 "$T/daemon.log" >&2
+	fi
+	exit 1
+}
 pass() { echo "PASS: $*"; }
 
 [ "$(id -u)" = 0 ] || skip "needs root to mount"
