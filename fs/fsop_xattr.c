@@ -178,7 +178,8 @@ static int status_text(struct fs *fs, char **out)
 	len += (size_t)snprintf(buf + len, cap - len,
 		"daemon_pid=%d\nimage=%s\ngeneration=%llu\n"
 		"data_path=%s\npassthrough_off_reason=%s\nfiles_loaded=%llu\n"
-		"bytes_resident=%llu\nhuge_regions=%llu\nkeep_off_regions=%llu\n"
+		"bytes_resident=%llu\nbytes_in_huge_pages=%llu\nhuge_share_pct=%llu\n"
+		"huge_regions=%llu\nkeep_off_regions=%llu\n"
 		"collapsed=%llu\nfull_scans=%llu\nsplits=%llu\n"
 		"load_collapsed=%llu\nload_collapse_failed=%llu\ncommits=%llu\n"
 		"cache_size=%llu\nkernel_verdicts=%s\n"
@@ -189,6 +190,9 @@ static int status_text(struct fs *fs, char **out)
 		fs->pt_mode == FS_PT_ON ? "-" : fs->pt_why,
 		(unsigned long long)files,
 		(unsigned long long)fs->cache_blocks * FOFS_BLOCK_SIZE,
+		(unsigned long long)huge * CLP_REGION_SIZE,
+		(unsigned long long)(fs->cache_blocks ?
+			huge * CLP_REGION_SIZE * 100 / (fs->cache_blocks * FOFS_BLOCK_SIZE) : 0),
 		(unsigned long long)huge, (unsigned long long)keep,
 		(unsigned long long)fs->clp_stats.collapsed,
 		(unsigned long long)fs->clp_stats.full_scans,

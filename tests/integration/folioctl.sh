@@ -13,12 +13,16 @@ schema() {	# schema FILE PYTHON-EXPR: the expression must hold for j
 }
 
 mkfs_img 128M
-mount_img -o scan_sleep_ms=200
+mount_img -o scan_sleep_ms=0	# only explicit collapses: the trace must see ours
 dd if=/dev/urandom of="$MNT/f" bs=1M count=6 status=none
 "$FC" --json status "$MNT" > "$T/status.json"
 schema "$T/status.json" "isinstance(j['daemon_pid'], int) and j['data_path'] in ('passthrough', 'daemon') and all(isinstance(j[k], int) for k in ('collapsed', 'splits', 'keep_off_regions', 'huge_regions', 'bytes_resident', 'commits', 'cache_size'))"
 "$FC" policy "$MNT/f" always
+"$FC" --json trace --count 1 > "$T/trace.json" & tracer=$!
+sleep 0.5
 "$FC" collapse "$MNT/f" || fail "collapse"
+"$FC" --json status "$MNT" > "$T/status2.json"
+schema "$T/status2.json" "j['bytes_in_huge_pages'] == 6 << 20 and j['huge_share_pct'] == 100"
 "$FC" map --json "$MNT/f" > "$T/map.json"
 schema "$T/map.json" "j['size'] == 6 << 20 and len(j['regions']) == 3 and all(r['state'] == 'huge' and r['resident_pages'] == 512 and isinstance(r['last_result'], str) and isinstance(r['failed_attempts'], int) for r in j['regions'])"
 if passthrough_on; then
@@ -27,6 +31,13 @@ fi
 truncate -s 3G "$MNT/sparse"		# 1536 regions: more than one map page
 "$FC" map --json "$MNT/sparse" > "$T/sparse.json"
 schema "$T/sparse.json" "len(j['regions']) == 1536 and j['regions'][-1]['offset'] == 1535 << 21 and all(r['resident_pages'] == 0 for r in j['regions'])"
+if [ -d /sys/kernel/tracing/events/huge_memory ]; then
+	for _ in $(seq 30); do kill -0 $tracer 2>/dev/null || break; sleep 0.1; done
+	kill $tracer 2>/dev/null && fail "trace saw no collapse"
+	schema "$T/trace.json" "j['kernel_result'] in ('succeeded', 'pte_mapped_hugepage', 'page_pmd_mapped') and j['region_offset'] % (2 << 20) == 0"
+else
+	kill $tracer 2>/dev/null || true
+fi
 "$FC" --json policy "$MNT/f" > "$T/policy.json"
 schema "$T/policy.json" "j['policy'] == 'always'"
 "$FC" policy "$MNT/f" sometimes 2>/dev/null && fail "bad policy accepted"
