@@ -209,12 +209,18 @@ static void fsop_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		killed = killed && !fs_inode_sxid(inode);
 	}
 	pthread_mutex_unlock(&fs->lock);
+	/*
+	 * The kernel caches the mode it no longer has: drop its attributes
+	 * before the reply, so no stat after the write can see the old mode.
+	 * Attributes only (offset -1): no page locks, no deadlock with the
+	 * writer.
+	 */
+	if (killed)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else
 		fuse_reply_write(req, done);
-	if (killed)	/* the kernel caches the mode it no longer has */
-		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 }
 
 static void fsop_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -303,9 +309,9 @@ static void fsop_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 		killed = killed && !fs_inode_sxid(inode);
 	}
 	pthread_mutex_unlock(&fs->lock);
-	fuse_reply_err(req, -ret);
-	if (killed)
+	if (killed)	/* as in fsop_write(): before the reply */
 		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+	fuse_reply_err(req, -ret);
 }
 
 static void fsop_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
