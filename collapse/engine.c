@@ -319,8 +319,8 @@ int clp_collapse_range(struct clp_map *m, int fd, uint64_t off, uint64_t len,
 							   file_size, p, reg, tracefd, shm_ino);
 		/* a user waits for this one: ride out short races (pages just
 		 * written may not be on the LRU yet) before reporting EAGAIN */
-		for (int again = 0; p->explicit_req && res == CLP_SCAN_ABORTED && again < 3; again++) {
-			usleep(10000);
+		for (int again = 0; p->explicit_req && res == CLP_SCAN_ABORTED && again < 5; again++) {
+			usleep(20000);
 			res = (enum clp_result)clp_collapse_region(fd, r << CLP_REGION_SHIFT,
 								   file_size, p, reg, tracefd,
 								   shm_ino);
