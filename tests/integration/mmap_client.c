@@ -6,6 +6,7 @@
  * that mapping is resident and how much is mapped by PMDs, from its own
  * /proc/self/smaps:  "rss_kb pmd_kb fault_ms checksum".
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,9 +73,14 @@ int main(int argc, char **argv)
 			sum += (unsigned char)p[o];
 	}
 	clock_gettime(CLOCK_MONOTONIC, &b);
-	if (clp && madvise(p, (size_t)st.st_size, 25 /* MADV_COLLAPSE */) < 0) {
-		perror("MADV_COLLAPSE");
-		return 1;
+	for (int tries = 0; clp; tries++) {	/* EAGAIN: a transient race */
+		if (madvise(p, (size_t)st.st_size, 25 /* MADV_COLLAPSE */) == 0)
+			break;
+		if (errno != EAGAIN || tries == 5) {
+			perror("MADV_COLLAPSE");
+			return 1;
+		}
+		usleep(50000);
 	}
 	smaps_of(p, &rss, &pmd);
 	printf("%ld %ld %.1f %lu\n", rss, pmd,
