@@ -325,10 +325,14 @@ int clp_collapse_range(struct clp_map *m, int fd, uint64_t off, uint64_t len,
 								   file_size, p, reg, tracefd,
 								   shm_ino);
 		}
-		if (res == CLP_KEEP_OFF)
-			;			/* still punched: stays keep-off */
-		else if (reg->state == CLP_R_KEEP_OFF)
-			reg->state = CLP_R_SMALL;	/* refilled by the user */
+		/*
+		 * Keep-off ends only where the region was looked at and found
+		 * whole again (the user refilled the hole); a region skipped for
+		 * its position, policy or emptiness stays keep-off.
+		 */
+		if (reg->state == CLP_R_KEEP_OFF && res != CLP_KEEP_OFF &&
+		    res != CLP_BEYOND_EOF && res != CLP_POLICY && res != CLP_EMPTY)
+			reg->state = CLP_R_SMALL;
 		clp_map_record(m, r, res, now_ns());
 		if (st) {
 			st->by_result[res]++;

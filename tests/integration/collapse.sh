@@ -75,6 +75,8 @@ wait_state f $((2 * MB)) huge
 # Truncate through a huge region; aligned whole-region punch.
 truncate -s $((5 * MB)) "$MNT/f"
 [ "$(state f $((4 * MB)))" = keep-off ] || fail "truncate did not split region 2"
+sleep 1	# background passes must not end it: the region now crosses EOF
+[ "$(state f $((4 * MB)))" = keep-off ] || fail "background pass ended keep-off at EOF"
 fallocate -p -o 0 -l $((2 * MB)) "$MNT/f"
 [ "$(state f 0)" = small ] || fail "whole-region punch: region 0 is $(state f 0)"
 # Explicit collapse ends keep-off and may fill holes (the user asked).
