@@ -201,18 +201,10 @@ static void clp_pass(struct fs *fs)
 static void *clp_main(void *arg)
 {
 	struct fs *fs = arg;
-	struct timespec ts;
 
 	pthread_mutex_lock(&fs->lock);
 	while (!fs->clp_stop) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += fs->opts.scan_sleep_ms / 1000;
-		ts.tv_nsec += (long)(fs->opts.scan_sleep_ms % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&fs->clp_cond, &fs->lock, &ts);
+		fs_wait_ms(fs, &fs->clp_cond, fs->opts.scan_sleep_ms);
 		if (!fs->clp_stop)
 			clp_pass(fs);
 	}
@@ -243,11 +235,7 @@ int fsclp_start(struct fs *fs)
 void fsclp_stop(struct fs *fs)
 {
 	if (fs->clp_started) {
-		pthread_mutex_lock(&fs->lock);
-		fs->clp_stop = true;
-		pthread_cond_signal(&fs->clp_cond);
-		pthread_mutex_unlock(&fs->lock);
-		pthread_join(fs->clp_thread, NULL);
+		fs_thread_stop(fs, fs->clp_thread, &fs->clp_stop, &fs->clp_cond);
 		fs->clp_started = false;
 	}
 	clp_trace_close(fs->tracefd);

@@ -165,6 +165,9 @@ int fs_inode_new(struct fs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
 		 struct fs_inode **out);
 void fs_inode_put_check(struct fs *fs, struct fs_inode *inode);
 void fs_touch(struct timespec *ts);
+void fs_wait_ms(struct fs *fs, pthread_cond_t *cond, unsigned ms);
+void fs_thread_stop(struct fs *fs, pthread_t thread, bool *stop,
+		    pthread_cond_t *cond);
 bool fs_inode_sxid(const struct fs_inode *inode);
 void fs_kill_suidgid(struct fs_inode *inode);
 void fs_stat(const struct fs_inode *inode, struct stat *st);
@@ -184,7 +187,6 @@ int fs_data_load(struct fs *fs, struct fs_inode *inode);
 void fs_data_unload(struct fs *fs, struct fs_inode *inode);
 void fs_data_dirty(struct fs *fs, struct fs_inode *inode, uint64_t off,
 		   uint64_t end);
-void fs_data_touch(struct fs_inode *inode);
 void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode);
 void fs_data_use(struct fs *fs, struct fs_inode *inode);
 void fs_data_trim(struct fs *fs);

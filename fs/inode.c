@@ -94,6 +94,32 @@ void fs_kill_suidgid(struct fs_inode *inode)
 	fs_touch(&inode->ctime);
 }
 
+/* Wait on @cond (fs->lock held) for at most @ms milliseconds. */
+void fs_wait_ms(struct fs *fs, pthread_cond_t *cond, unsigned ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(cond, &fs->lock, &ts);
+}
+
+/* Tell a background thread to stop (*@stop, under fs->lock) and join it. */
+void fs_thread_stop(struct fs *fs, pthread_t thread, bool *stop,
+		    pthread_cond_t *cond)
+{
+	pthread_mutex_lock(&fs->lock);
+	*stop = true;
+	pthread_cond_signal(cond);
+	pthread_mutex_unlock(&fs->lock);
+	pthread_join(thread, NULL);
+}
+
 void fs_meta_dirty(struct fs *fs)
 {
 	fs->meta_seq++;

@@ -463,14 +463,11 @@ int fs_commit(struct fs *fs, bool clean)
 static void *wb_main(void *arg)
 {
 	struct fs *fs = arg;
-	struct timespec ts;
 	int ret;
 
 	pthread_mutex_lock(&fs->lock);
 	while (!fs->wb_stop) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += fs->opts.commit_interval;
-		pthread_cond_timedwait(&fs->wb_cond, &fs->lock, &ts);
+		fs_wait_ms(fs, &fs->wb_cond, fs->opts.commit_interval * 1000);
 		if (fs->wb_stop)
 			break;
 		pthread_mutex_unlock(&fs->lock);
@@ -505,10 +502,6 @@ void fs_wb_stop(struct fs *fs)
 {
 	if (!fs->wb_started)
 		return;
-	pthread_mutex_lock(&fs->lock);
-	fs->wb_stop = true;
-	pthread_cond_signal(&fs->wb_cond);
-	pthread_mutex_unlock(&fs->lock);
-	pthread_join(fs->wb_thread, NULL);
+	fs_thread_stop(fs, fs->wb_thread, &fs->wb_stop, &fs->wb_cond);
 	fs->wb_started = false;
 }
