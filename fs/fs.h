@@ -66,6 +66,12 @@ struct fs_inode {
 	size_t dmap_words;
 	bool dall;
 	bool dirty;			/* dall or any bit in dmap */
+	/*
+	 * A commit that wrote new extents for this inode failed: they are
+	 * installed but maybe not on disk (a failed fdatasync forgets the
+	 * lost pages), so the next commit rewrites instead of reusing them.
+	 */
+	bool wb_unsynced;
 	/* passthrough (see passthrough.c) */
 	int backing_id;			/* > 0 while passthrough opens exist */
 	uint32_t pt_opens, pt_writers;

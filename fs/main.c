@@ -219,6 +219,31 @@ static int open_fs(struct fs *fs, const struct cli *cli)
 	return ret;
 }
 
+/*
+ * The last commit, after the kernel let go of the mount.  A failing image
+ * (EIO, a full host filesystem) may recover, so try a few times before
+ * saying what is lost: the image still holds the last good generation.
+ */
+static int final_commit(struct fs *fs)
+{
+	int ret = 0;
+
+	for (int i = 0; i < 5; i++) {
+		if (i)
+			sleep(1);
+		ret = fs_commit(fs, true);
+		if (!ret || ret == -ENOMEM)
+			break;
+		fprintf(stderr, "foliofs: final writeback failed: %s%s\n",
+			strerror(-ret), i < 4 ? "; retrying" : "");
+	}
+	if (ret)
+		fprintf(stderr, "foliofs: %s still holds generation %llu; "
+			"changes made after it are lost\n", fs->image_path,
+			(unsigned long long)img_sb(fs->img)->s_generation);
+	return ret;
+}
+
 static int serve(struct fs *fs, struct fuse_args *args,
 		 struct fuse_cmdline_opts *o)
 {
@@ -260,11 +285,8 @@ static int serve(struct fs *fs, struct fuse_args *args,
 		ret = 0;
 	fsclp_stop(fs);
 	fs_wb_stop(fs);
-	if (fs_commit(fs, true)) {
-		fprintf(stderr, "foliofs: final writeback failed: %s\n",
-			strerror(-fs->last_error));
+	if (final_commit(fs))
 		ret = 1;
-	}
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:

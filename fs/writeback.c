@@ -28,6 +28,7 @@ struct wb_item {
 	uint64_t size;
 	int memfd;
 	unsigned max_order;
+	bool no_reuse;		/* the inode's wb_unsynced at snapshot */
 	struct fofs_extent *old;
 	uint32_t nold;
 	bool *reused;
@@ -41,6 +42,7 @@ struct wb {
 	size_t n;
 	uint8_t *buf;		/* one region */
 	uint64_t meta_seq;
+	bool installed;		/* the new extent lists replaced the old */
 };
 
 static const struct fofs_extent *old_at(struct wb_item *it, uint64_t off,
@@ -93,7 +95,7 @@ static int wb_chunk(struct wb *wb, struct wb_item *it, uint64_t off,
 	int ret;
 
 	old = old_at(it, off, order, &idx);
-	if (old && old->e_checksum == img_xxh3(data, len)) {
+	if (old && !it->no_reuse && old->e_checksum == img_xxh3(data, len)) {
 		it->reused[idx] = true;
 		return push_new(it, old);
 	}
@@ -107,6 +109,8 @@ static int wb_chunk(struct wb *wb, struct wb_item *it, uint64_t off,
 		return ret;
 	}
 	ret = img_write_extent(wb->fs->img, &e, data);
+	if (ret && !(old && e.e_block == old->e_block))
+		img_unalloc(wb->fs->img, e.e_block, order);
 	if (ret)
 		return ret;
 	return push_new(it, &e);
@@ -281,6 +285,7 @@ static int wb_snapshot(struct wb *wb, bool data)
 		it->dmap = i->dmap;
 		it->dmap_words = i->dmap_words;
 		it->dall = i->dall;
+		it->no_reuse = i->wb_unsynced;
 		i->dmap = NULL;
 		i->dmap_words = 0;
 		/* passthrough writers change the memfd unseen: always rehash */
@@ -338,6 +343,7 @@ static void wb_install(struct wb *wb)
 	for (size_t i = 0; i < fs->ndead; i++)
 		img_free(fs->img, fs->dead[i].e_block, fs->dead[i].e_order);
 	fs->ndead = 0;
+	wb->installed = true;
 }
 
 /* A failed writeback leaves everything it took dirty again. */
@@ -364,6 +370,10 @@ static void wb_finish(struct wb *wb, bool ok)
 		inode->pins--;
 		if (!ok)
 			wb_redirty(fs, &wb->items[i]);
+		if (!ok && wb->installed)
+			inode->wb_unsynced = true;
+		else if (ok && wb->items[i].no_reuse)
+			inode->wb_unsynced = false;
 		fs_data_account(fs, inode);
 		fs_inode_put_check(fs, inode);
 	}

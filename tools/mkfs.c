@@ -32,6 +32,9 @@ static void usage(FILE *f)
 "  -L, --label LABEL  volume label, at most 63 bytes\n"
 "  -U, --uuid UUID    use this UUID instead of a random one\n"
 "  -f, --force        overwrite an existing filesystem\n"
+"  -S, --sparse       do not reserve a file target's space on its host\n"
+"                     filesystem now (default: reserve it, so that a full\n"
+"                     host cannot fail a later commit)\n"
 "  -q, --quiet        print nothing on success\n"
 "  -h, --help         this text\n"
 "  -V, --version      version\n"
@@ -110,6 +113,7 @@ int main(int argc, char *argv[])
 		{ "label", required_argument, NULL, 'L' },
 		{ "uuid", required_argument, NULL, 'U' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "sparse", no_argument, NULL, 'S' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -122,7 +126,7 @@ int main(int argc, char *argv[])
 	struct fofs_super sb;
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "s:L:U:fqhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:L:U:fSqhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			if (tool_parse_size(optarg, &o.size)) {
@@ -142,6 +146,9 @@ int main(int argc, char *argv[])
 			break;
 		case 'f':
 			force = true;
+			break;
+		case 'S':
+			o.sparse = true;
 			break;
 		case 'q':
 			quiet = true;

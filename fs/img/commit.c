@@ -377,7 +377,7 @@ int img_commit(struct img *img, struct img_mw *mw,
 				   (sb.s_flags & ~FOFS_SF_CLEAN);
 	ret = write_super(img, &sb);
 	if (ret)
-		goto out_keep;	/* it may have landed: keep the new blocks */
+		goto out_hold;
 	for (size_t i = 0; i < img->nmeta; i++)
 		img_free(img, img->meta[i], FOFS_ORDER_SMALL);
 	img_release_pending(img);
@@ -386,10 +386,19 @@ int img_commit(struct img *img, struct img_mw *mw,
 	img->nmeta = sb.s_meta_blocks;
 	img->sb = sb;
 	return 0;
+out_hold:
+	/*
+	 * The superblock may have landed and point at the new chain: keep
+	 * its blocks from reuse until a later commit supersedes it, but do
+	 * not count them as used then.
+	 */
+	for (uint64_t i = 0; i < sb.s_meta_blocks; i++)
+		img_free(img, blocks[i], FOFS_ORDER_SMALL);
+	free(blocks);
+	return ret;
 out_unalloc:
 	for (uint64_t i = 0; i < sb.s_meta_blocks; i++)
 		img_unalloc(img, blocks[i], FOFS_ORDER_SMALL);
-out_keep:
 	free(blocks);
 	return ret;
 }

@@ -20,6 +20,22 @@
 
 #define MIN_BYTES	(1ull << 20)
 
+/*
+ * Reserve the whole file on the host now, so that a host filesystem filling
+ * up later cannot fail a commit: what the filesystem reports free is free.
+ */
+static int preallocate(int fd, uint64_t size, char *msg, size_t msglen)
+{
+	if (fallocate(fd, 0, 0, (off_t)size) == 0)
+		return 0;
+	if (errno == EOPNOTSUPP)	/* the host cannot: a sparse image then */
+		return 0;
+	img_msg(msg, msglen, "cannot reserve %llu bytes for the image on its "
+		"host filesystem: %s%s", (unsigned long long)size, strerror(errno),
+		errno == ENOSPC ? " (--sparse allocates on demand instead)" : "");
+	return -errno;
+}
+
 static int target_size(int fd, const struct img_mkfs_opts *o, uint64_t *size,
 		       char *msg, size_t msglen)
 {
@@ -50,7 +66,7 @@ static int target_size(int fd, const struct img_mkfs_opts *o, uint64_t *size,
 			(unsigned long long)*size, strerror(errno));
 		return -errno;
 	}
-	return 0;
+	return o->sparse ? 0 : preallocate(fd, *size, msg, msglen);
 }
 
 static void root_inode(struct img_inode_rec *rec, uint64_t now)

@@ -76,6 +76,7 @@ struct img_mkfs_opts {
 	const char *label;	/* may be NULL */
 	const uint8_t *uuid;	/* 16 bytes, NULL for a random one */
 	uint64_t time;		/* 0 for now; tests pin it for golden images */
+	bool sparse;		/* file target: do not preallocate */
 };
 
 /* Inline helpers shared by every caller. */
