@@ -186,6 +186,9 @@ void fs_link_del(struct fs *fs, struct fs_dirent *de);
 int fs_check_name(const char *name);
 void fs_meta_dirty(struct fs *fs);
 int fs_load_image(struct fs *fs);
+
+/* privs.c */
+int fs_drop_privileges(void);
 int fs_serialize(struct fs *fs, struct img_mw *mw);
 
 /* data.c */

@@ -265,6 +265,9 @@ static int serve(struct fs *fs, struct fuse_args *args,
 		goto out_unmount;
 	}
 	fuse_daemonize(o->foreground);
+	ret = fs_drop_privileges();
+	if (ret)
+		goto out_unmount;
 	if (fs_wb_start(fs))
 		fprintf(stderr, "foliofs: cannot start writeback thread\n");
 	if (fsclp_start(fs))
