@@ -2,6 +2,10 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # kill -9 of the daemon at random moments: after remount every file whose
 # fsync returned is intact, and fsck is clean.  ROUNDS rounds (default 8).
+# Two clients each round: one creates, renames and fsyncs whole files; the
+# other (crashload) writes, writes through mappings, punches, truncates,
+# renames over and unlinks a set of files, with fsync and fsyncdir, keeping
+# an XXH3 manifest of what is durable.
 . "$(dirname "$0")/lib.sh"
 
 ROUNDS=${ROUNDS:-8}
@@ -24,12 +28,23 @@ for round in $(seq "$ROUNDS"); do
 		done
 	) &
 	writer=$!
+	mkdir "$MNT/L$round"
+	"$HELPERS/crashload" run "$MNT/L$round" "$T/load$round" "$RANDOM$round" \
+		>> "$T/load.out" 2>&1 &
+	loader=$!
 	sleep "0.$((RANDOM % 9 + 1))"
 	kill_img
 	wait "$writer" 2>/dev/null || true
+	wait "$loader" 2>/dev/null || true
+	grep -q "crashload:" "$T/load.out" && { cat "$T/load.out"; fail "round $round: workload saw wrong data"; }
 	fsck_clean
 	mount_img
 	(cd "$MNT" && sha256sum -c --quiet "$T/manifest") || fail "round $round: fsync'd data lost"
+	for r in $(seq "$round"); do
+		[ -e "$T/load$r" ] || continue
+		"$HELPERS/crashload" check "$MNT/L$r" "$T/load$r" > "$T/check.out" ||
+			{ cat "$T/check.out"; fail "round $round: crashload files of round $r lost data"; }
+	done
 	umount_img
 done
 
@@ -57,4 +72,5 @@ mount_img
 sha256sum < "$MNT/term" | cmp -s - "$T/term.sum" || fail "SIGTERM lost data"
 [ "$(cat "$MNT/many/2999")" = 2999 ] && [ "$(ls "$MNT/many" | wc -l)" = 3000 ] || fail "small files lost"
 umount_img
-pass "$ROUNDS crash rounds, $(wc -l < "$T/manifest") fsync'd files intact"
+syncs=$(cat "$T"/load* | grep -c "^clean")
+pass "$ROUNDS crash rounds, $(wc -l < "$T/manifest") fsync'd files and $syncs crashload fsyncs intact"

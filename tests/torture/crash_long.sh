@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Long crash torture (not part of the suite): ROUNDS (default 100) rounds of
-# the crash test, kill -9 at random moments, every fsync'd byte checked
+# the crash test (both workloads: whole files, and crashload), kill -9 at
+# random moments, every fsync'd byte checked
 # against its manifest and fsck clean after each round.  Run as root after
 # building: bash tests/torture/crash_long.sh [build-dir]
 set -euo pipefail
