@@ -223,6 +223,7 @@ int shm_init(struct fs *fs);
 void shm_exit(struct fs *fs);
 int shm_create(struct fs *fs, int *fd);
 void shm_update_limit(struct fs *fs);
+uint64_t shm_memory_limit(void);
 
 /* passthrough.c */
 int pt_install(struct fs *fs, struct fuse_session *se);

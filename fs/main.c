@@ -177,6 +177,7 @@ static int open_fs(struct fs *fs, const struct cli *cli)
 				.cache_size = (uint64_t)sysconf(_SC_PHYS_PAGES) *
 					      (uint64_t)sysconf(_SC_PAGESIZE) / 4 };
 	struct img *img = NULL;
+	uint64_t cglimit;
 	int ret;
 
 	if (cli->max_ptes_none > 511) {
@@ -187,10 +188,13 @@ static int open_fs(struct fs *fs, const struct cli *cli)
 		fprintf(stderr, "foliofs: bad cache_size '%s'\n", cli->cache_size);
 		return -EINVAL;
 	}
-	if (cli->huge && clp_policy_parse(cli->huge, &opts.huge)) {
-		fprintf(stderr, "foliofs: unknown huge policy '%s' (never, small, "
-			"madvise, always, auto)\n", cli->huge);
-		return -EINVAL;
+	/* file data is charged to the daemon's memory cgroup: cache less */
+	cglimit = shm_memory_limit();
+	if (!cli->cache_size && cglimit && cglimit / 4 < opts.cache_size) {
+		opts.cache_size = cglimit / 4;
+		fprintf(stderr, "foliofs: memory cgroup limit %llu MiB: cache_size "
+			"%llu MiB\n", (unsigned long long)(cglimit >> 20),
+			(unsigned long long)(opts.cache_size >> 20));
 	}
 	ret = img_open(cli->image, cli->ro ? IMG_O_RDONLY : IMG_O_RDWR, &img);
 	if (!ret) {

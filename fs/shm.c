@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -111,4 +112,75 @@ void shm_update_limit(struct fs *fs)
 	    fsconfig(pfd, FSCONFIG_CMD_RECONFIGURE, NULL, NULL, 0) == 0)
 		fs->shm_limit = limit;
 	close(pfd);
+}
+
+/* A number from a cgroup file; "max" (v2) and v1's huge "unlimited" are 0. */
+static uint64_t cg_read(const char *dir, const char *file, const char *key)
+{
+	char path[PATH_MAX], line[256];
+	unsigned long long v = 0;
+	size_t klen = key ? strlen(key) : 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (key && (strncmp(line, key, klen) || line[klen] != ' '))
+			continue;
+		if (sscanf(line + (key ? klen + 1 : 0), "%llu", &v) != 1)
+			v = 0;
+		break;
+	}
+	fclose(f);
+	return v >= (1ull << 62) ? 0 : v;
+}
+
+static uint64_t tighter(uint64_t a, uint64_t b)
+{
+	return !a ? b : !b ? a : a < b ? a : b;
+}
+
+/**
+ * shm_memory_limit() - the memory cgroup limit the daemon runs under
+ *
+ * File data lives in the daemon's memory and is charged to its cgroup:
+ * the default cache size is taken from this.  cgroup v2: the lowest
+ * memory.max (or memory.high) from the daemon's cgroup up; v1: the memory
+ * controller's hierarchical limit.
+ *
+ * Return: the limit in bytes, or 0 when there is none.
+ */
+uint64_t shm_memory_limit(void)
+{
+	char line[PATH_MAX], dir[PATH_MAX];
+	uint64_t lim = 0;
+	FILE *f = fopen("/proc/self/cgroup", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *path = strrchr(line, ':'), *ctl = strchr(line, ':');
+
+		if (!path || !ctl)
+			continue;
+		line[strcspn(line, "\n")] = 0;
+		if (!strncmp(ctl, "::", 2)) {	/* v2: this cgroup and its parents */
+			for (char *rel = path + 1, *slash; rel[1]; *slash = 0) {
+				snprintf(dir, sizeof(dir), "/sys/fs/cgroup%s", rel);
+				lim = tighter(lim, cg_read(dir, "memory.max", NULL));
+				lim = tighter(lim, cg_read(dir, "memory.high", NULL));
+				slash = strrchr(rel, '/');
+				if (slash == rel)
+					break;
+			}
+		} else if (strstr(ctl, "memory:")) {
+			snprintf(dir, sizeof(dir), "/sys/fs/cgroup/memory%s", path + 1);
+			lim = tighter(lim, cg_read(dir, "memory.stat",
+						   "hierarchical_memory_limit"));
+		}
+	}
+	fclose(f);
+	return lim;
 }

@@ -1,0 +1,92 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The stress workload against a daemon in a memory cgroup (v1 or v2) too
+# small to hold the data twice: file data is charged to the daemon, so
+# collapse's new huge pages must fail to charge at times.  Those failures
+# stay inside the daemon: clients see no error and every file is right, the
+# daemon is never OOM-killed, its default cache follows the limit, and
+# everything survives a remount.  STRESS_SECONDS (default 10).
+. "$(dirname "$0")/lib.sh"
+: "${HELPERS:?}"
+
+LIMIT_MB=${LIMIT_MB:-320}
+CG=
+if grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+	CG=/sys/fs/cgroup/foliofs-test.$$
+	echo +memory > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+	mkdir "$CG" || skip "cannot create a cgroup"
+	echo $((LIMIT_MB << 20)) > "$CG/memory.max"
+	echo 0 > "$CG/memory.swap.max" 2>/dev/null || true
+	usage() { cat "$CG/memory.peak" 2>/dev/null || cat "$CG/memory.current"; }
+	current() { cat "$CG/memory.current"; }
+	set_limit() { echo "$1" > "$CG/memory.max"; }
+	limit_hits() { awk '$1 == "max" { print $2 }' "$CG/memory.events"; }
+	oom_kills() { awk '$1 == "oom_kill" { print $2 }' "$CG/memory.events"; }
+elif [ -d /sys/fs/cgroup/memory ]; then
+	CG=/sys/fs/cgroup/memory/foliofs-test.$$
+	mkdir "$CG" || skip "cannot create a cgroup"
+	echo $((LIMIT_MB << 20)) > "$CG/memory.limit_in_bytes"
+	usage() { cat "$CG/memory.max_usage_in_bytes"; }
+	current() { cat "$CG/memory.usage_in_bytes"; }
+	set_limit() { echo "$1" > "$CG/memory.limit_in_bytes"; }
+	limit_hits() { cat "$CG/memory.failcnt"; }
+	oom_kills() { awk '$1 == "oom_kill" { print $2 }' "$CG/memory.oom_control"; }
+else
+	skip "no memory cgroup controller"
+fi
+cg_cleanup() {
+	cleanup
+	rmdir "$CG" 2>/dev/null || true
+}
+trap cg_cleanup EXIT
+
+mkfs_img 1G
+# The daemon joins the cgroup, then becomes foliofs (same pid, for $!).
+bash -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' _ "$CG" \
+	"$FOLIOFS" -f "${MODE_OPTS[@]}" -o scan_sleep_ms=50,commit=1 "$IMG" "$MNT" \
+	2>> "$T/daemon.log" &
+DAEMON_PID=$!
+for _ in $(seq 100); do mountpoint -q "$MNT" && break; sleep 0.05; done
+mountpoint -q "$MNT" || fail "mount in the cgroup did not appear"
+grep -q "^$DAEMON_PID$" "$CG/cgroup.procs" || fail "daemon is not in the cgroup"
+grep -q "memory cgroup limit $LIMIT_MB MiB: cache_size $((LIMIT_MB / 4)) MiB" "$T/daemon.log" ||
+	fail "the default cache did not follow the cgroup limit"
+
+# 6 workers x 8 files x 3 MiB = 144 MiB live, plus what they rewrite, in
+# a 320 MiB cgroup that also pays for collapses' new huge pages, the
+# cached clean files (a quarter of the limit) and the daemon itself.
+"$HELPERS/stress" "$MNT" 6 "${STRESS_SECONDS:-10}" > "$T/stress.out" ||
+	{ cat "$T/stress.out"; fail "a client saw an error or wrong data under memory pressure"; }
+# Squeeze: files written as small pages, the limit lowered to just above
+# what the cgroup holds, then huge pages asked for: some cannot be charged.
+for i in 0 1 2 3; do
+	head -c $((24 << 20)) /dev/urandom > "$MNT/big$i"
+	setfattr -n user.foliofs.policy -v never "$MNT/big$i"
+done
+sleep 0.2
+set_limit $(( $(current) + (1 << 20) ))
+for i in 0 1 2 3; do
+	setfattr -n user.foliofs.policy -v always "$MNT/big$i"
+	setfattr -n user.foliofs.collapse -v "" "$MNT/big$i" 2>> "$T/collapse.err" || true
+	cmp -s "$MNT/big$i" "$MNT/big$i" || fail "big$i unreadable while squeezed"
+done
+set_limit $((LIMIT_MB << 20))
+kill -0 "$DAEMON_PID" 2>/dev/null || fail "the daemon died under memory pressure"
+(cd "$MNT" && sha256sum w* big*) > "$T/sums"
+getfattr --only-values -n user.foliofs.status "$MNT" > "$T/status"
+charge_fails=$(sed -n 's/^result_ccgroup_charge_failed=//p; s/^result_alloc_failed=//p' "$T/status" |
+	awk '{ s += $1 } END { print s + 0 }')
+collapsed=$(sed -n 's/^collapsed=//p' "$T/status")
+peak=$(( $(usage) >> 20 ))
+hits=$(limit_hits)
+kills=$(oom_kills)
+umount_img
+[ "${kills:-0}" = 0 ] || fail "$kills OOM kills in the daemon's cgroup"
+[ "$peak" -le "$LIMIT_MB" ] || fail "daemon used $peak MiB over a $LIMIT_MB MiB limit"
+[ "${hits:-0}" -gt 0 ] || fail "the limit was never reached: no pressure was tested"
+fsck_clean
+mount_img
+(cd "$MNT" && sha256sum -c --quiet "$T/sums") || fail "content changed across remount"
+umount_img
+grep "^result_" "$T/status" | tr "\n" " "; echo
+pass "$(grep -o '[0-9]* operations' "$T/stress.out" | head -1 || true) in a $LIMIT_MB MiB cgroup: peak $peak MiB, limit hit $hits times, $charge_fails collapses refused memory, $collapsed collapsed, no client error, no OOM kill; $(wc -l < "$T/sums") files intact after remount"
