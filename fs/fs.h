@@ -56,6 +56,7 @@ struct fs_inode {
 	/* committed extents: changed only under fs->commit_lock too */
 	struct fofs_extent *ext;
 	uint32_t next, capext;
+	uint64_t ext_size;		/* a file size all of ext lies inside */
 	int memfd;			/* -1 while the data is not loaded */
 	bool loading;			/* fs_data_load() runs unlocked */
 	uint64_t nlookup;

@@ -66,7 +66,7 @@ static int load_inode(void *arg, const struct img_inode_rec *rec)
 	inode->uid = ri->i_uid;
 	inode->gid = ri->i_gid;
 	inode->nlink = ri->i_nlink;
-	inode->size = ri->i_size;
+	inode->size = inode->ext_size = ri->i_size;
 	inode->rdev = ri->i_rdev;
 	ts_set(&inode->atime, ri->i_atime, ri->i_atime_ns);
 	ts_set(&inode->mtime, ri->i_mtime, ri->i_mtime_ns);
@@ -215,6 +215,19 @@ static int serialize_regions(struct img_mw *mw, const struct fs_inode *inode)
 	return ret;
 }
 
+/*
+ * A truncate drops the extents past the new size only at the next data
+ * commit; a metadata-only commit before it (one that frees deleted files)
+ * must not pair the new size with the old extents.  It records the size
+ * they were written for: the truncate is then simply not committed yet.
+ */
+static uint64_t ext_fit_size(const struct fs_inode *inode)
+{
+	if (inode->next && inode->ext[inode->next - 1].e_file_off >= inode->size)
+		return inode->ext_size;
+	return inode->size;
+}
+
 static int serialize_inode(struct img_mw *mw, const struct fs_inode *inode)
 {
 	struct img_inode_rec rec = { 0 };
@@ -231,7 +244,7 @@ static int serialize_inode(struct img_mw *mw, const struct fs_inode *inode)
 		xa[nx] = (struct img_xattr){ x->name, x->name_len, x->value, x->value_len };
 	rec.ino = (struct fofs_inode){
 		.i_ino = inode->ino, .i_mode = inode->mode, .i_uid = inode->uid,
-		.i_gid = inode->gid, .i_nlink = inode->nlink, .i_size = inode->size,
+		.i_gid = inode->gid, .i_nlink = inode->nlink, .i_size = ext_fit_size(inode),
 		.i_rdev = inode->rdev,
 		.i_atime = inode->atime.tv_sec, .i_atime_ns = (uint32_t)inode->atime.tv_nsec,
 		.i_mtime = inode->mtime.tv_sec, .i_mtime_ns = (uint32_t)inode->mtime.tv_nsec,

@@ -338,6 +338,7 @@ static void wb_install(struct wb *wb)
 		free(inode->ext);
 		inode->ext = it->new;
 		inode->next = inode->capext = keep;
+		inode->ext_size = inode->size;
 		it->new = NULL;
 	}
 	for (size_t i = 0; i < fs->ndead; i++)

@@ -4,7 +4,9 @@
  * in the spirit of e2fsprogs' test_io manager: the daemon runs unchanged,
  * and writes or syncs of one file, the image named by FOLIOFS_FAULT_IMAGE,
  * fail while the control file FOLIOFS_FAULT_CTL says so.  The control file
- * holds one word: "write-eio" (pwrite fails with EIO), "sync-eio"
+ * holds one word: "write-eio" (pwrite fails with EIO), "write-eio-data"
+ * (only writes longer than one 4 KiB block fail: data extents, not the
+ * metadata blocks and superblocks), "sync-eio"
  * (fdatasync and fsync fail with EIO), "write-enospc" (pwrite fails with
  * ENOSPC); anything else, or no file, injects nothing.  A failed sync
  * also loses what it should have made durable, as a real one can: the
@@ -26,7 +28,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum fault { FAULT_NONE, FAULT_WRITE_EIO, FAULT_SYNC_EIO, FAULT_WRITE_ENOSPC };
+enum fault { FAULT_NONE, FAULT_WRITE_EIO, FAULT_WRITE_EIO_DATA, FAULT_SYNC_EIO,
+	     FAULT_WRITE_ENOSPC };
 
 static ssize_t (*real_pwrite64)(int, const void *, size_t, off_t);
 static int (*real_fdatasync)(int);
@@ -71,6 +74,8 @@ static enum fault fault_now(void)
 	fclose(f);
 	if (!strcmp(word, "write-eio"))
 		return FAULT_WRITE_EIO;
+	if (!strcmp(word, "write-eio-data"))
+		return FAULT_WRITE_EIO_DATA;
 	if (!strcmp(word, "sync-eio"))
 		return FAULT_SYNC_EIO;
 	if (!strcmp(word, "write-enospc"))
@@ -145,7 +150,7 @@ ssize_t pwrite64(int fd, const void *buf, size_t len, off_t off)
 	if (is_image(fd)) {
 		enum fault f = fault_now();
 
-		if (f == FAULT_WRITE_EIO)
+		if (f == FAULT_WRITE_EIO || (f == FAULT_WRITE_EIO_DATA && len > 4096))
 			return fail_with(EIO, "write-eio");
 		if (f == FAULT_WRITE_ENOSPC)
 			return fail_with(ENOSPC, "write-enospc");

@@ -73,6 +73,25 @@ sed -i '/ d$/d' "$T/sums"
 check_sums "committed data lost by a crash during failing writes"
 [ ! -e "$MNT/d" ] || fail "an uncommitted file survived the crash"
 
+# 3b. A truncate, then a delete: the commit that frees the deleted file's
+# blocks lands, the data commit after it fails, the daemon dies.  The
+# image must not pair the new size with extents past it.
+newfile t $((4 << 20))
+echo v > "$MNT/v"
+fsync_ok "$MNT/t"
+truncate -s $((1 << 20)) "$MNT/t"
+rm "$MNT/v"
+fault write-eio-data
+fsync_fails "$MNT/t" "Input/output error"
+kill_img
+fsck_clean
+fault none
+mount_faulty
+size=$(stat -c %s "$MNT/t")
+[ "$size" = $((4 << 20)) ] || [ "$size" = $((1 << 20)) ] || fail "t has size $size after the crash"
+[ "$size" = $((4 << 20)) ] && check_sums "t lost its committed content"
+sed -i '/ t$/d' "$T/sums"; (cd "$MNT" && sha256sum t) >> "$T/sums"
+
 # 4. The host says ENOSPC: reported as such, nothing lost, then it recovers.
 fault write-enospc
 newfile e $((6 << 20))
