@@ -196,6 +196,11 @@ static int open_fs(struct fs *fs, const struct cli *cli)
 			"%llu MiB\n", (unsigned long long)(cglimit >> 20),
 			(unsigned long long)(opts.cache_size >> 20));
 	}
+	if (cli->huge && clp_policy_parse(cli->huge, &opts.huge)) {
+		fprintf(stderr, "foliofs: unknown huge policy '%s' (never, small, "
+			"madvise, always, auto)\n", cli->huge);
+		return -EINVAL;
+	}
 	ret = img_open(cli->image, cli->ro ? IMG_O_RDONLY : IMG_O_RDWR, &img);
 	if (!ret) {
 		ret = fs_init(fs, img, &opts);
