@@ -39,7 +39,7 @@ static const char *dir;
 static int mfd, dfd;
 static unsigned long nops, nsync;
 
-static void note(const char *fmt, ...)
+static __attribute__((format(printf, 1, 2))) void note(const char *fmt, ...)
 {
 	char line[256];
 	va_list ap;

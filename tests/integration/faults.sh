@@ -23,7 +23,7 @@ fsync_fails() {
 	grep -q "$2" "$T/fsync.err" || fail "fsync $1: expected '$2', got: $(cat "$T/fsync.err")"
 }
 mount_faulty() {
-	LD_PRELOAD=$FAULTIO mount_img -o commit=0 "$@"
+	DAEMON_PRELOAD=$FAULTIO mount_img -o commit=0 "$@"
 }
 newfile() { head -c "$2" /dev/urandom > "$MNT/$1"; (cd "$MNT" && sha256sum "$1") >> "$T/sums"; }
 check_sums() { (cd "$MNT" && sha256sum -c --quiet "$T/sums") || fail "$1"; }
@@ -102,7 +102,7 @@ fsync_ok "$MNT/e"
 
 # 5. Periodic writeback failing is logged; the next fsync still reports it.
 umount_img
-LD_PRELOAD=$FAULTIO mount_img -o commit=1
+DAEMON_PRELOAD=$FAULTIO mount_img -o commit=1
 fault sync-eio
 newfile f $((1 << 20))
 for _ in $(seq 50); do

@@ -42,9 +42,10 @@ mkfs_img() { "$MKFS" -q -f -s "${1:-512M}" "$IMG"; }
 MODE_OPTS=()
 [ "${FOLIOFS_MODE:-}" = fallback ] && MODE_OPTS=(-o nopassthrough)
 
-# mount_img [daemon options...]: mount $IMG on $MNT, daemon in foreground.
+# mount_img [daemon options...]: mount $IMG on $MNT, daemon in foreground;
+# DAEMON_PRELOAD, if set, is LD_PRELOADed into the daemon alone.
 mount_img() {
-	"$FOLIOFS" -f "${MODE_OPTS[@]}" "$@" "$IMG" "$MNT" 2>>"$T/daemon.log" &
+	LD_PRELOAD=${DAEMON_PRELOAD:-} "$FOLIOFS" -f "${MODE_OPTS[@]}" "$@" "$IMG" "$MNT" 2>>"$T/daemon.log" &
 	DAEMON_PID=$!
 	for _ in $(seq 100); do
 		mountpoint -q "$MNT" && return 0
