@@ -57,7 +57,7 @@ static int load_inode(void *arg, const struct img_inode_rec *rec)
 	struct fs_inode *inode;
 
 
-	if (fs_iget(ls->fs, ri->i_ino))
+	if (!ri->i_ino || ri->i_ino > FOFS_INO_MAX || fs_iget(ls->fs, ri->i_ino))
 		return -EUCLEAN;
 	inode = fs_inode_alloc(ri->i_ino);
 	if (!inode)

@@ -233,6 +233,12 @@ static void pass_inodes(struct ck *ck)
 			ci->dropped = true;
 			continue;
 		}
+		if (!ino->i_ino || ino->i_ino > FOFS_INO_MAX) {
+			ck_find(ck, true, "inode %llu: number out of range, inode dropped",
+				(unsigned long long)ino->i_ino);
+			ci->dropped = true;
+			continue;
+		}
 		if (!mode_ok(ino->i_mode) && ino->i_ino != FOFS_ROOT_INO) {
 			ck_find(ck, true, "inode %llu: unknown file type 0%o, inode dropped",
 				(unsigned long long)ino->i_ino, ino->i_mode & S_IFMT);
@@ -468,6 +474,9 @@ static int ck_lost_found(struct ck *ck, struct ck_inode **out)
 			return 0;
 		}
 	}
+	ret = -EUCLEAN;
+	if (ck->next_ino > FOFS_INO_MAX)	/* the superblock check forbids it */
+		return ret;
 	rec.ino.i_ino = ck->next_ino++;
 	rec.ino.i_mode = S_IFDIR | 0700;
 	rec.ino.i_nlink = 2;

@@ -109,7 +109,7 @@ static int super_check_fields(const struct fofs_super *sb, char *msg,
 		goto out;
 	}
 	if (sb->s_blocks < FOFS_SUPER_SLOTS + 1 || sb->s_generation == 0 ||
-	    sb->s_next_ino <= FOFS_ROOT_INO) {
+	    sb->s_next_ino <= FOFS_ROOT_INO || sb->s_next_ino > FOFS_INO_MAX + 1) {
 		img_msg(msg, msglen, "superblock: impossible geometry "
 			"(blocks %llu, generation %llu, next inode %llu)",
 			(unsigned long long)sb->s_blocks,

@@ -25,6 +25,7 @@
 #define FOFS_VERSION		1u
 #define FOFS_SUPER_SLOTS	2u	/* blocks 0 and 1 */
 #define FOFS_ROOT_INO		1ull
+#define FOFS_INO_MAX		((1ull << 63) - 1)	/* numbers are 1..this */
 #define FOFS_NAME_MAX		255u
 #define FOFS_SYMLINK_MAX	4095u
 #define FOFS_XATTR_NAME_MAX	255u
