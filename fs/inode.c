@@ -244,6 +244,11 @@ static uint64_t inode_blocks(const struct fs_inode *inode)
 {
 	uint64_t blocks = 0;
 
+	struct stat st;
+
+	/* passthrough writes change the memory unseen: ask it, not mblocks */
+	if (inode->memfd >= 0 && fstat(inode->memfd, &st) == 0)
+		return (uint64_t)st.st_blocks / (FOFS_BLOCK_SIZE / 512);
 	if (inode->memfd >= 0)
 		return inode->mblocks;
 	for (uint32_t i = 0; i < inode->next; i++)

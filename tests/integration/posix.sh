@@ -4,9 +4,23 @@
 # same trace; then remount and fsck.
 . "$(dirname "$0")/lib.sh"
 
+# Allocated blocks (du, tar and cp read st_blocks) as tmpfs counts them.
+blocks() {
+	head -c 1048577 /dev/urandom > "$1/dense"
+	stat -c 'dense %b' "$1/dense"
+	truncate -s 100M "$1/sparse"
+	printf x | dd of="$1/sparse" bs=1 seek=50000000 conv=notrunc status=none
+	stat -c 'sparse %b' "$1/sparse"
+	head -c 3M /dev/urandom > "$1/punched"
+	fallocate -p -o 1M -l 1M "$1/punched"
+	stat -c 'punched %b' "$1/punched"
+	rm "$1/dense" "$1/sparse" "$1/punched"
+}
+
 mkdir "$T/tmpfs"
 mount -t tmpfs tmpfs "$T/tmpfs"
 "$POSIX_OPS" "$T/tmpfs" > "$T/tmpfs.out"
+blocks "$T/tmpfs" > "$T/tmpfs.blocks"
 umount "$T/tmpfs"
 
 mkfs_img 1G
@@ -14,6 +28,8 @@ mount_img
 "$POSIX_OPS" "$MNT" > "$T/foliofs.out"
 "$POSIX_OPS" "$MNT" zero_range || fail "ZERO_RANGE semantics"
 diff -u "$T/tmpfs.out" "$T/foliofs.out" || fail "foliofs differs from tmpfs"
+blocks "$MNT" > "$T/foliofs.blocks"
+diff -u "$T/tmpfs.blocks" "$T/foliofs.blocks" || fail "st_blocks differs from tmpfs"
 find "$MNT" -xdev -printf '%p %m %n %s %U:%G %y\n' | sort > "$T/before"
 umount_img
 fsck_clean
