@@ -200,11 +200,17 @@ static struct ck_inode *ck_get(struct ck *ck, uint64_t ino)
 	struct ck_inode key = { .ino.i_ino = ino }, *ci;
 
 	ci = bsearch(&key, ck->in, ck->nin, sizeof(*ck->in), cmp_inode);
-	/* a duplicate record may sort first: prefer the one kept */
-	while (ci && ci->dropped && ci + 1 < ck->in + ck->nin &&
-	       ci[1].ino.i_ino == ino)
+	if (!ci)
+		return NULL;
+	/*
+	 * Duplicate records of one number sit together, in any order (qsort
+	 * is not stable and lost+found re-sorts): find the one kept.
+	 */
+	while (ci > ck->in && ci[-1].ino.i_ino == ino)
+		ci--;
+	while (ci->dropped && ci + 1 < ck->in + ck->nin && ci[1].ino.i_ino == ino)
 		ci++;
-	return ci && !ci->dropped ? ci : NULL;
+	return !ci->dropped ? ci : NULL;
 }
 
 static bool mode_ok(uint32_t mode)
