@@ -74,15 +74,21 @@ uint64_t fs_ext_blocks(const struct fs_inode *inode)
 	return n;
 }
 
-/* Recount the pages the inode holds in memory. */
-void fs_data_account(struct fs *fs, struct fs_inode *inode)
+/* 4 KiB pages the inode's memory holds now (0 while not loaded). */
+uint64_t fs_mem_blocks(const struct fs_inode *inode)
 {
 	struct stat st;
 
+	if (inode->memfd < 0 || fstat(inode->memfd, &st) < 0)
+		return 0;
+	return (uint64_t)st.st_blocks / (FOFS_BLOCK_SIZE / 512);
+}
+
+/* Recount the pages the inode holds in memory. */
+void fs_data_account(struct fs *fs, struct fs_inode *inode)
+{
 	fs->cache_blocks -= inode->mblocks;
-	inode->mblocks = 0;
-	if (inode->memfd >= 0 && fstat(inode->memfd, &st) == 0)
-		inode->mblocks = (uint64_t)st.st_blocks / (FOFS_BLOCK_SIZE / 512);
+	inode->mblocks = fs_mem_blocks(inode);
 	fs->cache_blocks += inode->mblocks;
 }
 

@@ -187,10 +187,10 @@ void fs_link_del(struct fs *fs, struct fs_dirent *de);
 int fs_check_name(const char *name);
 void fs_meta_dirty(struct fs *fs);
 int fs_load_image(struct fs *fs);
+int fs_serialize(struct fs *fs, struct img_mw *mw);
 
 /* privs.c */
 int fs_drop_privileges(void);
-int fs_serialize(struct fs *fs, struct img_mw *mw);
 
 /* data.c */
 int fs_data_load(struct fs *fs, struct fs_inode *inode);
@@ -204,6 +204,7 @@ void fs_data_account(struct fs *fs, struct fs_inode *inode);
 int fs_space_check(struct fs *fs, uint64_t blocks);
 uint64_t fs_space_reserve(const struct fs *fs);
 uint64_t fs_ext_blocks(const struct fs_inode *inode);
+uint64_t fs_mem_blocks(const struct fs_inode *inode);
 int fs_commit(struct fs *fs, bool clean);
 int fs_wb_start(struct fs *fs);
 void fs_wb_stop(struct fs *fs);

@@ -240,20 +240,10 @@ void fs_inode_put_check(struct fs *fs, struct fs_inode *inode)
 	fs_inode_free(fs, inode);
 }
 
+/* Passthrough writes change the memory unseen: ask it, not mblocks. */
 static uint64_t inode_blocks(const struct fs_inode *inode)
 {
-	uint64_t blocks = 0;
-
-	struct stat st;
-
-	/* passthrough writes change the memory unseen: ask it, not mblocks */
-	if (inode->memfd >= 0 && fstat(inode->memfd, &st) == 0)
-		return (uint64_t)st.st_blocks / (FOFS_BLOCK_SIZE / 512);
-	if (inode->memfd >= 0)
-		return inode->mblocks;
-	for (uint32_t i = 0; i < inode->next; i++)
-		blocks += 1ull << inode->ext[i].e_order;
-	return blocks;
+	return inode->memfd >= 0 ? fs_mem_blocks(inode) : fs_ext_blocks(inode);
 }
 
 void fs_stat(const struct fs_inode *inode, struct stat *st)

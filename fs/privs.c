@@ -57,7 +57,7 @@ static int drop_bounding(void)
 static int drop_caps(void)
 {
 	struct __user_cap_data_struct d[2];
-	uint32_t keep_lo = 0, keep_hi = 0;
+	uint32_t keep;
 	int ret;
 
 	ret = caps_get(d);
@@ -65,16 +65,14 @@ static int drop_caps(void)
 		return ret;
 	if (!(d[0].permitted | d[1].permitted))
 		return 0;	/* unprivileged: nothing to drop */
-	if (d[KEEP_CAP / 32].permitted & (1u << (KEEP_CAP % 32))) {
-		keep_lo = KEEP_CAP < 32 ? 1u << KEEP_CAP : 0;
-		keep_hi = KEEP_CAP >= 32 ? 1u << (KEEP_CAP - 32) : 0;
-	}
+	keep = d[KEEP_CAP / 32].permitted & (1u << (KEEP_CAP % 32));
 	ret = drop_bounding();
 	if (ret)
 		return ret;
-	d[0].effective = d[0].permitted = keep_lo;
-	d[1].effective = d[1].permitted = keep_hi;
-	d[0].inheritable = d[1].inheritable = 0;
+	for (int i = 0; i < 2; i++) {
+		d[i].effective = d[i].permitted = i == KEEP_CAP / 32 ? keep : 0;
+		d[i].inheritable = 0;
+	}
 	ret = caps_set(d);
 	if (ret)
 		return ret;

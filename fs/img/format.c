@@ -26,14 +26,17 @@
  */
 static int preallocate(int fd, uint64_t size, char *msg, size_t msglen)
 {
+	int err;
+
 	if (fallocate(fd, 0, 0, (off_t)size) == 0)
 		return 0;
-	if (errno == EOPNOTSUPP)	/* the host cannot: a sparse image then */
+	err = errno;
+	if (err == EOPNOTSUPP)	/* the host cannot: a sparse image then */
 		return 0;
 	img_msg(msg, msglen, "cannot reserve %llu bytes for the image on its "
-		"host filesystem: %s%s", (unsigned long long)size, strerror(errno),
-		errno == ENOSPC ? " (--sparse allocates on demand instead)" : "");
-	return -errno;
+		"host filesystem: %s%s", (unsigned long long)size, strerror(err),
+		err == ENOSPC ? " (--sparse allocates on demand instead)" : "");
+	return -err;
 }
 
 static int target_size(int fd, const struct img_mkfs_opts *o, uint64_t *size,
@@ -62,9 +65,11 @@ static int target_size(int fd, const struct img_mkfs_opts *o, uint64_t *size,
 	}
 	*size = o->size ? o->size : (uint64_t)st.st_size;
 	if (*size > (uint64_t)st.st_size && ftruncate(fd, (off_t)*size) < 0) {
+		int err = errno;
+
 		img_msg(msg, msglen, "cannot grow the image to %llu bytes: %s",
-			(unsigned long long)*size, strerror(errno));
-		return -errno;
+			(unsigned long long)*size, strerror(err));
+		return -err;
 	}
 	return o->sparse ? 0 : preallocate(fd, *size, msg, msglen);
 }
