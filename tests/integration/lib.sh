@@ -42,16 +42,26 @@ mkfs_img() { "$MKFS" -q -f -s "${1:-512M}" "$IMG"; }
 MODE_OPTS=()
 [ "${FOLIOFS_MODE:-}" = fallback ] && MODE_OPTS=(-o nopassthrough)
 
+# wait_mount PID DIR [COMMAND...]: wait until DIR answers as a mount point
+# (so its daemon has answered INIT), while daemon PID lives.  COMMAND, e.g.
+# setpriv, runs the check as a user who may look at the mount.
+wait_mount() {
+	local pid=$1 dir=$2
+	shift 2
+	for _ in $(seq 100); do
+		"$@" mountpoint -q "$dir" && return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
 # mount_img [daemon options...]: mount $IMG on $MNT, daemon in foreground;
 # DAEMON_PRELOAD, if set, is LD_PRELOADed into the daemon alone.
 mount_img() {
 	LD_PRELOAD=${DAEMON_PRELOAD:-} "$FOLIOFS" -f "${MODE_OPTS[@]}" "$@" "$IMG" "$MNT" 2>>"$T/daemon.log" &
 	DAEMON_PID=$!
-	for _ in $(seq 100); do
-		mountpoint -q "$MNT" && return 0
-		kill -0 "$DAEMON_PID" 2>/dev/null || break
-		sleep 0.05
-	done
+	wait_mount "$DAEMON_PID" "$MNT" && return 0
 	cat "$T/daemon.log" >&2
 	fail "mount did not appear"
 }

@@ -49,8 +49,7 @@ bash -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' _ "$CG" \
 	"$FOLIOFS" -f "${MODE_OPTS[@]}" -o scan_sleep_ms=50,commit=1 "$IMG" "$MNT" \
 	2>> "$T/daemon.log" &
 DAEMON_PID=$!
-for _ in $(seq 100); do mountpoint -q "$MNT" && break; sleep 0.05; done
-mountpoint -q "$MNT" || fail "mount in the cgroup did not appear"
+wait_mount "$DAEMON_PID" "$MNT" || fail "mount in the cgroup did not appear"
 grep -q "^$DAEMON_PID$" "$CG/cgroup.procs" || fail "daemon is not in the cgroup"
 grep -q "memory cgroup limit $LIMIT_MB MiB: cache_size $((LIMIT_MB / 4)) MiB" "$T/daemon.log" ||
 	fail "the default cache did not follow the cgroup limit"

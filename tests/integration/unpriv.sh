@@ -35,12 +35,7 @@ mount_user() {
 	setpriv --reuid=$USR --regid=$USR --clear-groups \
 		"$FOLIOFS" -f "$@" "$UIMG" "$UMNT" >> "$T/daemon.log" 2>&1 &
 	UPID=$!
-	for _ in $(seq 100); do
-		mounted && return 0
-		kill -0 "$UPID" 2>/dev/null || break
-		sleep 0.05
-	done
-	fail "unprivileged mount did not appear"
+	wait_mount "$UPID" "$UMNT" as_user || fail "unprivileged mount did not appear"
 }
 # Debian's udev makes /dev/fuse 0666; a bare machine may not.  Lend the
 # user access for the test and put the mode back after.
