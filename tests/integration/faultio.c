@@ -37,7 +37,8 @@ static int (*real_fsync)(int);
 
 /* Image writes since the last good sync: what a failing sync loses. */
 #define MAX_UNSYNCED 65536
-static struct { off_t off; size_t len; } unsynced[MAX_UNSYNCED];
+struct range { off_t off; size_t len; };
+static struct range unsynced[MAX_UNSYNCED];
 static size_t nunsynced;
 static pthread_mutex_t unsynced_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -105,7 +106,7 @@ static void note_write(off_t off, size_t len)
 {
 	pthread_mutex_lock(&unsynced_lock);
 	if (nunsynced < MAX_UNSYNCED)
-		unsynced[nunsynced++].off = off, unsynced[nunsynced - 1].len = len;
+		unsynced[nunsynced++] = (struct range){ off, len };
 	pthread_mutex_unlock(&unsynced_lock);
 }
 
