@@ -278,74 +278,143 @@ int clp_collapse_region(int fd, uint64_t off, uint64_t file_size,
 	return res;
 }
 
+#define LAST_PAGE	((uint64_t)INT64_MAX & ~(CLP_PAGE_SIZE - 1))
+
+/*
+ * The page at 2^63 - 4 KiB is the last a file can have, and the kernel
+ * cannot seek to it (SEEK_DATA says ENXIO, SEEK_HOLE wraps past 2^63) nor
+ * map it.  Read it instead: a page of zeros is taken as a hole.
+ */
+static int last_page_run(int fd, uint64_t pos, uint64_t end, uint64_t *start,
+			 uint64_t *stop)
+{
+	static const uint8_t zero[CLP_PAGE_SIZE];
+	uint8_t buf[CLP_PAGE_SIZE];
+	ssize_t n;
+
+	if (end <= LAST_PAGE)
+		return -ENXIO;
+	/* the kernel refuses a read whose end would pass 2^63 - 1 */
+	n = pread(fd, buf, (uint64_t)INT64_MAX - LAST_PAGE, (off_t)LAST_PAGE);
+	if (n < 0)
+		return -errno;
+	if (!memcmp(buf, zero, (size_t)n))
+		return -ENXIO;
+	*start = pos > LAST_PAGE ? pos : LAST_PAGE;
+	*stop = end;
+	return 0;
+}
+
 /**
- * clp_collapse_range() - collapse every due region of [@off, @off + @len)
- * @m: the file's region map; results are recorded in it
+ * clp_data_run() - the first run of data in [@pos, @end) of a file
+ * @fd: the file
+ * @pos: where to start
+ * @end: where to stop (at most the file's size)
+ * @start: first byte of the run
+ * @stop: first byte past it, at most @end
+ *
+ * SEEK_DATA and SEEK_HOLE walk what the file holds, so a scan of a sparse
+ * file costs its data, not its apparent size.
+ *
+ * Return: 0; -ENXIO when no data lies in the range; -errno from lseek or
+ * pread.
+ */
+int clp_data_run(int fd, uint64_t pos, uint64_t end, uint64_t *start, uint64_t *stop)
+{
+	off_t d, h;
+
+	if (pos >= end || pos > (uint64_t)INT64_MAX)
+		return -ENXIO;
+	d = lseek(fd, (off_t)pos, SEEK_DATA);
+	if (d < 0 && errno != ENXIO)
+		return -errno;
+	if (d < 0)
+		return last_page_run(fd, pos, end, start, stop);
+	if ((uint64_t)d >= end)
+		return -ENXIO;
+	h = lseek(fd, d, SEEK_HOLE);
+	*start = (uint64_t)d;
+	/* a run that reaches 2^63 wraps negative: it runs to the end */
+	*stop = h <= d || (uint64_t)h > end ? end : (uint64_t)h;
+	return 0;
+}
+
+/**
+ * clp_next_data() - the first region at or after @from holding data
  * @fd: the shared-memory file
- * @off: start (rounded down to a region)
- * @len: length; UINT64_MAX for the whole file
+ * @from: byte offset to start at
+ * @end: byte offset to stop at
+ * @idx: the region found
+ *
+ * Return: 0; -ENXIO when nothing lies in [@from, @end); -errno.
+ */
+int clp_next_data(int fd, uint64_t from, uint64_t end, uint64_t *idx)
+{
+	uint64_t start, stop;
+	int ret = clp_data_run(fd, from, end, &start, &stop);
+
+	if (!ret)
+		*idx = start >> CLP_REGION_SHIFT;
+	return ret;
+}
+
+/**
+ * clp_collapse_step() - one region of a collapse request or scan
+ * @reg: the region's state; the result is recorded in it
+ * @fd: the shared-memory file
+ * @idx: the region
  * @file_size: the file's size
  * @p: parameters; an explicit request also ends keep-off
  * @st: counters to update (may be NULL)
  * @tracefd: from clp_trace_open(), or -1
  * @shm_ino: inode number of @fd on its tmpfs
  *
- * Regions with nothing resident and a tail shorter than 2 MiB are not
- * eligible and do not fail the call; a file whose policy is "never" fails
- * an explicit request with -EINVAL.
+ * A region that is not due (huge, backing off) is left alone.  Regions with
+ * nothing resident, a tail shorter than 2 MiB and keep-off regions are not
+ * eligible and do not fail; a policy of "never" fails an explicit request
+ * as VM_NOHUGEPAGE does.
  *
- * Return: 0 if every eligible region ends huge; otherwise the negative
- * errno of the first failure (-EAGAIN transient, -ENOMEM allocation,
- * -EBUSY limits or too sparse, -EINVAL ineligible).
+ * Return: 0 if the region is huge or not eligible; otherwise the negative
+ * errno its result maps to (-EAGAIN transient, -ENOMEM allocation, -EBUSY
+ * limits or too sparse, -EINVAL ineligible), as clp_result_errno().
  */
-int clp_collapse_range(struct clp_map *m, int fd, uint64_t off, uint64_t len,
-		       uint64_t file_size, const struct clp_params *p,
-		       struct clp_stats *st, int tracefd, uint64_t shm_ino)
+int clp_collapse_step(struct clp_region *reg, int fd, uint64_t idx,
+		      uint64_t file_size, const struct clp_params *p,
+		      struct clp_stats *st, int tracefd, uint64_t shm_ino)
 {
-	uint64_t end = len > file_size - (off < file_size ? off : file_size) ?
-		       file_size : off + len;
-	int first = 0;
+	uint64_t off = idx << CLP_REGION_SHIFT;
+	enum clp_result res;
 
-	for (uint64_t r = off >> CLP_REGION_SHIFT; r < m->n && (r << CLP_REGION_SHIFT) < end; r++) {
-		struct clp_region *reg = &m->r[r];
-		enum clp_result res;
-		int err;
-
-		if (!clp_map_due(m, r, now_ns(), p->explicit_req) && reg->state != CLP_R_KEEP_OFF)
-			continue;
-		if (p->explicit_req && reg->state == CLP_R_KEEP_OFF)
-			reg->state = CLP_R_SMALL;	/* a user asked: keep-off ends */
-		res = (enum clp_result)clp_collapse_region(fd, r << CLP_REGION_SHIFT,
-							   file_size, p, reg, tracefd, shm_ino);
-		/* a user waits for this one: ride out short races (pages just
-		 * written may not be on the LRU yet) before reporting EAGAIN */
-		for (int again = 0; p->explicit_req && res == CLP_SCAN_ABORTED && again < 5; again++) {
-			usleep(20000);
-			res = (enum clp_result)clp_collapse_region(fd, r << CLP_REGION_SHIFT,
-								   file_size, p, reg, tracefd,
-								   shm_ino);
-		}
-		/*
-		 * Keep-off ends only where the region was looked at and found
-		 * whole again (the user refilled the hole); a region skipped for
-		 * its position, policy or emptiness stays keep-off.
-		 */
-		if (reg->state == CLP_R_KEEP_OFF && res != CLP_KEEP_OFF &&
-		    res != CLP_BEYOND_EOF && res != CLP_POLICY && res != CLP_EMPTY)
-			reg->state = CLP_R_SMALL;
-		clp_map_record(m, r, res, now_ns());
-		if (st) {
-			st->by_result[res]++;
-			st->collapsed += res == CLP_SUCCEEDED;
-		}
-		err = clp_result_errno(res);
-		/* holes, a short tail and keep-off are not eligible; a policy
-		 * of "never" refuses a request as VM_NOHUGEPAGE does (EINVAL) */
-		if (res == CLP_EMPTY || res == CLP_BEYOND_EOF || res == CLP_KEEP_OFF ||
-		    (res == CLP_POLICY && !p->explicit_req))
-			err = 0;
-		if (err && !first)
-			first = -err;
+	if (!clp_region_due(reg, now_ns(), p->explicit_req) && reg->state != CLP_R_KEEP_OFF)
+		return 0;
+	if (p->explicit_req && reg->state == CLP_R_KEEP_OFF)
+		reg->state = CLP_R_SMALL;	/* a user asked: keep-off ends */
+	res = (enum clp_result)clp_collapse_region(fd, off, file_size, p, reg, tracefd,
+						   shm_ino);
+	/* a user waits for this one: ride out short races (pages just
+	 * written may not be on the LRU yet) before reporting EAGAIN */
+	for (int again = 0; p->explicit_req && res == CLP_SCAN_ABORTED && again < 5; again++) {
+		usleep(20000);
+		res = (enum clp_result)clp_collapse_region(fd, off, file_size, p, reg,
+							   tracefd, shm_ino);
 	}
-	return first;
+	/*
+	 * Keep-off ends only where the region was looked at and found whole
+	 * again (the user refilled the hole); a region skipped for its
+	 * position, policy or emptiness stays keep-off.
+	 */
+	if (reg->state == CLP_R_KEEP_OFF && res != CLP_KEEP_OFF &&
+	    res != CLP_BEYOND_EOF && res != CLP_POLICY && res != CLP_EMPTY)
+		reg->state = CLP_R_SMALL;
+	clp_region_record(reg, res, now_ns());
+	if (st) {
+		st->by_result[res]++;
+		st->collapsed += res == CLP_SUCCEEDED;
+	}
+	/* holes, a short tail and keep-off are not eligible; a policy of
+	 * "never" refuses a request as VM_NOHUGEPAGE does (EINVAL) */
+	if (res == CLP_EMPTY || res == CLP_BEYOND_EOF || res == CLP_KEEP_OFF ||
+	    (res == CLP_POLICY && !p->explicit_req))
+		return 0;
+	return -clp_result_errno(res);
 }

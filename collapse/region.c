@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "foliofs/clp.h"
+#include "foliofs/spa.h"
 
 #define BACKOFF_BASE_NS		1000000000ull		/* 1 s */
 #define BACKOFF_MAX_NS		(600 * BACKOFF_BASE_NS)	/* 10 min */
@@ -131,37 +132,81 @@ static bool transient(enum clp_result r)
 	       r == CLP_SCAN_ABORTED || r == CLP_TRUNCATED || r == CLP_FAILED;
 }
 
-/**
- * clp_map_resize() - one entry per 2 MiB region of a file of @file_size
- * @m: the map
- * @file_size: bytes
- *
- * New entries start small, with no result.
- *
- * Return: 0; -ENOMEM (the map is unchanged).
- */
-int clp_map_resize(struct clp_map *m, uint64_t file_size)
-{
-	size_t n = (size_t)((file_size + CLP_REGION_SIZE - 1) >> CLP_REGION_SHIFT);
-	struct clp_region *r;
+static const struct clp_region region_default = { .last = CLP_NONE, .kverdict = -1 };
 
-	if (n == m->n)
-		return 0;
-	r = realloc(m->r, (n ? n : 1) * sizeof(*r));
-	if (!r)
-		return -ENOMEM;
-	for (size_t i = m->n; i < n; i++)
-		r[i] = (struct clp_region){ .last = CLP_NONE, .kverdict = -1 };
-	m->r = r;
-	m->n = n;
-	return 0;
+/* Region maps are sparse (foliofs/spa.h): a region never recorded is small. */
+void clp_map_init(struct clp_map *m)
+{
+	spa_init(&m->s, sizeof(struct clp_region), &region_default);
 }
 
 void clp_map_release(struct clp_map *m)
 {
-	free(m->r);
-	m->r = NULL;
-	m->n = 0;
+	spa_release(&m->s);
+}
+
+/**
+ * clp_map_peek() - the state of region @idx
+ * @m: the map
+ * @idx: region
+ *
+ * Return: the entry, or the default (small, no result) when none was made.
+ */
+const struct clp_region *clp_map_peek(const struct clp_map *m, uint64_t idx)
+{
+	const struct clp_region *r = spa_get(&m->s, idx);
+
+	return r ? r : &region_default;
+}
+
+/**
+ * clp_map_set() - record the state of region @idx
+ * @m: the map
+ * @idx: region
+ * @r: its new state
+ *
+ * Return: 0; -ENOMEM (nothing recorded).
+ */
+int clp_map_set(struct clp_map *m, uint64_t idx, const struct clp_region *r)
+{
+	void *slot;
+	int ret;
+
+	if (!memcmp(r, clp_map_peek(m, idx), sizeof(*r)))
+		return 0;
+	ret = spa_slot(&m->s, idx, &slot);
+	if (!ret)
+		memcpy(slot, r, sizeof(*r));
+	return ret;
+}
+
+/**
+ * clp_map_next() - the first region >= @from that has a state of its own
+ * @m: the map
+ * @from: region to start at
+ * @idx: the region found
+ *
+ * Return: true if there is one; the walk costs the map's pages, never the
+ * file's size.
+ */
+bool clp_map_next(const struct clp_map *m, uint64_t from, uint64_t *idx)
+{
+	return spa_next(&m->s, from, idx);
+}
+
+/*
+ * Region @idx becomes @state with no result.  A map that cannot grow leaves
+ * keep-off unrecorded: a later collapse may then refill a hole, which costs
+ * memory, never data.
+ */
+static void mark(struct clp_map *m, uint64_t idx, enum clp_state state)
+{
+	struct clp_region r = *clp_map_peek(m, idx);
+
+	r.state = (uint8_t)state;
+	r.last = CLP_NONE;
+	r.attempts = 0;
+	clp_map_set(m, idx, &r);
 }
 
 /**
@@ -173,20 +218,24 @@ void clp_map_release(struct clp_map *m)
  *
  * A region covered only in part becomes keep-off: shmem split its huge page
  * and a collapse would refill the hole.  A region covered whole is simply
- * empty now (its huge extent goes without a split).
+ * empty now (its huge extent goes without a split).  Only the two end
+ * regions can be partial; the rest costs the regions the map holds.
  */
 void clp_map_punch(struct clp_map *m, uint64_t off, uint64_t len, uint64_t size)
 {
-	uint64_t end = off + len < size ? off + len : size;
+	uint64_t end = len < size - (off < size ? off : size) ? off + len : size;
+	uint64_t first, last, r;
 
-	for (uint64_t r = off >> CLP_REGION_SHIFT; r < m->n && (r << CLP_REGION_SHIFT) < end; r++) {
-		uint64_t rs = r << CLP_REGION_SHIFT, re = rs + CLP_REGION_SIZE;
-		bool whole = off <= rs && off + len >= (re < size ? re : size);
-
-		m->r[r].state = whole ? CLP_R_SMALL : CLP_R_KEEP_OFF;
-		m->r[r].last = CLP_NONE;
-		m->r[r].attempts = 0;
-	}
+	if (off >= end)
+		return;
+	first = off >> CLP_REGION_SHIFT;
+	last = (end - 1) >> CLP_REGION_SHIFT;
+	for (r = first; clp_map_next(m, r, &r) && r <= last; r++)
+		mark(m, r, CLP_R_SMALL);
+	if (off & (CLP_REGION_SIZE - 1))
+		mark(m, first, CLP_R_KEEP_OFF);
+	if ((end & (CLP_REGION_SIZE - 1)) && end < size)
+		mark(m, last, CLP_R_KEEP_OFF);
 }
 
 /**
@@ -195,35 +244,32 @@ void clp_map_punch(struct clp_map *m, uint64_t off, uint64_t len, uint64_t size)
  * @old_size: bytes before
  * @new_size: bytes after
  *
- * Shrinking through the middle of a region splits it like a punch.  The map
- * is resized by the caller.
+ * Shrinking through the middle of a region splits it like a punch; regions
+ * past the new end are forgotten.
  */
 void clp_map_truncate(struct clp_map *m, uint64_t old_size, uint64_t new_size)
 {
 	uint64_t r = new_size >> CLP_REGION_SHIFT;
 
-	if (new_size >= old_size || !(new_size & (CLP_REGION_SIZE - 1)) || r >= m->n)
+	if (new_size >= old_size)
 		return;
-	m->r[r].state = CLP_R_KEEP_OFF;
-	m->r[r].last = CLP_NONE;
+	if (new_size & (CLP_REGION_SIZE - 1)) {
+		mark(m, r, CLP_R_KEEP_OFF);
+		r++;
+	}
+	spa_drop_from(&m->s, r);
 }
 
 /**
- * clp_map_record() - fold the result of an attempt into a region's state
- * @m: the map
- * @idx: region
+ * clp_region_record() - fold the result of an attempt into a region's state
+ * @r: the region
  * @res: what happened
  * @now_ns: CLOCK_MONOTONIC now
  */
-void clp_map_record(struct clp_map *m, size_t idx, enum clp_result res,
-		    uint64_t now_ns)
+void clp_region_record(struct clp_region *r, enum clp_result res, uint64_t now_ns)
 {
-	struct clp_region *r;
 	uint64_t delay;
 
-	if (idx >= m->n)
-		return;
-	r = &m->r[idx];
 	r->last = (uint8_t)res;
 	if (res == CLP_SUCCEEDED || res == CLP_PAGE_PMD_MAPPED) {
 		r->state = CLP_R_HUGE;
@@ -241,9 +287,8 @@ void clp_map_record(struct clp_map *m, size_t idx, enum clp_result res,
 }
 
 /**
- * clp_map_due() - should a region be tried now?
- * @m: the map
- * @idx: region
+ * clp_region_due() - should a region be tried now?
+ * @r: the region
  * @now_ns: CLOCK_MONOTONIC now
  * @explicit_req: a user asked for this collapse
  *
@@ -252,14 +297,8 @@ void clp_map_record(struct clp_map *m, size_t idx, enum clp_result res,
  *
  * Return: true to try.
  */
-bool clp_map_due(const struct clp_map *m, size_t idx, uint64_t now_ns,
-		 bool explicit_req)
+bool clp_region_due(const struct clp_region *r, uint64_t now_ns, bool explicit_req)
 {
-	const struct clp_region *r;
-
-	if (idx >= m->n)
-		return false;
-	r = &m->r[idx];
 	switch (r->state) {
 	case CLP_R_HUGE:
 		return explicit_req;

@@ -41,10 +41,13 @@ enum clp_policy fs_inode_policy(struct fs *fs, const struct fs_inode *inode)
 	return clp_policy_resolve(p, fs->opts.huge);
 }
 
-/* Keep the region map as long as the file; lock held. */
-static int cmap_fit(struct fs_inode *inode)
+/* Is region @r a huge page that a punch of [@off, @end) cuts in part? */
+static bool splits_huge(struct fs_inode *inode, uint64_t r, uint64_t off, uint64_t end)
 {
-	return clp_map_resize(&inode->cmap, inode->size);
+	uint64_t rs = r << CLP_REGION_SHIFT;
+
+	return clp_map_peek(&inode->cmap, r)->state == CLP_R_HUGE &&
+	       !(off <= rs && end >= rs + CLP_REGION_SIZE);
 }
 
 /**
@@ -55,20 +58,20 @@ static int cmap_fit(struct fs_inode *inode)
  * @len: length
  *
  * shmem has already split any huge page the range cut through; mark those
- * regions keep-off so no collapse refills the hole.
+ * regions keep-off so no collapse refills the hole.  Only the two end
+ * regions of the range can be cut in part.
  */
 void fsclp_punch(struct fs *fs, struct fs_inode *inode, uint64_t off, uint64_t len)
 {
-	if (cmap_fit(inode))
-		return;
-	for (uint64_t r = off >> CLP_REGION_SHIFT;
-	     r < inode->cmap.n && (r << CLP_REGION_SHIFT) < off + len; r++) {
-		uint64_t rs = r << CLP_REGION_SHIFT;
+	uint64_t end = len > UINT64_MAX - off ? UINT64_MAX : off + len;
+	uint64_t first = off >> CLP_REGION_SHIFT, last;
 
-		if (inode->cmap.r[r].state == CLP_R_HUGE &&
-		    !(off <= rs && off + len >= rs + CLP_REGION_SIZE))
-			fs->clp_stats.splits++;
-	}
+	if (!len)
+		return;
+	last = (end - 1) >> CLP_REGION_SHIFT;
+	fs->clp_stats.splits += splits_huge(inode, first, off, end);
+	if (last != first)
+		fs->clp_stats.splits += splits_huge(inode, last, off, end);
 	clp_map_punch(&inode->cmap, off, len, inode->size);
 	inode->cmap_gen++;
 	fs_meta_dirty(fs);
@@ -85,10 +88,9 @@ void fsclp_truncate(struct fs *fs, struct fs_inode *inode, uint64_t old_size)
 	uint64_t r = inode->size >> CLP_REGION_SHIFT;
 
 	if (inode->size < old_size && (inode->size & (CLP_REGION_SIZE - 1)) &&
-	    r < inode->cmap.n && inode->cmap.r[r].state == CLP_R_HUGE)
+	    clp_map_peek(&inode->cmap, r)->state == CLP_R_HUGE)
 		fs->clp_stats.splits++;
 	clp_map_truncate(&inode->cmap, old_size, inode->size);
-	cmap_fit(inode);
 	inode->cmap_gen++;
 	fs_meta_dirty(fs);
 }
@@ -100,14 +102,73 @@ static uint64_t shm_ino_of(int fd)
 	return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
+/* What one collapse call works on, copied under the lock. */
+struct clp_job {
+	struct clp_params p;
+	struct clp_stats st;
+	int fd;
+	uint64_t size, end, shm_ino;
+};
+
+/*
+ * One region: its state is copied under fs->lock, the collapse runs with
+ * the lock dropped, and the result is folded back only if no punch or
+ * truncate raced with it (they know better).  Lock held on entry and exit.
+ */
+static int collapse_region_unlocked(struct fs *fs, struct fs_inode *inode,
+				    struct clp_job *job, uint64_t idx)
+{
+	struct clp_region reg = *clp_map_peek(&inode->cmap, idx);
+	uint32_t gen = inode->cmap_gen;
+	int ret;
+
+	pthread_mutex_unlock(&fs->lock);
+	ret = clp_collapse_step(&reg, job->fd, idx, job->size, &job->p, &job->st,
+				fs->tracefd, job->shm_ino);
+	pthread_mutex_lock(&fs->lock);
+	if (gen == inode->cmap_gen)
+		clp_map_set(&inode->cmap, idx, &reg);
+	return ret;
+}
+
+/* Walk the regions of [@off, job->end) that hold data; lock held. */
+static int collapse_walk(struct fs *fs, struct fs_inode *inode,
+			 struct clp_job *job, uint64_t off)
+{
+	int first = 0, ret;
+	uint64_t idx;
+
+	while (job->p.explicit_req || !fs->clp_stop) {
+		pthread_mutex_unlock(&fs->lock);
+		ret = clp_next_data(job->fd, off, job->end, &idx);
+		pthread_mutex_lock(&fs->lock);
+		if (ret) {
+			if (ret != -ENXIO && !first)
+				first = ret;
+			break;
+		}
+		ret = collapse_region_unlocked(fs, inode, job, idx);
+		if (ret && !first)
+			first = ret;
+		if (idx + 1 > (UINT64_MAX >> CLP_REGION_SHIFT))
+			break;
+		off = (idx + 1) << CLP_REGION_SHIFT;
+	}
+	return first;
+}
+
 /**
  * fsclp_collapse() - collapse a range of a file now
- * @fs: the filesystem, lock held (dropped while collapsing)
+ * @fs: the filesystem, lock held (dropped while loading and collapsing)
  * @inode: the file; loaded if @explicit_req, skipped otherwise when not
  * @off: start
  * @len: length (UINT64_MAX: to the end)
  * @explicit_req: a user asked (ends keep-off, ignores backoff and the
  *	population threshold, as MADV_COLLAPSE does)
+ *
+ * Only regions that hold data are visited, so the cost follows the data,
+ * not the file's size; a background pass stops at once when the collapser
+ * is told to stop.
  *
  * Return: 0 if every eligible region ends huge; -EAGAIN, -ENOMEM, -EBUSY or
  * -EINVAL as the first failing region's result maps (see clp_result_errno());
@@ -116,12 +177,9 @@ static uint64_t shm_ino_of(int fd)
 int fsclp_collapse(struct fs *fs, struct fs_inode *inode, uint64_t off,
 		   uint64_t len, bool explicit_req)
 {
-	struct clp_params p = { .max_ptes_none = fs->opts.max_ptes_none,
-				.explicit_req = explicit_req };
-	struct clp_map copy = { 0 };
-	struct clp_stats st = { 0 };
-	uint64_t size, gen;
-	int fd, ret;
+	struct clp_job job = { .p = { .max_ptes_none = fs->opts.max_ptes_none,
+				      .explicit_req = explicit_req } };
+	int ret;
 
 	if (!S_ISREG(inode->mode))
 		return -EINVAL;
@@ -130,35 +188,20 @@ int fsclp_collapse(struct fs *fs, struct fs_inode *inode, uint64_t off,
 	ret = fs_data_load(fs, inode);
 	if (ret)
 		return ret;
-	p.policy = fs_inode_policy(fs, inode);
-	ret = cmap_fit(inode);
-	if (ret)
-		return ret;
-	if (clp_map_resize(&copy, inode->size))
-		return -ENOMEM;
-	if (copy.n)
-		memcpy(copy.r, inode->cmap.r, copy.n * sizeof(*copy.r));
-	fd = dup(inode->memfd);
-	if (fd < 0) {
-		clp_map_release(&copy);
+	job.p.policy = fs_inode_policy(fs, inode);
+	job.fd = dup(inode->memfd);
+	if (job.fd < 0)
 		return -errno;
-	}
-	size = inode->size;
-	gen = inode->cmap_gen;
+	job.size = inode->size;
+	job.end = len > job.size - (off < job.size ? off : job.size) ? job.size : off + len;
+	job.shm_ino = shm_ino_of(job.fd);
 	inode->pins++;
-	pthread_mutex_unlock(&fs->lock);
-	ret = clp_collapse_range(&copy, fd, off, len, size, &p, &st, fs->tracefd,
-				 shm_ino_of(fd));
-	close(fd);
-	pthread_mutex_lock(&fs->lock);
+	ret = collapse_walk(fs, inode, &job, off);
 	inode->pins--;
+	close(job.fd);
 	for (int i = 0; i < CLP_NR_RESULTS; i++)
-		fs->clp_stats.by_result[i] += st.by_result[i];
-	fs->clp_stats.collapsed += st.collapsed;
-	/* a punch or truncate meanwhile knows better than these results */
-	if (gen == inode->cmap_gen && copy.n == inode->cmap.n && copy.n)
-		memcpy(inode->cmap.r, copy.r, copy.n * sizeof(*copy.r));
-	clp_map_release(&copy);
+		fs->clp_stats.by_result[i] += job.st.by_result[i];
+	fs->clp_stats.collapsed += job.st.collapsed;
 	fs_data_account(fs, inode);
 	fs_inode_put_check(fs, inode);
 	return ret;
@@ -250,35 +293,40 @@ void fsclp_stop(struct fs *fs)
  * @out: malloc'd NUL-terminated text, for the caller to free
  *
  * Lines: offset, state, resident pages, last result, kernel verdict,
- * failed attempts; at most FS_MAP_PAGE regions (an xattr value holds
- * 64 KiB), then "more N" if the table goes on at region N.
+ * failed attempts, for each region that holds data or has a state of its
+ * own (a sparse file lists what it has, not its apparent size); at most
+ * FS_MAP_PAGE regions (an xattr value holds 64 KiB), then "more N" if the
+ * table goes on at region N.
  *
  * Return: 0; -ENOMEM.
  */
-int fsclp_map_text(struct fs *fs, struct fs_inode *inode, size_t first, char **out)
+int fsclp_map_text(struct fs *fs, struct fs_inode *inode, uint64_t first, char **out)
 {
-	size_t cap, len = 0, last;
-	char *buf;
+	uint64_t r = first, data, mapped;
+	struct strbuf sb;
+	unsigned n = 0;
 
 	(void)fs;
-	cmap_fit(inode);
-	last = first + FS_MAP_PAGE < inode->cmap.n ? first + FS_MAP_PAGE : inode->cmap.n;
-	cap = 96 * (FS_MAP_PAGE + 2);
-	buf = malloc(cap);
-	if (!buf)
-		return -ENOMEM;
-	buf[0] = '\0';
-	for (size_t r = first; r < last; r++) {
-		const struct clp_region *g = &inode->cmap.r[r];
+	strbuf_init(&sb);
+	while (n < FS_MAP_PAGE) {
+		bool has_map = clp_map_next(&inode->cmap, r, &mapped);
+		bool has_data = inode->memfd >= 0 &&
+			!clp_next_data(inode->memfd, r << CLP_REGION_SHIFT, inode->size, &data);
+		const struct clp_region *g;
 
-		len += (size_t)snprintf(buf + len, cap - len, "%llu %s %u %s %s %u\n",
-			(unsigned long long)(r << CLP_REGION_SHIFT),
-			clp_state_name((enum clp_state)g->state), g->resident,
-			clp_result_name((enum clp_result)g->last),
-			clp_kernel_result_name(g->kverdict), g->attempts);
+		if (!has_map && !has_data)
+			break;
+		r = !has_data || (has_map && mapped < data) ? mapped : data;
+		g = clp_map_peek(&inode->cmap, r);
+		strbuf_printf(&sb, "%llu %s %u %s %s %u\n",
+			      (unsigned long long)(r << CLP_REGION_SHIFT),
+			      clp_state_name((enum clp_state)g->state), g->resident,
+			      clp_result_name((enum clp_result)g->last),
+			      clp_kernel_result_name(g->kverdict), g->attempts);
+		n++;
+		r++;
 	}
-	if (last < inode->cmap.n)
-		snprintf(buf + len, cap - len, "more %zu\n", last);
-	*out = buf;
-	return 0;
+	if (n == FS_MAP_PAGE)
+		strbuf_printf(&sb, "more %llu\n", (unsigned long long)r);
+	return strbuf_finish(&sb, out);
 }

@@ -130,36 +130,71 @@ struct load_job {
 	bool huge;
 };
 
+/*
+ * The last region a file can have ends at 2^63, which mmap cannot reach
+ * (offset + length overflows): its extents go through a buffer.
+ */
+static int load_unmappable(struct fs *fs, const struct fofs_extent *e, int fd)
+{
+	uint8_t *buf = malloc(img_order_bytes(e->e_order));
+	size_t len = img_order_bytes(e->e_order);
+	int ret;
+
+	/* no write may end past 2^63 - 1, the largest file size */
+	if (len > (uint64_t)INT64_MAX - e->e_file_off)
+		len = (size_t)((uint64_t)INT64_MAX - e->e_file_off);
+	if (!buf)
+		return -ENOMEM;
+	ret = img_read_extent(fs->img, e, buf);
+	if (!ret && pwrite(fd, buf, len, (off_t)e->e_file_off) < 0)
+		ret = -errno;
+	free(buf);
+	return ret;
+}
+
+/*
+ * Read the extents in, through a 2 MiB window that moves from region to
+ * region, so the address space used follows the data, not the file's size.
+ */
 static int load_extents(struct fs *fs, const struct load_job *job, int fd)
 {
-	size_t len = (size_t)((job->size + CLP_PAGE_SIZE - 1) & ~(CLP_PAGE_SIZE - 1));
-	uint64_t collapsed = 0, failed = 0;
-	uint8_t *map;
+	uint64_t collapsed = 0, failed = 0, wbase = UINT64_MAX;
+	uint8_t *win = NULL;
 	int ret = 0;
 
-	if (!job->next || !len)
-		return 0;
-	map = clp_map_aligned(fd, 0, len, PROT_READ | PROT_WRITE);
-	if (!map)
-		return -ENOMEM;
 	for (uint32_t i = 0; i < job->next && !ret; i++) {
 		const struct fofs_extent *e = &job->ext[i];
+		uint64_t base = e->e_file_off & ~(REGION - 1);
 
 		if (e->e_file_off >= job->size)
 			break;
+		if (base > (uint64_t)INT64_MAX - REGION) {
+			ret = load_unmappable(fs, e, fd);
+			goto out_report;
+		}
+		if (base != wbase) {
+			if (win)
+				munmap(win, REGION);
+			win = clp_map_aligned(fd, base, REGION, PROT_READ | PROT_WRITE);
+			wbase = base;
+			if (!win)
+				return -ENOMEM;
+		}
 		if (e->e_order == FOFS_ORDER_PMD && job->huge) {
-			if (prepare_huge(map + e->e_file_off))
+			if (prepare_huge(win))
 				collapsed++;
 			else
 				failed++;
 		}
-		ret = img_read_extent(fs->img, e, map + e->e_file_off);
+		ret = img_read_extent(fs->img, e, win + (e->e_file_off - base));
+out_report:
 		if (ret)
 			fprintf(stderr, "foliofs: inode %llu: cannot read data at "
 				"offset %llu: %s\n", (unsigned long long)job->ino,
 				(unsigned long long)e->e_file_off, strerror(-ret));
 	}
-	munmap(map, len);
+	if (win)
+		munmap(win, REGION);
 	pthread_mutex_lock(&fs->lock);
 	fs->stats.load_collapsed += collapsed;
 	fs->stats.load_collapse_failed += failed;
@@ -246,12 +281,66 @@ void fs_data_unload(struct fs *fs, struct fs_inode *inode)
 	inode->memfd = -1;
 	fs->cache_blocks -= inode->mblocks;
 	inode->mblocks = 0;
-	free(inode->dmap);
-	inode->dmap = NULL;
-	inode->dmap_words = 0;
+	spa_release(&inode->dmap);
 	inode->dall = inode->dirty = false;
 	cold_move(fs, cold_share(inode), true);
 	shm_update_limit(fs);
+}
+
+/* Dirty regions: a sparse array of one byte per 2 MiB region, 1 = dirty. */
+void fs_dmap_init(struct spa *dmap)
+{
+	static const uint8_t clean;
+
+	spa_init(dmap, 1, &clean);
+}
+
+/* Mark region @r dirty; if the map cannot grow, the whole file is. */
+static void dmap_mark(struct fs_inode *inode, uint64_t r)
+{
+	void *slot;
+
+	if (inode->dall)
+		return;
+	if (spa_slot(&inode->dmap, r, &slot))
+		inode->dall = true;
+	else
+		*(uint8_t *)slot = 1;
+}
+
+/* First committed extent at or after @off. */
+static uint32_t ext_from(const struct fs_inode *inode, uint64_t off)
+{
+	uint32_t lo = 0, hi = inode->next;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (inode->ext[mid].e_file_off < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * A large range (a truncate, a punch across a sparse file) is marked where
+ * it can matter: its two end regions, the regions with committed extents
+ * and those holding data in memory.  The rest holds nothing to write back.
+ */
+static void dirty_sparse(struct fs_inode *inode, uint64_t off, uint64_t end)
+{
+	uint64_t r;
+
+	dmap_mark(inode, off >> CLP_REGION_SHIFT);
+	dmap_mark(inode, (end - 1) >> CLP_REGION_SHIFT);
+	for (uint32_t i = ext_from(inode, off & ~(CLP_REGION_SIZE - 1));
+	     i < inode->next && inode->ext[i].e_file_off < end; i++)
+		dmap_mark(inode, inode->ext[i].e_file_off >> CLP_REGION_SHIFT);
+	for (uint64_t pos = off; !clp_next_data(inode->memfd, pos, end, &r);
+	     pos = (r + 1) << CLP_REGION_SHIFT)
+		dmap_mark(inode, r);
 }
 
 /**
@@ -261,14 +350,14 @@ void fs_data_unload(struct fs *fs, struct fs_inode *inode)
  * @off: first byte
  * @end: first byte past the change; UINT64_MAX for "anything, anywhere"
  *
- * Writeback then rehashes only the 2 MiB regions marked.  If the region map
- * cannot grow, the whole file is marked instead.
+ * Writeback then rehashes only the 2 MiB regions marked.  The cost follows
+ * what the range holds, never its length.  If the map cannot grow, the
+ * whole file is marked instead.
  */
 void fs_data_dirty(struct fs *fs, struct fs_inode *inode, uint64_t off,
 		   uint64_t end)
 {
 	uint64_t first = off >> CLP_REGION_SHIFT, last;
-	size_t words;
 
 	inode->dirty = true;
 	if (end == UINT64_MAX || inode->dall) {
@@ -278,21 +367,12 @@ void fs_data_dirty(struct fs *fs, struct fs_inode *inode, uint64_t off,
 	if (end <= off)
 		goto out_account;
 	last = (end - 1) >> CLP_REGION_SHIFT;
-	words = (size_t)(last / 64 + 1);
-	if (words > inode->dmap_words) {
-		uint64_t *p = realloc(inode->dmap, words * 2 * sizeof(*p));
-
-		if (!p) {
-			inode->dall = true;
-			goto out_account;
-		}
-		memset(p + inode->dmap_words, 0,
-		       (words * 2 - inode->dmap_words) * sizeof(*p));
-		inode->dmap = p;
-		inode->dmap_words = words * 2;
+	if (last - first < SPA_PAGE) {
+		for (uint64_t r = first; r <= last; r++)
+			dmap_mark(inode, r);
+	} else {
+		dirty_sparse(inode, off, end);
 	}
-	for (uint64_t r = first; r <= last; r++)
-		inode->dmap[r / 64] |= 1ull << (r % 64);
 out_account:
 	fs_data_account(fs, inode);
 }

@@ -21,6 +21,7 @@
 
 #include "foliofs/clp.h"
 #include "foliofs/img.h"
+#include "strbuf.h"
 
 struct fs_xattr {
 	struct fs_xattr *next;
@@ -62,9 +63,8 @@ struct fs_inode {
 	uint64_t nlookup;
 	uint32_t nopen;
 	uint32_t pins;			/* writeback holds the memfd */
-	/* data not yet written back: per 2 MiB region, or all of it */
-	uint64_t *dmap;
-	size_t dmap_words;
+	/* data not yet written back: per 2 MiB region (fs_dmap_*), or all */
+	struct spa dmap;
 	bool dall;
 	bool dirty;			/* dall or any bit in dmap */
 	/*
@@ -197,6 +197,7 @@ int fs_data_load(struct fs *fs, struct fs_inode *inode);
 void fs_data_unload(struct fs *fs, struct fs_inode *inode);
 void fs_data_dirty(struct fs *fs, struct fs_inode *inode, uint64_t off,
 		   uint64_t end);
+void fs_dmap_init(struct spa *dmap);
 void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode);
 void fs_data_use(struct fs *fs, struct fs_inode *inode);
 void fs_data_trim(struct fs *fs);
@@ -218,7 +219,7 @@ int fsclp_collapse(struct fs *fs, struct fs_inode *inode, uint64_t off,
 		   uint64_t len, bool explicit_req);
 int fsclp_start(struct fs *fs);
 void fsclp_stop(struct fs *fs);
-int fsclp_map_text(struct fs *fs, struct fs_inode *inode, size_t first, char **out);
+int fsclp_map_text(struct fs *fs, struct fs_inode *inode, uint64_t first, char **out);
 
 /* shm.c */
 int shm_init(struct fs *fs);

@@ -162,20 +162,25 @@ int fsop_xattr_inherit(struct fs *fs, struct fs_inode *dir, struct fs_inode *ino
 			   (*pp)->value_len, 0);
 }
 
+/* Huge and keep-off regions of the loaded files: their map entries only. */
+static void count_regions(struct fs *fs, uint64_t *files, uint64_t *huge, uint64_t *keep)
+{
+	*files = *huge = *keep = 0;
+	for (struct fs_inode *i = fs->loaded; i; i = i->lnext, (*files)++)
+		for (uint64_t r = 0; clp_map_next(&i->cmap, r, &r); r++) {
+			*huge += clp_map_peek(&i->cmap, r)->state == CLP_R_HUGE;
+			*keep += clp_map_peek(&i->cmap, r)->state == CLP_R_KEEP_OFF;
+		}
+}
+
 static int status_text(struct fs *fs, char **out)
 {
-	size_t cap = 4096, len = 0;
-	uint64_t huge = 0, keep = 0, files = 0;
-	char *buf = malloc(cap);
+	uint64_t huge, keep, files;
+	struct strbuf sb;
 
-	if (!buf)
-		return -ENOMEM;
-	for (struct fs_inode *i = fs->loaded; i; i = i->lnext, files++)
-		for (size_t r = 0; r < i->cmap.n; r++) {
-			huge += i->cmap.r[r].state == CLP_R_HUGE;
-			keep += i->cmap.r[r].state == CLP_R_KEEP_OFF;
-		}
-	len += (size_t)snprintf(buf + len, cap - len,
+	count_regions(fs, &files, &huge, &keep);
+	strbuf_init(&sb);
+	strbuf_printf(&sb,
 		"daemon_pid=%d\nimage=%s\ngeneration=%llu\n"
 		"data_path=%s\npassthrough_off_reason=%s\nfiles_loaded=%llu\n"
 		"bytes_resident=%llu\nbytes_in_huge_pages=%llu\nhuge_share_pct=%llu\n"
@@ -206,11 +211,10 @@ static int status_text(struct fs *fs, char **out)
 		(unsigned long long)fs->committed_used, -fs->last_error);
 	for (int r = 0; r < CLP_NR_RESULTS; r++)
 		if (fs->clp_stats.by_result[r])
-			len += (size_t)snprintf(buf + len, cap - len, "result_%s=%llu\n",
-				clp_result_name((enum clp_result)r),
-				(unsigned long long)fs->clp_stats.by_result[r]);
-	*out = buf;
-	return 0;
+			strbuf_printf(&sb, "result_%s=%llu\n",
+				      clp_result_name((enum clp_result)r),
+				      (unsigned long long)fs->clp_stats.by_result[r]);
+	return strbuf_finish(&sb, out);
 }
 
 /* Read-only views: the region table of a file, the mount's status. */
@@ -223,7 +227,7 @@ static int do_view(struct fs *fs, struct fs_inode *inode, const char *name,
 	*text = NULL;
 	if (!strncmp(name, FS_XATTR_MAP, mlen) && (!name[mlen] || name[mlen] == '.')) {
 		/* "user.foliofs.map" is the first page, "...map.N" from region N */
-		size_t first = name[mlen] ? strtoul(name + mlen + 1, &end, 10) : 0;
+		uint64_t first = name[mlen] ? strtoull(name + mlen + 1, &end, 10) : 0;
 
 		if (name[mlen] && (*end || end == name + mlen + 1))
 			return -ENODATA;

@@ -157,6 +157,8 @@ struct fs_inode *fs_inode_alloc(uint64_t ino)
 	inode->ino = ino;
 	inode->memfd = -1;
 	inode->next_cookie = FIRST_COOKIE;
+	clp_map_init(&inode->cmap);
+	fs_dmap_init(&inode->dmap);
 	return inode;
 }
 
@@ -208,6 +210,7 @@ void fs_inode_release(struct fs_inode *inode)
 	free(inode->target);
 	free(inode->ext);
 	clp_map_release(&inode->cmap);
+	spa_release(&inode->dmap);
 	free(inode);
 }
 

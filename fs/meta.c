@@ -142,13 +142,17 @@ static int load_regions(void *arg, uint64_t ino, const struct img_region *r,
 	struct load_state *ls = arg;
 	struct fs_inode *inode = fs_iget(ls->fs, ino);
 
-	if (!inode || clp_map_resize(&inode->cmap, inode->size))
-		return inode ? -ENOMEM : -EUCLEAN;
+	if (!inode)
+		return -EUCLEAN;
 	for (size_t i = 0; i < n; i++) {
-		if (r[i].index >= inode->cmap.n)
+		struct clp_region reg = *clp_map_peek(&inode->cmap, r[i].index);
+
+		if (r[i].index >= (inode->size + CLP_REGION_SIZE - 1) >> CLP_REGION_SHIFT)
 			continue;	/* fsck trims these; harmless here */
-		inode->cmap.r[r[i].index].state = r[i].state;
-		inode->cmap.r[r[i].index].last = r[i].last;
+		reg.state = r[i].state;
+		reg.last = r[i].last;
+		if (clp_map_set(&inode->cmap, r[i].index, &reg))
+			return -ENOMEM;
 	}
 	return 0;
 }
@@ -198,18 +202,18 @@ static int serialize_regions(struct img_mw *mw, const struct fs_inode *inode)
 	size_t n = 0;
 	int ret;
 
-	for (size_t i = 0; i < inode->cmap.n; i++)
-		n += inode->cmap.r[i].state == CLP_R_KEEP_OFF;
+	for (uint64_t i = 0; clp_map_next(&inode->cmap, i, &i); i++)
+		n += clp_map_peek(&inode->cmap, i)->state == CLP_R_KEEP_OFF;
 	if (!n)
 		return 0;
 	r = calloc(n, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
 	n = 0;
-	for (size_t i = 0; i < inode->cmap.n; i++)
-		if (inode->cmap.r[i].state == CLP_R_KEEP_OFF)
+	for (uint64_t i = 0; clp_map_next(&inode->cmap, i, &i); i++)
+		if (clp_map_peek(&inode->cmap, i)->state == CLP_R_KEEP_OFF)
 			r[n++] = (struct img_region){ i, CLP_R_KEEP_OFF,
-						      inode->cmap.r[i].last };
+						      clp_map_peek(&inode->cmap, i)->last };
 	ret = img_mw_regions(mw, inode->ino, r, n);
 	free(r);
 	return ret;

@@ -22,9 +22,8 @@
 
 struct wb_item {
 	struct fs_inode *inode;
-	uint64_t *dmap;		/* regions to rehash, taken from the inode */
-	size_t dmap_words;
-	bool dall;
+	struct spa dmap;	/* regions to rehash, taken from the inode */
+	bool dall;		/* rehash every region that holds data */
 	uint64_t size;
 	int memfd;
 	unsigned max_order;
@@ -119,27 +118,16 @@ static int wb_chunk(struct wb *wb, struct wb_item *it, uint64_t off,
 /* Which 4 KiB pages of [off, off + REGION) hold data in the memfd. */
 static int region_pages(int fd, uint64_t off, uint64_t size, bool *pop)
 {
-	uint64_t end = off + REGION < size ? off + REGION : size, pos = off;
+	uint64_t end = off + REGION < size ? off + REGION : size, pos = off, d, h;
+	int ret;
 
 	memset(pop, 0, PAGES * sizeof(*pop));
-	while (pos < end) {
-		off_t d = lseek(fd, (off_t)pos, SEEK_DATA), h;
-
-		if (d < 0 && errno == ENXIO)
-			break;
-		if (d < 0)
-			return -errno;
-		if ((uint64_t)d >= end)
-			break;
-		h = lseek(fd, d, SEEK_HOLE);
-		if (h < 0)
-			return -errno;
-		for (uint64_t p = (uint64_t)d & ~(CLP_PAGE_SIZE - 1);
-		     p < (uint64_t)h && p < end; p += CLP_PAGE_SIZE)
+	while (!(ret = clp_data_run(fd, pos, end, &d, &h))) {
+		for (uint64_t p = d & ~(CLP_PAGE_SIZE - 1); p < h; p += CLP_PAGE_SIZE)
 			pop[(p - off) / CLP_PAGE_SIZE] = true;
-		pos = (uint64_t)h;
+		pos = h;
 	}
-	return 0;
+	return ret == -ENXIO ? 0 : ret;
 }
 
 static unsigned count_pop(const bool *pop, unsigned from, unsigned n)
@@ -188,20 +176,22 @@ static int wb_region(struct wb *wb, struct wb_item *it, uint64_t off, const bool
 	return 0;
 }
 
-static bool region_dirty(const struct wb_item *it, uint64_t r)
+/* Next region to rehash: a dirty one, or (all dirty) one that holds data. */
+static bool wb_next_region(const struct wb_item *it, uint64_t from, uint64_t *r)
 {
-	return it->dall || (r / 64 < it->dmap_words &&
-			    (it->dmap[r / 64] & (1ull << (r % 64))));
+	if (from >= (it->size + REGION - 1) / REGION)
+		return false;
+	if (it->dall)
+		return !clp_next_data(it->memfd, from * REGION, it->size, r);
+	return spa_next(&it->dmap, from, r) && *r * REGION < it->size;
 }
 
-/* A clean region keeps its committed extents (those still inside the file). */
-static int wb_keep(struct wb_item *it, uint64_t off, uint32_t *k)
+/* Clean regions keep their committed extents below @upto (inside the file). */
+static int wb_keep(struct wb_item *it, uint64_t upto, uint32_t *k)
 {
 	int ret = 0;
 
-	while (*k < it->nold && it->old[*k].e_file_off < off)
-		(*k)++;
-	for (; *k < it->nold && it->old[*k].e_file_off < off + REGION && !ret; (*k)++) {
+	for (; *k < it->nold && it->old[*k].e_file_off < upto && !ret; (*k)++) {
 		if (it->old[*k].e_file_off >= it->size)
 			continue;
 		it->reused[*k] = true;
@@ -210,33 +200,49 @@ static int wb_keep(struct wb_item *it, uint64_t off, uint32_t *k)
 	return ret;
 }
 
+/* Hash and store region @r from the memfd. */
+static int wb_rehash(struct wb *wb, struct wb_item *it, uint64_t r)
+{
+	uint64_t off = r * REGION;
+	size_t len = it->size - off < REGION ? it->size - off : REGION;
+	bool pop[PAGES];
+	ssize_t n;
+	int ret;
+
+	ret = region_pages(it->memfd, off, it->size, pop);
+	if (ret || !count_pop(pop, 0, PAGES))
+		return ret;
+	memset(wb->buf + len, 0, REGION - len);
+	n = pread(it->memfd, wb->buf, len, (off_t)off);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n < len)	/* truncated under us: zeros, stays dirty */
+		memset(wb->buf + n, 0, len - (size_t)n);
+	return wb_region(wb, it, off, pop);
+}
+
+/*
+ * Walk only the regions to rehash, keeping the committed extents between
+ * them: the cost follows what changed (or, for a file written unseen
+ * through passthrough, what it holds), never the file's size.
+ */
 static int wb_inode(struct wb *wb, struct wb_item *it)
 {
-	bool pop[PAGES];
 	uint32_t k = 0;
+	uint64_t r = 0;
 	int ret = 0;
 
-	for (uint64_t off = 0; off < it->size && !ret; off += REGION) {
-		size_t len = it->size - off < REGION ? it->size - off : REGION;
-		ssize_t n;
-
-		if (!region_dirty(it, off / REGION)) {
-			ret = wb_keep(it, off, &k);
-			continue;
-		}
-		ret = region_pages(it->memfd, off, it->size, pop);
-		if (ret || !count_pop(pop, 0, PAGES))
-			continue;
-		memset(wb->buf + len, 0, REGION - len);
-		n = pread(it->memfd, wb->buf, len, (off_t)off);
-		if (n < 0) {
-			ret = -errno;
-			break;
-		}
-		if ((size_t)n < len)	/* truncated under us: zeros, stays dirty */
-			memset(wb->buf + n, 0, len - (size_t)n);
-		ret = wb_region(wb, it, off, pop);
+	while (!ret && wb_next_region(it, r, &r)) {
+		if (!it->dall)
+			ret = wb_keep(it, r * REGION, &k);
+		while (k < it->nold && it->old[k].e_file_off < (r + 1) * REGION)
+			k++;	/* replaced unless the rehash reuses them */
+		if (!ret)
+			ret = wb_rehash(wb, it, r);
+		r++;
 	}
+	if (!ret && !it->dall)
+		ret = wb_keep(it, UINT64_MAX, &k);
 	return ret;
 }
 
@@ -246,7 +252,7 @@ static void wb_items_free(struct wb *wb)
 		free(wb->items[i].old);
 		free(wb->items[i].reused);
 		free(wb->items[i].new);
-		free(wb->items[i].dmap);
+		spa_release(&wb->items[i].dmap);
 	}
 	free(wb->items);
 	wb->items = NULL;
@@ -282,12 +288,9 @@ static int wb_snapshot(struct wb *wb, bool data)
 			return -ENOMEM;	/* items so far are unpinned by caller */
 		if (i->next)
 			memcpy(it->old, i->ext, i->next * sizeof(*it->old));
-		it->dmap = i->dmap;
-		it->dmap_words = i->dmap_words;
+		spa_move(&it->dmap, &i->dmap);
 		it->dall = i->dall;
 		it->no_reuse = i->wb_unsynced;
-		i->dmap = NULL;
-		i->dmap_words = 0;
 		/* passthrough writers change the memfd unseen: always rehash */
 		i->dall = i->pt_writers > 0;
 		i->dirty = i->dall;
@@ -356,9 +359,8 @@ static void wb_redirty(struct fs *fs, struct wb_item *it)
 		fs_data_dirty(fs, inode, 0, UINT64_MAX);
 		return;
 	}
-	for (uint64_t r = 0; r < it->dmap_words * 64; r++)
-		if (it->dmap[r / 64] & (1ull << (r % 64)))
-			fs_data_dirty(fs, inode, r * REGION, (r + 1) * REGION);
+	for (uint64_t r = 0; spa_next(&it->dmap, r, &r); r++)
+		fs_data_dirty(fs, inode, r * REGION, (r + 1) * REGION);
 }
 
 static void wb_finish(struct wb *wb, bool ok)

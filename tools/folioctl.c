@@ -166,56 +166,56 @@ struct orders {
 	bool known;
 };
 
-static void folio_orders(const char *path, uint64_t size, struct orders *o, size_t n)
-{
-	int fd = open(path, O_RDONLY), pm = open("/proc/self/pagemap", O_RDONLY);
-	int kf = open("/proc/kpageflags", O_RDONLY);
-	unsigned char *vec = NULL;
-	uint8_t *map = MAP_FAILED;
+/* Open files for folio_orders(); any left -1 means "not known". */
+struct order_src {
+	int fd, pm, kf;
+};
 
-	if (fd < 0 || pm < 0 || kf < 0 || !size)
-		goto out;
-	map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-	vec = malloc(size / 4096 + 1);
-	if (map == MAP_FAILED || !vec || mincore(map, size, vec) < 0)
-		goto out;
-	for (uint64_t pg = 0; pg < (size + 4095) / 4096; pg++) {
-		struct orders *r = &o[pg * 4096 / REGION];
+/*
+ * Folio makeup of the region at @off as this process maps it (root only):
+ * one region is mapped at a time, so the cost follows the regions listed.
+ */
+static void folio_orders(const struct order_src *src, uint64_t off, uint64_t size,
+			 struct orders *o)
+{
+	size_t len = size - off < REGION ? (size_t)(size - off) : REGION;
+	unsigned char vec[REGION / 4096];
+	uint8_t *map;
+
+	*o = (struct orders){ 0 };
+	if (src->fd < 0 || src->pm < 0 || src->kf < 0 || off >= size)
+		return;
+	map = mmap(NULL, len, PROT_READ, MAP_SHARED, src->fd, (off_t)off);
+	if (map == MAP_FAILED)
+		return;
+	if (mincore(map, len, vec) < 0)
+		goto out_unmap;
+	o->known = true;
+	for (size_t pg = 0; pg < (len + 4095) / 4096; pg++) {
 		uint64_t ent, flags;
 		volatile uint8_t c;
 
-		if ((size_t)(pg * 4096 / REGION) >= n)
-			break;
-		r->known = true;
 		if (!(vec[pg] & 1)) {	/* touching a hole would fill it */
-			r->absent++;
+			o->absent++;
 			continue;
 		}
 		c = map[pg * 4096];
 		(void)c;
-		if (pread(pm, &ent, 8, (off_t)((uintptr_t)(map + pg * 4096) / 4096 * 8)) != 8 ||
+		if (pread(src->pm, &ent, 8, (off_t)((uintptr_t)(map + pg * 4096) / 4096 * 8)) != 8 ||
 		    !(ent & (1ull << 63)) ||
-		    pread(kf, &flags, 8, (off_t)((ent & ((1ull << 55) - 1)) * 8)) != 8) {
-			r->absent++;
+		    pread(src->kf, &flags, 8, (off_t)((ent & ((1ull << 55) - 1)) * 8)) != 8) {
+			o->absent++;
 			continue;
 		}
 		if (flags & (1ull << 22))		/* KPF_THP */
-			r->thp++;
+			o->thp++;
 		else if (flags & ((1ull << 15) | (1ull << 16)))	/* COMPOUND_HEAD/TAIL */
-			r->compound++;
+			o->compound++;
 		else
-			r->small++;
+			o->small++;
 	}
-out:
-	if (map != MAP_FAILED)
-		munmap(map, size);
-	free(vec);
-	if (fd >= 0)
-		close(fd);
-	if (pm >= 0)
-		close(pm);
-	if (kf >= 0)
-		close(kf);
+out_unmap:
+	munmap(map, len);
 }
 
 static void map_row(bool first, unsigned long long off, const char *state,
@@ -281,21 +281,18 @@ static char *get_map(const char *path)
 static int cmd_map(const char *path)
 {
 	char *text = get_map(path), *line, *save = NULL;
-	struct orders *o;
+	struct order_src src = { -1, -1, -1 };
 	struct stat st;
-	size_t n, i = 0;
+	size_t i = 0;
 
 	if (!text || stat(path, &st) < 0)
 		return not_foliofs(path);
-	n = (size_t)((st.st_size + REGION - 1) / REGION) + 1;
-	o = calloc(n, sizeof(*o));
-	if (!o)
-		return 1;
 	if (geteuid() == 0)
-		folio_orders(path, (uint64_t)st.st_size, o, n);
-	if (json)
-		printf("{\"file\":");
+		src = (struct order_src){ open(path, O_RDONLY | O_CLOEXEC),
+			open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC),
+			open("/proc/kpageflags", O_RDONLY | O_CLOEXEC) };
 	if (json) {
+		printf("{\"file\":");
 		json_str(path);
 		printf(",\"size\":%lld,\"regions\":[", (long long)st.st_size);
 	} else {
@@ -303,20 +300,23 @@ static int cmd_map(const char *path)
 		       "last result", "kernel verdict", "try",
 		       geteuid() == 0 ? "  folios behind this client's mapping" : "");
 	}
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save), i++) {
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char state[16], last[32], kernel[40];
 		unsigned long long off;
 		unsigned resident, attempts;
+		struct orders o;
 
 		if (sscanf(line, "%llu %15s %u %31s %39s %u", &off, state, &resident, last,
 			   kernel, &attempts) != 6)
 			continue;
-		map_row(i == 0, off, state, resident, last, kernel, attempts,
-			&o[i < n ? i : n - 1]);
+		folio_orders(&src, off, (uint64_t)st.st_size, &o);
+		map_row(i++ == 0, off, state, resident, last, kernel, attempts, &o);
 	}
 	if (json)
 		printf("]}\n");
-	free(o);
+	for (int *fd = &src.fd; fd <= &src.kf; fd++)
+		if (*fd >= 0)
+			close(*fd);
 	free(text);
 	return 0;
 }

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "foliofs/spa.h"
+
 #define CLP_REGION_SHIFT	21
 #define CLP_REGION_SIZE		(1ull << CLP_REGION_SHIFT)
 #define CLP_LAF_SIZE		(64ull << 10)
@@ -89,10 +91,13 @@ struct clp_region {
 	uint64_t retry_ns;	/* CLOCK_MONOTONIC time of the next try */
 };
 
-/* Region map of one file: one entry per 2 MiB region, never per file. */
+/*
+ * Region map of one file: state per 2 MiB region, never per file, kept
+ * sparse so that it costs the regions that have a state, not the file's
+ * apparent size.  clp_map_init() before use.
+ */
 struct clp_map {
-	struct clp_region *r;
-	size_t n;
+	struct spa s;
 };
 
 /* Counters of a collapser (daemon-wide). */
@@ -117,22 +122,25 @@ const char *clp_state_name(enum clp_state s);
 const char *clp_kernel_result_name(int idx);
 int clp_kernel_result_parse(const char *name);
 
-int clp_map_resize(struct clp_map *m, uint64_t file_size);
+void clp_map_init(struct clp_map *m);
 void clp_map_release(struct clp_map *m);
+const struct clp_region *clp_map_peek(const struct clp_map *m, uint64_t idx);
+int clp_map_set(struct clp_map *m, uint64_t idx, const struct clp_region *r);
+bool clp_map_next(const struct clp_map *m, uint64_t from, uint64_t *idx);
 void clp_map_punch(struct clp_map *m, uint64_t off, uint64_t len, uint64_t size);
 void clp_map_truncate(struct clp_map *m, uint64_t old_size, uint64_t new_size);
-void clp_map_record(struct clp_map *m, size_t idx, enum clp_result res,
-		    uint64_t now_ns);
-bool clp_map_due(const struct clp_map *m, size_t idx, uint64_t now_ns,
-		 bool explicit_req);
+void clp_region_record(struct clp_region *r, enum clp_result res, uint64_t now_ns);
+bool clp_region_due(const struct clp_region *r, uint64_t now_ns, bool explicit_req);
 
 void *clp_map_aligned(int fd, uint64_t off, size_t len, int prot);
 int clp_collapse_region(int fd, uint64_t off, uint64_t file_size,
 			const struct clp_params *p, struct clp_region *reg,
 			int tracefd, uint64_t shm_ino);
-int clp_collapse_range(struct clp_map *m, int fd, uint64_t off, uint64_t len,
-		       uint64_t file_size, const struct clp_params *p,
-		       struct clp_stats *st, int tracefd, uint64_t shm_ino);
+int clp_data_run(int fd, uint64_t pos, uint64_t end, uint64_t *start, uint64_t *stop);
+int clp_next_data(int fd, uint64_t from, uint64_t end, uint64_t *idx);
+int clp_collapse_step(struct clp_region *reg, int fd, uint64_t idx,
+		      uint64_t file_size, const struct clp_params *p,
+		      struct clp_stats *st, int tracefd, uint64_t shm_ino);
 
 int clp_trace_open(void);
 void clp_trace_close(int fd);

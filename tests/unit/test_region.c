@@ -44,85 +44,128 @@ static void test_names_and_errno(void **state)
 	assert_int_equal(clp_errno_result(EINVAL), CLP_VMA_CHECK_FAILED);
 }
 
+/* Record @res for regions [0, @n) of @m. */
+static void record_all(struct clp_map *m, uint64_t n, enum clp_result res)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		struct clp_region r = *clp_map_peek(m, i);
+
+		clp_region_record(&r, res, 0);
+		assert_int_equal(clp_map_set(m, i, &r), 0);
+	}
+}
+
+static uint8_t state_of(const struct clp_map *m, uint64_t idx)
+{
+	return clp_map_peek(m, idx)->state;
+}
+
 static void test_punch(void **state)
 {
-	struct clp_map m = { 0 };
+	struct clp_map m;
+	struct clp_region r;
 
 	(void)state;
-	assert_int_equal(clp_map_resize(&m, 9 * MB), 0);	/* 5 regions */
-	assert_int_equal(m.n, 5);
-	for (size_t i = 0; i < m.n; i++)
-		clp_map_record(&m, i, CLP_SUCCEEDED, 0);
+	clp_map_init(&m);
+	record_all(&m, 5, CLP_SUCCEEDED);			/* 9 MiB: 5 regions */
 	clp_map_punch(&m, 2 * MB + 8192, 4096, 9 * MB);		/* inside region 1 */
-	assert_int_equal(m.r[1].state, CLP_R_KEEP_OFF);
-	assert_int_equal(m.r[0].state, CLP_R_HUGE);
-	assert_int_equal(m.r[2].state, CLP_R_HUGE);
+	assert_int_equal(state_of(&m, 1), CLP_R_KEEP_OFF);
+	assert_int_equal(state_of(&m, 0), CLP_R_HUGE);
+	assert_int_equal(state_of(&m, 2), CLP_R_HUGE);
 	clp_map_punch(&m, 4 * MB, 2 * MB, 9 * MB);		/* all of region 2 */
-	assert_int_equal(m.r[2].state, CLP_R_SMALL);
-	clp_map_record(&m, 2, CLP_SUCCEEDED, 0);
+	assert_int_equal(state_of(&m, 2), CLP_R_SMALL);
+	r = *clp_map_peek(&m, 2);
+	clp_region_record(&r, CLP_SUCCEEDED, 0);
+	clp_map_set(&m, 2, &r);
 	clp_map_punch(&m, 5 * MB, 4 * MB, 9 * MB);		/* to the end of file */
-	assert_int_equal(m.r[2].state, CLP_R_KEEP_OFF);		/* half of it */
-	assert_int_equal(m.r[3].state, CLP_R_SMALL);		/* all of it */
-	assert_int_equal(m.r[4].state, CLP_R_SMALL);		/* all the file has */
+	assert_int_equal(state_of(&m, 2), CLP_R_KEEP_OFF);	/* half of it */
+	assert_int_equal(state_of(&m, 3), CLP_R_SMALL);		/* all of it */
+	assert_int_equal(state_of(&m, 4), CLP_R_SMALL);		/* all the file has */
 	/* keep-off is not undone by a background result */
-	clp_map_record(&m, 1, CLP_EXCEED_NONE_PTE, 0);
-	assert_int_equal(m.r[1].state, CLP_R_KEEP_OFF);
-	assert_false(clp_map_due(&m, 1, 0, false));
-	assert_true(clp_map_due(&m, 1, 0, true));
+	r = *clp_map_peek(&m, 1);
+	clp_region_record(&r, CLP_EXCEED_NONE_PTE, 0);
+	assert_int_equal(r.state, CLP_R_KEEP_OFF);
+	assert_false(clp_region_due(&r, 0, false));
+	assert_true(clp_region_due(&r, 0, true));
 	clp_map_release(&m);
 }
 
 static void test_truncate(void **state)
 {
-	struct clp_map m = { 0 };
+	struct clp_map m;
+	uint64_t idx;
 
 	(void)state;
-	assert_int_equal(clp_map_resize(&m, 8 * MB), 0);
-	for (size_t i = 0; i < m.n; i++)
-		clp_map_record(&m, i, CLP_SUCCEEDED, 0);
-	clp_map_truncate(&m, 8 * MB, 4 * MB);			/* on a boundary */
-	assert_int_equal(m.r[1].state, CLP_R_HUGE);
-	clp_map_truncate(&m, 8 * MB, 5 * MB);			/* through region 2 */
-	assert_int_equal(m.r[2].state, CLP_R_KEEP_OFF);
-	assert_int_equal(clp_map_resize(&m, 5 * MB), 0);
-	assert_int_equal(m.n, 3);
+	clp_map_init(&m);
+	record_all(&m, 4, CLP_SUCCEEDED);			/* 8 MiB */
+	clp_map_truncate(&m, 8 * MB, 6 * MB);			/* on a boundary */
+	assert_int_equal(state_of(&m, 2), CLP_R_HUGE);
+	assert_int_equal(state_of(&m, 3), CLP_R_SMALL);		/* forgotten */
+	clp_map_truncate(&m, 6 * MB, 5 * MB);			/* through region 2 */
+	assert_int_equal(state_of(&m, 2), CLP_R_KEEP_OFF);
+	assert_false(clp_map_next(&m, 3, &idx));
 	clp_map_truncate(&m, 5 * MB, 7 * MB);			/* growing: nothing */
-	assert_int_equal(m.r[0].state, CLP_R_HUGE);
+	assert_int_equal(state_of(&m, 0), CLP_R_HUGE);
+	assert_int_equal(state_of(&m, 2), CLP_R_KEEP_OFF);
+	clp_map_release(&m);
+}
+
+/* A map costs the regions it records, never the file's apparent size. */
+static void test_sparse(void **state)
+{
+	const uint64_t pb = 1ull << 50, far = (1ull << 63) - 2;
+	struct clp_map m;
+	uint64_t idx;
+
+	(void)state;
+	clp_map_init(&m);
+	clp_map_punch(&m, 4096, pb, pb + 8192);			/* huge punch */
+	assert_int_equal(m.s.n, 2);				/* only its ends */
+	assert_int_equal(state_of(&m, 0), CLP_R_KEEP_OFF);
+	assert_int_equal(state_of(&m, (pb + 4096) >> CLP_REGION_SHIFT), CLP_R_KEEP_OFF);
+	assert_true(clp_map_next(&m, 1, &idx));
+	assert_int_equal(idx, (pb + 4096) >> CLP_REGION_SHIFT);
+	assert_false(clp_map_next(&m, idx + 1, &idx));
+	clp_map_truncate(&m, far + 1, far);			/* near 2^63 */
+	assert_int_equal(state_of(&m, far >> CLP_REGION_SHIFT), CLP_R_KEEP_OFF);
+	assert_true(m.s.n <= 3);
+	clp_map_truncate(&m, far, 8192);			/* back to 8 KiB */
+	assert_int_equal(m.s.n, 1);
+	assert_false(clp_map_next(&m, 1, &idx));
 	clp_map_release(&m);
 }
 
 static void test_backoff(void **state)
 {
-	struct clp_map m = { 0 };
+	struct clp_region r = *clp_map_peek(&(struct clp_map){ 0 }, 0);
+	struct clp_region other = r;
 	uint64_t t = 100 * SEC;
 
 	(void)state;
-	assert_int_equal(clp_map_resize(&m, 4 * MB), 0);
-	assert_true(clp_map_due(&m, 0, t, false));
-	clp_map_record(&m, 0, CLP_ALLOC_FAILED, t);
-	assert_int_equal(m.r[0].state, CLP_R_FAILED);
-	assert_int_equal(m.r[0].attempts, 1);
-	assert_false(clp_map_due(&m, 0, t + SEC / 2, false));
-	assert_true(clp_map_due(&m, 0, t + SEC, false));
-	assert_true(clp_map_due(&m, 0, t, true));		/* a user asked */
-	clp_map_record(&m, 0, CLP_SCAN_ABORTED, t);
-	assert_int_equal(m.r[0].attempts, 2);
-	assert_false(clp_map_due(&m, 0, t + SEC, false));	/* 2 s now */
-	assert_true(clp_map_due(&m, 0, t + 2 * SEC, false));
+	assert_true(clp_region_due(&r, t, false));
+	clp_region_record(&r, CLP_ALLOC_FAILED, t);
+	assert_int_equal(r.state, CLP_R_FAILED);
+	assert_int_equal(r.attempts, 1);
+	assert_false(clp_region_due(&r, t + SEC / 2, false));
+	assert_true(clp_region_due(&r, t + SEC, false));
+	assert_true(clp_region_due(&r, t, true));		/* a user asked */
+	clp_region_record(&r, CLP_SCAN_ABORTED, t);
+	assert_int_equal(r.attempts, 2);
+	assert_false(clp_region_due(&r, t + SEC, false));	/* 2 s now */
+	assert_true(clp_region_due(&r, t + 2 * SEC, false));
 	for (int i = 0; i < 40; i++)
-		clp_map_record(&m, 0, CLP_ALLOC_FAILED, t);
-	assert_true(m.r[0].retry_ns <= t + 600 * SEC);		/* capped */
+		clp_region_record(&r, CLP_ALLOC_FAILED, t);
+	assert_true(r.retry_ns <= t + 600 * SEC);		/* capped */
 	/* the other region is untouched: retry state is per region */
-	assert_int_equal(m.r[1].state, CLP_R_SMALL);
-	assert_true(clp_map_due(&m, 1, t, false));
-	clp_map_record(&m, 0, CLP_SUCCEEDED, t);
-	assert_int_equal(m.r[0].state, CLP_R_HUGE);
-	assert_int_equal(m.r[0].attempts, 0);
-	assert_false(clp_map_due(&m, 0, t, false));
-	clp_map_record(&m, 1, CLP_EMPTY, t);
-	assert_int_equal(m.r[1].state, CLP_R_SMALL);
-	assert_int_equal(m.r[1].last, CLP_EMPTY);
-	clp_map_release(&m);
+	assert_int_equal(other.state, CLP_R_SMALL);
+	assert_true(clp_region_due(&other, t, false));
+	clp_region_record(&r, CLP_SUCCEEDED, t);
+	assert_int_equal(r.state, CLP_R_HUGE);
+	assert_int_equal(r.attempts, 0);
+	assert_false(clp_region_due(&r, t, false));
+	clp_region_record(&other, CLP_EMPTY, t);
+	assert_int_equal(other.state, CLP_R_SMALL);
+	assert_int_equal(other.last, CLP_EMPTY);
 }
 
 int main(void)
@@ -131,6 +174,7 @@ int main(void)
 		cmocka_unit_test(test_names_and_errno),
 		cmocka_unit_test(test_punch),
 		cmocka_unit_test(test_truncate),
+		cmocka_unit_test(test_sparse),
 		cmocka_unit_test(test_backoff),
 	};
 
