@@ -88,6 +88,18 @@ struct fs_inode {
 	struct fs_inode *parent;
 };
 
+/* Who a change comes from, as the set-ID rules need to know. */
+struct fs_caller {
+	uint32_t uid;
+	bool fsetid;		/* holds CAP_FSETID (root) */
+	bool in_group;		/* the file's group is one of the caller's */
+};
+
+enum fs_sxid_cause {
+	FS_SXID_DATA,		/* write, truncate, fallocate */
+	FS_SXID_CHOWN,
+};
+
 struct fs_opts {
 	unsigned commit_interval;	/* seconds between periodic writebacks */
 	bool ro;
@@ -176,7 +188,10 @@ void fs_wait_ms(struct fs *fs, pthread_cond_t *cond, unsigned ms);
 void fs_thread_stop(struct fs *fs, pthread_t thread, bool *stop,
 		    pthread_cond_t *cond);
 bool fs_inode_sxid(const struct fs_inode *inode);
-void fs_kill_suidgid(struct fs_inode *inode);
+uint32_t fs_sxid_kill(const struct fs_inode *inode, enum fs_sxid_cause cause,
+		      const struct fs_caller *c);
+bool fs_kill_sxid(struct fs_inode *inode, enum fs_sxid_cause cause,
+		  const struct fs_caller *c);
 void fs_stat(const struct fs_inode *inode, struct stat *st);
 void fs_entry(struct fs_inode *inode, struct fuse_entry_param *e);
 struct fs_dirent *fs_dlookup(struct fs *fs, struct fs_inode *dir,
@@ -240,6 +255,8 @@ void fsop_dir_ops(struct fuse_lowlevel_ops *ops);
 void fsop_file_ops(struct fuse_lowlevel_ops *ops);
 void fsop_attr_ops(struct fuse_lowlevel_ops *ops);
 void fsop_xattr_ops(struct fuse_lowlevel_ops *ops);
+void fsop_caller(fuse_req_t req, const struct fs_inode *inode, bool fsetid,
+		 struct fs_caller *c);
 int fsop_xattr_inherit(struct fs *fs, struct fs_inode *dir, struct fs_inode *inode);
 int fsop_make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 		   uint32_t mode, dev_t rdev, const char *target,

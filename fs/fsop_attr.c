@@ -7,6 +7,7 @@
  * mode change.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -67,12 +68,29 @@ static void set_time(struct timespec *ts, const struct timespec *val,
 	*ts = now ? *cur : *val;
 }
 
-static int do_setattr(struct fs *fs, struct fs_inode *inode,
-		      const struct stat *attr, int to_set)
+/*
+ * chown: with KILLPRIV_V2 the kernel leaves clearing set-ID bits to us; the
+ * rule looks at the group before the change.  A SETATTR with nothing to set
+ * is either chown(f, -1, -1) or the kernel removing privileges before a
+ * write or fallocate (file_remove_privs()); the two cannot be told apart, and
+ * both clear by this rule for any caller without CAP_FSETID.  (tmpfs refuses
+ * chown(f, -1, -1) by a non-owner with EPERM; see docs/POSIX.md.)
+ */
+static void chown_sxid(struct fs *fs, struct fs_inode *inode, int to_set,
+		       const struct fs_caller *c)
 {
+	if (fs->killpriv && (!to_set || (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))))
+		fs_kill_sxid(inode, FS_SXID_CHOWN, c);
+}
+
+static int do_setattr(struct fs *fs, struct fs_inode *inode,
+		      const struct stat *attr, int to_set, const struct fs_caller *c)
+{
+	struct fs_caller writer = *c;
 	struct timespec now;
 	int ret;
 
+	chown_sxid(fs, inode, to_set, c);
 	fs_touch(&now);
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		ret = set_size(fs, inode, (uint64_t)attr->st_size);
@@ -81,17 +99,16 @@ static int do_setattr(struct fs *fs, struct fs_inode *inode,
 		if (!(to_set & FUSE_SET_ATTR_MTIME))
 			inode->mtime = now;
 	}
+	/* the kernel asks to clear set-ID bits when the caller lacks CAP_FSETID */
+	writer.fsetid = false;
 	if ((to_set & FUSE_SET_ATTR_SIZE) && pt_kill_suidgid())
-		fs_kill_suidgid(inode);
+		fs_kill_sxid(inode, FS_SXID_DATA, &writer);
 	if (to_set & FUSE_SET_ATTR_MODE)
 		inode->mode = (inode->mode & S_IFMT) | (attr->st_mode & 07777);
 	if (to_set & FUSE_SET_ATTR_UID)
 		inode->uid = attr->st_uid;
 	if (to_set & FUSE_SET_ATTR_GID)
 		inode->gid = attr->st_gid;
-	/* chown: with KILLPRIV_V2 the kernel leaves clearing set-ID to us */
-	if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) && fs->killpriv)
-		fs_kill_suidgid(inode);
 	if (to_set & FUSE_SET_ATTR_ATIME)
 		set_time(&inode->atime, &attr->st_atim,
 			 to_set & FUSE_SET_ATTR_ATIME_NOW, &now);
@@ -103,10 +120,37 @@ static int do_setattr(struct fs *fs, struct fs_inode *inode,
 	return 0;
 }
 
+/**
+ * fsop_caller() - who sends @req, for the set-ID rules
+ * @req: the request
+ * @inode: the file it changes, lock held
+ * @fsetid: whether to treat the caller as holding CAP_FSETID
+ * @c: filled in
+ *
+ * Group membership is looked up (supplementary groups from /proc) only
+ * when the rule needs it: a set-group-ID file without group execute.
+ */
+void fsop_caller(fuse_req_t req, const struct fs_inode *inode, bool fsetid,
+		 struct fs_caller *c)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	gid_t groups[64];
+	int n;
+
+	*c = (struct fs_caller){ .uid = ctx->uid, .fsetid = fsetid,
+				 .in_group = ctx->gid == inode->gid };
+	if (c->in_group || (inode->mode & (S_ISGID | S_IXGRP)) != S_ISGID)
+		return;
+	n = fuse_req_getgroups(req, 64, groups);
+	for (int i = 0; i < n && i < 64; i++)
+		c->in_group |= groups[i] == inode->gid;
+}
+
 static void fsop_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			 int to_set, struct fuse_file_info *fi)
 {
 	struct fs *fs = fsop_fs(req);
+	struct fs_caller caller;
 	struct fs_inode *inode;
 	struct stat st;
 	int ret;
@@ -114,9 +158,12 @@ static void fsop_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	(void)fi;
 	pthread_mutex_lock(&fs->lock);
 	inode = fs_iget(fs, ino);
-	if (inode)
+	ret = -ENOENT;
+	if (inode) {
 		fs_data_sync_attr(fs, inode);
-	ret = inode ? do_setattr(fs, inode, attr, to_set) : -ENOENT;
+		fsop_caller(req, inode, fuse_req_ctx(req)->uid == 0, &caller);
+		ret = do_setattr(fs, inode, attr, to_set, &caller);
+	}
 	if (!ret)
 		fs_stat(inode, &st);
 	pthread_mutex_unlock(&fs->lock);

@@ -28,8 +28,10 @@ static int get_open(struct fs *fs, fuse_ino_t ino, struct fs_inode **out)
 	return 0;
 }
 
-static int do_open(struct fs *fs, struct fs_inode *inode, struct fuse_file_info *fi)
+static int do_open(fuse_req_t req, struct fs *fs, struct fs_inode *inode,
+		   struct fuse_file_info *fi)
 {
+	struct fs_caller c;
 	uint64_t old;
 	int ret;
 
@@ -45,8 +47,10 @@ static int do_open(struct fs *fs, struct fs_inode *inode, struct fuse_file_info 
 		old = inode->size;
 		inode->size = 0;
 		fsclp_truncate(fs, inode, old);
+		/* a kill flag comes from a caller without CAP_FSETID */
+		fsop_caller(req, inode, false, &c);
 		if (pt_kill_suidgid())
-			fs_kill_suidgid(inode);
+			fs_kill_sxid(inode, FS_SXID_DATA, &c);
 		fs_touch(&inode->mtime);
 		inode->ctime = inode->mtime;
 		fs_meta_dirty(fs);
@@ -67,7 +71,7 @@ static void fsop_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	pthread_mutex_lock(&fs->lock);
 	inode = fs_iget(fs, ino);
-	ret = inode ? do_open(fs, inode, fi) : -ENOENT;
+	ret = inode ? do_open(req, fs, inode, fi) : -ENOENT;
 	pthread_mutex_unlock(&fs->lock);
 	if (ret)
 		fuse_reply_err(req, -ret);
@@ -87,7 +91,7 @@ static void fsop_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	ret = fsop_make_node(req, parent, name, S_IFREG | (mode & 07777), 0, NULL,
 			     &e, &inode);
 	if (!ret)
-		ret = do_open(fs, inode, fi);
+		ret = do_open(req, fs, inode, fi);
 	pthread_mutex_unlock(&fs->lock);
 	if (ret)
 		fuse_reply_err(req, -ret);
@@ -164,7 +168,7 @@ static uint64_t new_pages(const struct fs_inode *inode, uint64_t off, uint64_t l
 }
 
 static int do_write(struct fs *fs, struct fs_inode *inode, const char *buf,
-		    size_t size, off_t off, size_t *done)
+		    size_t size, off_t off, const struct fs_caller *c, size_t *done)
 {
 	ssize_t n;
 	int ret;
@@ -179,7 +183,7 @@ static int do_write(struct fs *fs, struct fs_inode *inode, const char *buf,
 	if (n < 0)
 		return -errno;
 	if (pt_kill_suidgid())
-		fs_kill_suidgid(inode);
+		fs_kill_sxid(inode, FS_SXID_DATA, c);
 	if ((uint64_t)off + (uint64_t)n > inode->size)
 		inode->size = (uint64_t)off + (uint64_t)n;
 	fs_touch(&inode->mtime);
@@ -195,6 +199,7 @@ static void fsop_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 {
 	struct fs *fs = fsop_fs(req);
 	struct fs_inode *inode;
+	struct fs_caller caller;
 	bool killed = false;
 	size_t done = 0;
 	int ret;
@@ -203,10 +208,13 @@ static void fsop_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	pthread_mutex_lock(&fs->lock);
 	ret = get_open(fs, ino, &inode);
 	if (!ret) {
+		uint32_t mode = inode->mode;
+
 		fs_data_sync_attr(fs, inode);
-		killed = fs_inode_sxid(inode);
-		ret = do_write(fs, inode, buf, size, off, &done);
-		killed = killed && !fs_inode_sxid(inode);
+		/* the kernel sets the kill flag for callers without CAP_FSETID */
+		fsop_caller(req, inode, false, &caller);
+		ret = do_write(fs, inode, buf, size, off, &caller, &done);
+		killed = mode != inode->mode;
 	}
 	pthread_mutex_unlock(&fs->lock);
 	/*
@@ -250,7 +258,7 @@ static int zero_range(int fd, int mode, off_t off, off_t len)
 }
 
 static int do_fallocate(struct fs *fs, struct fs_inode *inode, int mode,
-			off_t off, off_t len, uid_t caller)
+			off_t off, off_t len, const struct fs_caller *c)
 {
 	const int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |
 			  FALLOC_FL_ZERO_RANGE;
@@ -275,9 +283,9 @@ static int do_fallocate(struct fs *fs, struct fs_inode *inode, int mode,
 		ret = fallocate(inode->memfd, mode, off, len) < 0 ? -errno : 0;
 	if (ret)
 		return ret;
-	/* the kernel sends no kill flag here; without CAP_FSETID, root aside */
-	if (fs->killpriv && caller != 0)
-		fs_kill_suidgid(inode);
+	/* the kernel sends no kill flag here: the rule is ours (root aside) */
+	if (fs->killpriv)
+		fs_kill_sxid(inode, FS_SXID_DATA, c);
 	if (fstat(inode->memfd, &st) == 0)
 		inode->size = (uint64_t)st.st_size;
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
@@ -295,6 +303,7 @@ static void fsop_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 {
 	struct fs *fs = fsop_fs(req);
 	struct fs_inode *inode;
+	struct fs_caller caller;
 	bool killed = false;
 	int ret;
 
@@ -303,10 +312,12 @@ static void fsop_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 
 	ret = get_open(fs, ino, &inode);
 	if (!ret) {
+		uint32_t was = inode->mode;
+
 		fs_data_sync_attr(fs, inode);
-		killed = fs_inode_sxid(inode);
-		ret = do_fallocate(fs, inode, mode, off, len, fuse_req_ctx(req)->uid);
-		killed = killed && !fs_inode_sxid(inode);
+		fsop_caller(req, inode, fuse_req_ctx(req)->uid == 0, &caller);
+		ret = do_fallocate(fs, inode, mode, off, len, &caller);
+		killed = was != inode->mode;
 	}
 	pthread_mutex_unlock(&fs->lock);
 	if (killed)	/* as in fsop_write(): before the reply */

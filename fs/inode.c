@@ -77,21 +77,57 @@ void fs_touch(struct timespec *ts)
 }
 
 /* Would a write by an unprivileged caller have to clear set-ID bits? */
+/* Does a regular file carry set-ID bits?  Its writers then bypass passthrough. */
 bool fs_inode_sxid(const struct fs_inode *inode)
 {
-	return S_ISREG(inode->mode) && ((inode->mode & S_ISUID) ||
-	       (inode->mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP));
+	return S_ISREG(inode->mode) && (inode->mode & (S_ISUID | S_ISGID));
 }
 
-/* Clear set-ID bits as the VFS does after a write, truncate or chown. */
-void fs_kill_suidgid(struct fs_inode *inode)
+/**
+ * fs_sxid_kill() - the set-ID bits a change must clear
+ * @inode: the file
+ * @cause: a data change (write, truncate, fallocate) or a chown
+ * @c: who makes it
+ *
+ * The kernel's rule (setattr_should_drop_suidgid()): set-user-ID always
+ * goes; set-group-ID goes when group execute is set, or when the caller is
+ * neither in the file's group nor holds CAP_FSETID.  A data change by a
+ * caller with CAP_FSETID clears nothing; a chown clears on any non-directory.
+ *
+ * Return: the mode bits to clear, 0 for none.
+ */
+uint32_t fs_sxid_kill(const struct fs_inode *inode, enum fs_sxid_cause cause,
+		      const struct fs_caller *c)
 {
-	if (!fs_inode_sxid(inode))
-		return;
-	inode->mode &= ~(uint32_t)S_ISUID;
-	if (inode->mode & S_IXGRP)
-		inode->mode &= ~(uint32_t)S_ISGID;
+	uint32_t mode = inode->mode, kill = 0;
+
+	if (S_ISDIR(mode) || (cause == FS_SXID_DATA && (!S_ISREG(mode) || c->fsetid)))
+		return 0;
+	if (mode & S_ISUID)
+		kill |= S_ISUID;
+	if ((mode & S_ISGID) && ((mode & S_IXGRP) || !(c->in_group || c->fsetid)))
+		kill |= S_ISGID;
+	return kill;
+}
+
+/**
+ * fs_kill_sxid() - clear the set-ID bits a change must clear
+ * @inode: the file, lock held
+ * @cause: see fs_sxid_kill()
+ * @c: who makes the change
+ *
+ * Return: true if the mode changed (the kernel's cached mode is stale).
+ */
+bool fs_kill_sxid(struct fs_inode *inode, enum fs_sxid_cause cause,
+		  const struct fs_caller *c)
+{
+	uint32_t kill = fs_sxid_kill(inode, cause, c);
+
+	if (!kill)
+		return false;
+	inode->mode &= ~kill;
 	fs_touch(&inode->ctime);
+	return true;
 }
 
 /* Wait on @cond (fs->lock held) for at most @ms milliseconds. */

@@ -20,12 +20,18 @@ blocks() {
 mkdir "$T/tmpfs"
 mount -t tmpfs tmpfs "$T/tmpfs"
 "$POSIX_OPS" "$T/tmpfs" > "$T/tmpfs.out"
+"$HELPERS/sxid_ops" "$T/tmpfs" > "$T/tmpfs.sxid"
 blocks "$T/tmpfs" > "$T/tmpfs.blocks"
 umount "$T/tmpfs"
 
 mkfs_img 1G
-mount_img
+mount_img -o allow_other	# the set-ID trace acts as other users too
 "$POSIX_OPS" "$MNT" > "$T/foliofs.out"
+"$HELPERS/sxid_ops" "$MNT" > "$T/foliofs.sxid"
+diff -u "$T/tmpfs.sxid" "$T/foliofs.sxid" || fail "set-ID bits differ from tmpfs"
+"$HELPERS/sxid_ops" "$MNT" zero > "$T/foliofs.zero"
+grep ' punch ' "$T/foliofs.sxid" | diff -u - "$T/foliofs.zero" ||
+	fail "ZERO_RANGE treats set-ID bits unlike a punch"
 "$POSIX_OPS" "$MNT" zero_range || fail "ZERO_RANGE semantics"
 diff -u "$T/tmpfs.out" "$T/foliofs.out" || fail "foliofs differs from tmpfs"
 blocks "$MNT" > "$T/foliofs.blocks"
@@ -38,4 +44,4 @@ find "$MNT" -xdev -printf '%p %m %n %s %U:%G %y\n' | sort > "$T/after"
 diff -u "$T/before" "$T/after" || fail "tree changed across remount"
 umount_img
 fsck_clean
-pass "$(grep -c . "$T/tmpfs.out") operations match tmpfs; tree survives remount"
+pass "$(grep -c . "$T/tmpfs.out") operations and $(grep -c . "$T/tmpfs.sxid") set-ID cases match tmpfs; tree survives remount"
