@@ -92,6 +92,21 @@ void fs_data_account(struct fs *fs, struct fs_inode *inode)
 	fs->cache_blocks += inode->mblocks;
 }
 
+/**
+ * fs_data_account_unseen() - recount files that change without the daemon
+ * @fs: the filesystem, lock held
+ *
+ * Passthrough writers fill memory the daemon never hears of; statfs must
+ * see it at once (a full image answers ENOSPC to them already).  Costs the
+ * loaded files, not their sizes.
+ */
+void fs_data_account_unseen(struct fs *fs)
+{
+	for (struct fs_inode *i = fs->loaded; i; i = i->lnext)
+		if (i->pt_writers)
+			fs_data_account(fs, i);
+}
+
 /*
  * Data of a linked inode is either in memory or only in the image; the
  * blocks of the latter are counted in fs->cold_blocks.

@@ -141,6 +141,7 @@ struct fs {
 	/* passthrough */
 	enum fs_pt_mode pt_mode;
 	char pt_why[160];		/* why passthrough is off */
+	bool pt_said;			/* the data path was reported */
 	int devfd;			/* /dev/fuse of the session */
 	struct fuse_session *se;
 	bool killpriv;			/* we clear suid/sgid (KILLPRIV_V2) */
@@ -204,6 +205,9 @@ void fs_meta_dirty(struct fs *fs);
 int fs_load_image(struct fs *fs);
 int fs_serialize(struct fs *fs, struct img_mw *mw);
 
+/* log.c */
+void fs_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* privs.c */
 int fs_drop_privileges(void);
 
@@ -217,6 +221,7 @@ void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode);
 void fs_data_use(struct fs *fs, struct fs_inode *inode);
 void fs_data_trim(struct fs *fs);
 void fs_data_account(struct fs *fs, struct fs_inode *inode);
+void fs_data_account_unseen(struct fs *fs);
 int fs_space_check(struct fs *fs, uint64_t blocks);
 uint64_t fs_space_reserve(const struct fs *fs);
 uint64_t fs_ext_blocks(const struct fs_inode *inode);
@@ -246,6 +251,7 @@ uint64_t shm_memory_limit(void);
 /* passthrough.c */
 int pt_install(struct fs *fs, struct fuse_session *se);
 void pt_init(struct fs *fs, struct fuse_conn_info *conn);
+void pt_report(struct fs *fs);
 int pt_open(struct fs *fs, struct fs_inode *inode, struct fuse_file_info *fi);
 void pt_release(struct fs *fs, struct fs_inode *inode, struct fuse_file_info *fi);
 bool pt_kill_suidgid(void);

@@ -182,6 +182,7 @@ static void fsop_statfs(fuse_req_t req, fuse_ino_t ino)
 	(void)ino;
 	memset(&sv, 0, sizeof(sv));
 	pthread_mutex_lock(&fs->lock);
+	fs_data_account_unseen(fs);
 	total = img_sb(fs->img)->s_blocks;
 	used = fs->cache_blocks + fs->cold_blocks + fs->committed_meta + FOFS_SUPER_SLOTS;
 	reserve = fs_space_reserve(fs);

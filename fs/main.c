@@ -22,12 +22,12 @@
 
 struct cli {
 	char *image;
-	unsigned commit;
+	char *commit;
 	char *huge;
 	char *cache_size;
 	int nopassthrough;
-	unsigned scan_sleep_ms;
-	unsigned max_ptes_none;
+	char *scan_sleep_ms;
+	char *max_ptes_none;
 	int ro;
 	int help;
 	int version;
@@ -37,12 +37,12 @@ enum { KEY_RO, KEY_HELP, KEY_VERSION };
 
 #define CLI_OPT(t, p) { t, offsetof(struct cli, p), 1 }
 static const struct fuse_opt cli_opts[] = {
-	CLI_OPT("commit=%u", commit),
+	CLI_OPT("commit=%s", commit),
 	CLI_OPT("huge=%s", huge),
 	CLI_OPT("cache_size=%s", cache_size),
 	CLI_OPT("nopassthrough", nopassthrough),
-	CLI_OPT("scan_sleep_ms=%u", scan_sleep_ms),
-	CLI_OPT("max_ptes_none=%u", max_ptes_none),
+	CLI_OPT("scan_sleep_ms=%s", scan_sleep_ms),
+	CLI_OPT("max_ptes_none=%s", max_ptes_none),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -130,29 +130,21 @@ static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	conn->max_write = 1u << 20;
 	pt_init(fs, conn);
-	if (fs->pt_mode == FS_PT_OFF)
-		fprintf(stderr, "foliofs: data path: served by the daemon "
-			"(passthrough off: %s)\n", fs->pt_why);
+	pt_report(fs);
 }
 
-/* Size with an optional K/M/G/T suffix. */
-static int parse_size(const char *s, uint64_t *out)
+/* A count option in [0, @max]; unset keeps @dflt.  One line on error. */
+static int opt_uint(const char *name, const char *val, uint64_t max, unsigned dflt,
+		    unsigned *out)
 {
-	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
-	unsigned shift = 0;
+	uint64_t v = dflt;
 
-	if (end == s)
+	if (val && img_parse_uint(val, max, &v)) {
+		fprintf(stderr, "foliofs: bad %s '%s' (a whole number from 0 to %llu)\n",
+			name, val, (unsigned long long)max);
 		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
 	}
-	if (*end)
-		return -EINVAL;
-	*out = (uint64_t)v << shift;
+	*out = (unsigned)v;
 	return 0;
 }
 
@@ -169,23 +161,26 @@ static void raise_nofile(void)
 
 static int open_fs(struct fs *fs, const struct cli *cli)
 {
-	struct fs_opts opts = { .commit_interval = cli->commit, .ro = cli->ro,
-				.huge = CLP_POLICY_ALWAYS,
+	struct fs_opts opts = { .ro = cli->ro, .huge = CLP_POLICY_ALWAYS,
 				.passthrough = !cli->nopassthrough,
-				.scan_sleep_ms = cli->scan_sleep_ms,
-				.max_ptes_none = cli->max_ptes_none,
 				.cache_size = (uint64_t)sysconf(_SC_PHYS_PAGES) *
 					      (uint64_t)sysconf(_SC_PAGESIZE) / 4 };
 	struct img *img = NULL;
 	uint64_t cglimit;
 	int ret;
 
-	if (cli->max_ptes_none > 511) {
-		fprintf(stderr, "foliofs: max_ptes_none must be 0..511\n");
-		return -EINVAL;
-	}
-	if (cli->cache_size && parse_size(cli->cache_size, &opts.cache_size)) {
-		fprintf(stderr, "foliofs: bad cache_size '%s'\n", cli->cache_size);
+	ret = opt_uint("commit", cli->commit, 86400, 5, &opts.commit_interval);
+	if (!ret)
+		ret = opt_uint("scan_sleep_ms", cli->scan_sleep_ms, 3600000, 1000,
+			       &opts.scan_sleep_ms);
+	if (!ret)
+		ret = opt_uint("max_ptes_none", cli->max_ptes_none, 511, 64,
+			       &opts.max_ptes_none);
+	if (ret)
+		return ret;
+	if (cli->cache_size && img_parse_size(cli->cache_size, &opts.cache_size)) {
+		fprintf(stderr, "foliofs: bad cache_size '%s' (bytes, or with a K, M, "
+			"G or T suffix)\n", cli->cache_size);
 		return -EINVAL;
 	}
 	/* file data is charged to the daemon's memory cgroup: cache less */
@@ -273,6 +268,7 @@ static int serve(struct fs *fs, struct fuse_args *args,
 		fprintf(stderr, "foliofs: cannot hook the FUSE session\n");
 		goto out_unmount;
 	}
+	pt_report(fs);		/* before detaching, where already known */
 	fuse_daemonize(o->foreground);
 	ret = fs_drop_privileges();
 	if (ret)
@@ -311,9 +307,9 @@ out_session:
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct cli cli = { .commit = 5, .scan_sleep_ms = 1000, .max_ptes_none = 64 };
+	struct cli cli = { 0 };
 	struct fuse_cmdline_opts o = { 0 };
-	char opt[PATH_MAX + 32];
+	char opt[PATH_MAX + 32], *abs;
 	struct fs fs;
 	int ret;
 
@@ -334,6 +330,12 @@ int main(int argc, char *argv[])
 		goto out_free;
 	}
 	ret = 1;
+	/* the mount table and the status name the image absolutely */
+	abs = realpath(cli.image, NULL);
+	if (abs) {
+		free(cli.image);
+		cli.image = abs;
+	}
 	snprintf(opt, sizeof(opt), "-ofsname=%s,subtype=foliofs,default_permissions",
 		 cli.image);
 	if (fuse_opt_add_arg(&args, opt))
@@ -351,6 +353,9 @@ out_free:
 	free(cli.image);
 	free(cli.huge);
 	free(cli.cache_size);
+	free(cli.commit);
+	free(cli.scan_sleep_ms);
+	free(cli.max_ptes_none);
 	fuse_opt_free_args(&args);
 	return ret;
 }

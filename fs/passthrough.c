@@ -28,6 +28,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
+#include <sys/utsname.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -220,8 +222,27 @@ static void patch_init(struct iovec *iov, int count)
 	wr32(out + INIT_OUT_FLAGS2, rd32(out + INIT_OUT_FLAGS2) | INIT2_PASSTHROUGH);
 	wr32(out + INIT_OUT_STACK, 1);
 	fs->pt_mode = FS_PT_ON;
-	fprintf(stderr, "foliofs: data path: FUSE passthrough to the daemon's "
-		"shared memory\n");
+	pt_report(fs);
+}
+
+/**
+ * pt_report() - say once which data path the mount uses, and why
+ * @fs: the filesystem
+ *
+ * Called before a background daemon detaches when the answer is already
+ * known (so the shell that mounted sees it), and at INIT otherwise; syslog
+ * gets it too.
+ */
+void pt_report(struct fs *fs)
+{
+	if (fs->pt_said || fs->pt_mode == FS_PT_UNDECIDED)
+		return;
+	fs->pt_said = true;
+	if (fs->pt_mode == FS_PT_ON)
+		fs_log(LOG_INFO, "data path: FUSE passthrough to the daemon's shared memory");
+	else
+		fs_log(LOG_NOTICE, "data path: served by the daemon (passthrough off: %s)",
+		       fs->pt_why);
 }
 
 static void patch_open(struct iovec *iov, int count, size_t at)
@@ -266,6 +287,20 @@ static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
 	return writev(fd, iov, count);
 }
 
+#define NO_KERNEL_PT "the kernel does not offer FUSE passthrough (needs Linux " \
+		     ">= 6.9 with CONFIG_FUSE_PASSTHROUGH)"
+
+/* Linux >= 6.9, where passthrough can be offered at all (known before INIT). */
+static bool kernel_has_passthrough(void)
+{
+	struct utsname u;
+	unsigned major = 0, minor = 0;
+
+	if (uname(&u) || sscanf(u.release, "%u.%u", &major, &minor) != 2)
+		return true;	/* unknown: let INIT tell */
+	return major > 6 || (major == 6 && minor >= 9);
+}
+
 /**
  * pt_install() - hook the session so passthrough can be negotiated
  * @fs: the filesystem
@@ -290,6 +325,9 @@ int pt_install(struct fs *fs, struct fuse_session *se)
 		fs->pt_mode = FS_PT_OFF;
 		snprintf(fs->pt_why, sizeof(fs->pt_why),
 			 "needs CAP_SYS_ADMIN (mounted by an unprivileged user)");
+	} else if (!kernel_has_passthrough()) {
+		fs->pt_mode = FS_PT_OFF;
+		snprintf(fs->pt_why, sizeof(fs->pt_why), "%s", NO_KERNEL_PT);
 	}
 	/* hooked in every mode and version: KILLPRIV_V2 is negotiated here */
 	return fuse_session_custom_io(se, &io, fs->devfd);
@@ -321,9 +359,7 @@ void pt_init(struct fs *fs, struct fuse_conn_info *conn)
 #endif
 	if (!pt.offered) {
 		fs->pt_mode = FS_PT_OFF;
-		snprintf(fs->pt_why, sizeof(fs->pt_why),
-			 "the kernel does not offer FUSE passthrough (needs Linux "
-			 ">= 6.9 with CONFIG_FUSE_PASSTHROUGH)");
+		snprintf(fs->pt_why, sizeof(fs->pt_why), "%s", NO_KERNEL_PT);
 	}
 }
 

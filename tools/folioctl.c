@@ -26,6 +26,7 @@
 
 #include "config.h"
 #include "foliofs/clp.h"
+#include "foliofs/img.h"
 #include "tool.h"
 
 #define XA_STATUS	"user.foliofs.status"
@@ -330,7 +331,7 @@ static int cmd_collapse(const char *path, const char *off, const char *len)
 
 	if (stat(path, &st) < 0)
 		return not_foliofs(path);
-	if (off && (tool_parse_size(off, &o) || !len || tool_parse_size(len, &l))) {
+	if (off && (img_parse_size(off, &o) || !len || img_parse_size(len, &l))) {
 		fprintf(stderr, "folioctl: collapse wants OFFSET and LENGTH in bytes "
 			"(K/M/G suffixes allowed)\n");
 		return 2;

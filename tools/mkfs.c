@@ -129,7 +129,7 @@ int main(int argc, char *argv[])
 	while ((c = getopt_long(argc, argv, "s:L:U:fSqhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			if (tool_parse_size(optarg, &o.size)) {
+			if (img_parse_size(optarg, &o.size)) {
 				fprintf(stderr, "mkfs.foliofs: bad size '%s'\n", optarg);
 				return 2;
 			}

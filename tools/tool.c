@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * Helpers shared by the command-line tools: parsing sizes with binary
- * suffixes and UUIDs, printing UUIDs, and reading SOURCE_DATE_EPOCH.
+ * Helpers shared by the command-line tools: parsing and printing UUIDs,
+ * reading SOURCE_DATE_EPOCH, a progress bar.  Sizes are parsed by the
+ * image library (img_parse_size()), which the daemon shares.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -11,39 +12,6 @@
 #include <unistd.h>
 
 #include "tool.h"
-
-/**
- * tool_parse_size() - parse "123", "64M", "4G", "1T" (powers of 1024)
- * @s: the text
- * @out: bytes
- *
- * Return: 0; -EINVAL for anything else or an overflow.
- */
-int tool_parse_size(const char *s, uint64_t *out)
-{
-	unsigned shift = 0;
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	if (!isdigit((unsigned char)s[0]))
-		return -EINVAL;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
-	switch (toupper((unsigned char)*end)) {
-	case 'K': shift = 10; end++; break;
-	case 'M': shift = 20; end++; break;
-	case 'G': shift = 30; end++; break;
-	case 'T': shift = 40; end++; break;
-	}
-	if (*end == 'i' || *end == 'B')
-		end += *end == 'i' ? (end[1] == 'B' ? 2 : 1) : 1;
-	if (*end || (shift && v > (UINT64_MAX >> shift)))
-		return -EINVAL;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
 
 int tool_parse_uuid(const char *s, uint8_t uuid[16])
 {

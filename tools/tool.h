@@ -8,7 +8,6 @@
 
 #include <stdint.h>
 
-int tool_parse_size(const char *s, uint64_t *out);
 int tool_parse_uuid(const char *s, uint8_t uuid[16]);
 void tool_uuid_str(const uint8_t uuid[16], char out[37]);
 uint64_t tool_source_date(void);

@@ -157,6 +157,9 @@ int img_format(const char *path, const struct img_mkfs_opts *opts, char *msg,
 {
 	uint64_t size = 0, now = opts->time ? opts->time : (uint64_t)time(NULL);
 	struct img img = { .fd = -1, .flags = IMG_O_RDWR };
+	off_t old_size = -1;
+	bool created;
+	struct stat st;
 	int ret;
 
 	ret = -EINVAL;
@@ -164,7 +167,11 @@ int img_format(const char *path, const struct img_mkfs_opts *opts, char *msg,
 		img_msg(msg, msglen, "label is longer than %u bytes", FOFS_LABEL_LEN - 1);
 		return ret;
 	}
-	img.fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	/* know whether the file is ours: a failure removes only what it made */
+	img.fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	created = img.fd >= 0;
+	if (img.fd < 0 && errno == EEXIST)
+		img.fd = open(path, O_RDWR | O_CLOEXEC);
 	if (img.fd < 0) {
 		ret = -errno;
 		img_msg(msg, msglen, "cannot open %s: %s", path, strerror(errno));
@@ -175,14 +182,16 @@ int img_format(const char *path, const struct img_mkfs_opts *opts, char *msg,
 		img_msg(msg, msglen, "%s is in use (mounted by foliofs?)", path);
 		goto out_close;
 	}
+	if (fstat(img.fd, &st) == 0 && S_ISREG(st.st_mode))
+		old_size = st.st_size;
 	ret = target_size(img.fd, opts, &size, msg, msglen);
 	if (ret)
-		goto out_close;
+		goto out_undo;
 	ret = -EINVAL;
 	if (size < MIN_BYTES) {
-		img_msg(msg, msglen, "size %llu bytes is below the 1 MiB minimum "
-			"(use --size)", (unsigned long long)size);
-		goto out_close;
+		img_msg(msg, msglen, "size %llu bytes is below the 1 MiB minimum%s",
+			(unsigned long long)size, opts->size ? "" : " (use --size)");
+		goto out_undo;
 	}
 	fill_super(&img.sb, opts, size / FOFS_BLOCK_SIZE, now);
 	ret = img_bitmap_init(&img);
@@ -192,6 +201,12 @@ int img_format(const char *path, const struct img_mkfs_opts *opts, char *msg,
 	free(img.bitmap);
 	free(img.meta);
 	free(img.pending);
+out_undo:
+	if (ret && created)
+		unlink(path);
+	else if (ret && old_size >= 0 && ftruncate(img.fd, old_size) < 0) {
+		/* best effort: the reason already in @msg matters more */
+	}
 out_close:
 	close(img.fd);
 	return ret;

@@ -151,6 +151,8 @@ int img_check(const char *path, const struct img_check_opts *opts,
 int img_format(const char *path, const struct img_mkfs_opts *opts,
 	       char *msg, size_t msglen);
 int img_probe(const char *path, struct fofs_super *sb);
+int img_parse_size(const char *s, uint64_t *out);
+int img_parse_uint(const char *s, uint64_t max, uint64_t *out);
 
 uint64_t img_xxh3(const void *buf, size_t len);
 

@@ -35,6 +35,10 @@ check mkfs
 {
 	"$MKFS" -s 4M -U $UUID img 2>&1 || echo "exit $?"
 	"$MKFS" -s 512K -f img2 2>&1 || echo "exit $?"
+	[ -e img2 ] && echo "img2 left behind by a failed mkfs"
+	truncate -s 512K img5
+	"$MKFS" -f img5 2>&1 || echo "exit $?"
+	[ -e img5 ] || echo "img5 removed although mkfs did not create it"
 	"$MKFS" -s 12Q img3 2>&1 || echo "exit $?"
 	"$MKFS" newfile 2>&1 || echo "exit $?"
 	"$MKFS" -L "$(printf '%070d' 0)" -s 4M img4 2>&1 || echo "exit $?"

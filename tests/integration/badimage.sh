@@ -26,6 +26,11 @@ rc=0; "$FOLIOFS" > "$T/out" 2>&1 || rc=$?
 mkfs_img 64M
 rc=0; "$FOLIOFS" -o huge=sometimes "$IMG" "$MNT" > "$T/out" 2>&1 || rc=$?
 [ "$rc" != 0 ] && grep -q "unknown huge policy" "$T/out" || fail "bad option accepted"
+# Numbers: no sign, no overflow, no trailing text, within range; one line.
+for o in cache_size=-5 cache_size=1Q cache_size=99999999999T commit=-1 commit=5s \
+	 commit=999999 scan_sleep_ms=-1 max_ptes_none=512; do
+	expect_refused "bad ${o%%=*} '${o#*=}'" -o "$o"
+done
 
 # A metadata block with a flipped byte.
 mount_img

@@ -30,6 +30,25 @@ fsck_clean
 mount_img -o commit=0
 (cd "$MNT" && sha256sum -c --quiet "$T/sums") || fail "data lost after remount"
 rm "$MNT"/f*
+# statfs sees what writes see, at once, while the writer still holds the
+# file open (passthrough writes never pass the daemon)
+python3 - "$MNT" <<'PY' || fail "df disagrees with ENOSPC"
+import errno, os, sys
+mnt = sys.argv[1]
+fd = os.open(mnt + "/fill", os.O_WRONLY | os.O_CREAT)
+buf = os.urandom(1 << 20)
+try:
+    while True:
+        os.write(fd, buf)
+except OSError as e:
+    assert e.errno == errno.ENOSPC, e
+st = os.statvfs(mnt)
+avail = st.f_bavail * st.f_frsize
+print("after ENOSPC, df says %d KiB available" % (avail >> 10))
+os.close(fd)
+sys.exit(0 if avail < 2 << 20 else 1)
+PY
+rm "$MNT/fill"
 cp "$T/buf" "$MNT/again" || fail "no room after deleting"
 head -c $((40 << 20)) /dev/zero > "$MNT/big" || fail "deleting did not free space"
 umount_img

@@ -139,6 +139,7 @@ if "$MKFS" -q -s 64M "$HOST/img" 2> "$T/mkfs.err"; then
 fi
 grep -q "cannot reserve .* No space left on device (--sparse" "$T/mkfs.err" ||
 	fail "unclear mkfs message: $(cat "$T/mkfs.err")"
+[ -e "$HOST/img" ] && fail "a failed mkfs left the image file it created"
 "$MKFS" -q -S -s 64M "$HOST/img" || fail "mkfs --sparse failed"
 IMG=$HOST/img
 unset FOLIOFS_FAULT_IMAGE FOLIOFS_FAULT_CTL

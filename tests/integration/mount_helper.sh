@@ -50,4 +50,17 @@ fsck_clean
 mountpoint -q "$MNT" || fail "background mount failed"
 umount "$MNT"
 wait_released
-pass "mount -t, fstab, ro and background mounts work"
+
+# A background mount says why passthrough is off before it detaches, and
+# the mount table names the image absolutely even when given relatively.
+(cd "$T" && "$FOLIOFS" -o nopassthrough img mnt 2> "$T/bg.err")
+mountpoint -q "$MNT" || fail "background mount failed"
+grep -q "passthrough off: disabled by -o nopassthrough" "$T/bg.err" ||
+	fail "background mount did not say why passthrough is off: $(cat "$T/bg.err")"
+grep -q "^$IMG $MNT fuse.foliofs " /proc/mounts ||
+	fail "image not named absolutely: $(grep "$MNT" /proc/mounts)"
+[ "$(getfattr --only-values -n user.foliofs.status "$MNT" | grep '^image=')" = "image=$IMG" ] ||
+	fail "status does not name the image absolutely"
+umount "$MNT"
+wait_released
+pass "mount -t, fstab, ro and background mounts work; background mounts say why passthrough is off"
