@@ -106,6 +106,27 @@ static int write_str(const char *path, const char *val)
 	return ret;
 }
 
+/*
+ * The events: collapse_file reports each region a collapse got to build;
+ * scan_file reports the regions that failed before that (too few pages,
+ * pages locked or not on the LRU), which collapse_file never sees.
+ */
+static int set_events(const char *dir, const char *on)
+{
+	static const char *const events[] = { "mm_khugepaged_collapse_file",
+					       "mm_khugepaged_scan_file" };
+	char path[256];
+	int ret = 0;
+
+	for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
+		snprintf(path, sizeof(path), "%s/events/huge_memory/%s/enable", dir,
+			 events[i]);
+		if (write_str(path, on) && !i)
+			ret = -ENOENT;	/* the second is a bonus */
+	}
+	return ret;
+}
+
 /**
  * clp_trace_open() - a private tracefs instance with the collapse events on
  *
@@ -152,9 +173,7 @@ int clp_trace_open(void)
 	}
 	if (!trace_dir[0])
 		return -ENOENT;
-	snprintf(path, sizeof(path), "%s/events/huge_memory/mm_khugepaged_collapse_file/enable",
-		 trace_dir);
-	if (write_str(path, "1")) {
+	if (set_events(trace_dir, "1")) {
 		rmdir(trace_dir);
 		trace_dir[0] = '\0';
 		return -ENOENT;
@@ -166,15 +185,11 @@ int clp_trace_open(void)
 
 void clp_trace_close(int fd)
 {
-	char path[256];
-
 	if (fd >= 0)
 		close(fd);
 	if (!trace_dir[0])
 		return;
-	snprintf(path, sizeof(path), "%s/events/huge_memory/mm_khugepaged_collapse_file/enable",
-		 trace_dir);
-	write_str(path, "0");
+	set_events(trace_dir, "0");
 	if (rmdir(trace_dir) == 0)
 		trace_dir[0] = '\0';
 }
@@ -195,7 +210,8 @@ static int trace_verdict(int tracefd, const char *name, uint64_t index)
 	snprintf(want_idx, sizeof(want_idx), " index=%llu,", (unsigned long long)index);
 	snprintf(want_end, sizeof(want_end), " index=%llu,",
 		 (unsigned long long)(index + PAGES));
-	snprintf(want_name, sizeof(want_name), " filename=%s,", name);
+	/* "ino-5," cannot match "ino-15,": the prefix anchors it */
+	snprintf(want_name, sizeof(want_name), "%s", name);
 	pthread_mutex_lock(&trace_lock);
 	while ((n = read(tracefd, buf, sizeof(buf) - 1)) > 0) {
 		buf[n] = '\0';
@@ -212,19 +228,23 @@ static int trace_verdict(int tracefd, const char *name, uint64_t index)
 	return verdict;
 }
 
-/* Refine an errno-based result with the kernel's own verdict. */
+/*
+ * Refine an errno-based result with the kernel's own verdict: where the
+ * kernel names a reason foliofs has a result for, that is the result
+ * (EAGAIN alone cannot tell scan_aborted from not_suitable_page_count).
+ */
 static enum clp_result refine(enum clp_result res, int kverdict)
 {
 	const char *k = clp_kernel_result_name(kverdict);
+	enum clp_result named = clp_result_parse(k);
 
-	if (!strcmp(k, "exceed_none_pte"))
-		return CLP_EXCEED_NONE_PTE;
-	if (!strcmp(k, "page_pmd_mapped") && res == CLP_SUCCEEDED)
-		return CLP_PAGE_PMD_MAPPED;
-	if (!strcmp(k, "truncated"))
-		return CLP_TRUNCATED;
+	if (!strcmp(k, "page_pmd_mapped") && res != CLP_SUCCEEDED)
+		return res;
 	/* "pte_mapped_hugepage": the folio was built and then mapped by PMD */
-	return res;
+	if (named == CLP_NR_RESULTS || named == CLP_FAILED ||
+	    (named == CLP_SUCCEEDED && res != CLP_SUCCEEDED))
+		return res;
+	return named;
 }
 
 /**
@@ -235,14 +255,14 @@ static enum clp_result refine(enum clp_result res, int kverdict)
  * @p: policy, population threshold, explicit request or not
  * @reg: the region's entry; resident and kverdict are updated
  * @tracefd: from clp_trace_open(), or -1
- * @shm_ino: inode number of @fd on its tmpfs (names it in the trace)
+ * @ino: the number in @fd's name (CLP_TRACE_NAME), which the trace shows
  *
  * Return: the result (an enum clp_result); never blocks on a filesystem
  * lock, so callers must not hold theirs.
  */
 int clp_collapse_region(int fd, uint64_t off, uint64_t file_size,
 			const struct clp_params *p, struct clp_region *reg,
-			int tracefd, uint64_t shm_ino)
+			int tracefd, uint64_t ino)
 {
 	enum clp_result res;
 	char name[40];
@@ -268,7 +288,7 @@ int clp_collapse_region(int fd, uint64_t off, uint64_t file_size,
 	} else {
 		int err = madvise(map, CLP_REGION_SIZE, MADV_COLLAPSE) ? errno : 0;
 
-		snprintf(name, sizeof(name), "#%llu", (unsigned long long)shm_ino);
+		snprintf(name, sizeof(name), CLP_TRACE_NAME ",", (unsigned long long)ino);
 		reg->kverdict = (int8_t)trace_verdict(tracefd, name, off / CLP_PAGE_SIZE);
 		res = refine(clp_errno_result(err), reg->kverdict);
 		if (res == CLP_SUCCEEDED || res == CLP_PAGE_PMD_MAPPED)
@@ -367,7 +387,7 @@ int clp_next_data(int fd, uint64_t from, uint64_t end, uint64_t *idx)
  * @p: parameters; an explicit request also ends keep-off
  * @st: counters to update (may be NULL)
  * @tracefd: from clp_trace_open(), or -1
- * @shm_ino: inode number of @fd on its tmpfs
+ * @ino: the number in @fd's name (CLP_TRACE_NAME)
  *
  * A region that is not due (huge, backing off) is left alone.  Regions with
  * nothing resident, a tail shorter than 2 MiB and keep-off regions are not
@@ -380,7 +400,7 @@ int clp_next_data(int fd, uint64_t from, uint64_t end, uint64_t *idx)
  */
 int clp_collapse_step(struct clp_region *reg, int fd, uint64_t idx,
 		      uint64_t file_size, const struct clp_params *p,
-		      struct clp_stats *st, int tracefd, uint64_t shm_ino)
+		      struct clp_stats *st, int tracefd, uint64_t ino)
 {
 	uint64_t off = idx << CLP_REGION_SHIFT;
 	enum clp_result res;
@@ -390,13 +410,13 @@ int clp_collapse_step(struct clp_region *reg, int fd, uint64_t idx,
 	if (p->explicit_req && reg->state == CLP_R_KEEP_OFF)
 		reg->state = CLP_R_SMALL;	/* a user asked: keep-off ends */
 	res = (enum clp_result)clp_collapse_region(fd, off, file_size, p, reg, tracefd,
-						   shm_ino);
+						   ino);
 	/* a user waits for this one: ride out short races (pages just
 	 * written may not be on the LRU yet) before reporting EAGAIN */
 	for (int again = 0; p->explicit_req && res == CLP_SCAN_ABORTED && again < 5; again++) {
 		usleep(20000);
 		res = (enum clp_result)clp_collapse_region(fd, off, file_size, p, reg,
-							   tracefd, shm_ino);
+							   tracefd, ino);
 	}
 	/*
 	 * Keep-off ends only where the region was looked at and found whole

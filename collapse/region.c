@@ -93,6 +93,11 @@ int clp_result_errno(enum clp_result r)
 		return EBUSY;
 	case CLP_SCAN_ABORTED:
 	case CLP_TRUNCATED:
+	case CLP_PAGE_COUNT:
+	case CLP_PAGE_LOCKED:
+	case CLP_PAGE_LRU:
+	case CLP_DEL_PAGE_LRU:
+	case CLP_PAGE_FILLED:
 		return EAGAIN;
 	default:
 		return EINVAL;
@@ -128,8 +133,22 @@ enum clp_result clp_errno_result(int err)
 
 static bool transient(enum clp_result r)
 {
-	return r == CLP_ALLOC_FAILED || r == CLP_CGROUP_FAILED ||
-	       r == CLP_SCAN_ABORTED || r == CLP_TRUNCATED || r == CLP_FAILED;
+	return r == CLP_ALLOC_FAILED || r == CLP_CGROUP_FAILED || r == CLP_FAILED ||
+	       clp_result_errno(r) == EAGAIN;
+}
+
+/**
+ * clp_result_parse() - the result a kernel tracepoint name stands for
+ * @name: e.g. "not_suitable_page_count"
+ *
+ * Return: the result of that name, or CLP_NR_RESULTS if foliofs has none.
+ */
+enum clp_result clp_result_parse(const char *name)
+{
+	for (int r = 0; r < CLP_NR_RESULTS; r++)
+		if (!strcmp(name, result_names[r]))
+			return (enum clp_result)r;
+	return CLP_NR_RESULTS;
 }
 
 static const struct clp_region region_default = { .last = CLP_NONE, .kverdict = -1 };

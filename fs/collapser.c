@@ -95,19 +95,12 @@ void fsclp_truncate(struct fs *fs, struct fs_inode *inode, uint64_t old_size)
 	fs_meta_dirty(fs);
 }
 
-static uint64_t shm_ino_of(int fd)
-{
-	struct stat st;
-
-	return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
-}
-
 /* What one collapse call works on, copied under the lock. */
 struct clp_job {
 	struct clp_params p;
 	struct clp_stats st;
 	int fd;
-	uint64_t size, end, shm_ino;
+	uint64_t size, end, ino;
 };
 
 /*
@@ -124,7 +117,7 @@ static int collapse_region_unlocked(struct fs *fs, struct fs_inode *inode,
 
 	pthread_mutex_unlock(&fs->lock);
 	ret = clp_collapse_step(&reg, job->fd, idx, job->size, &job->p, &job->st,
-				fs->tracefd, job->shm_ino);
+				fs->tracefd, job->ino);
 	pthread_mutex_lock(&fs->lock);
 	if (gen == inode->cmap_gen)
 		clp_map_set(&inode->cmap, idx, &reg);
@@ -194,7 +187,7 @@ int fsclp_collapse(struct fs *fs, struct fs_inode *inode, uint64_t off,
 		return -errno;
 	job.size = inode->size;
 	job.end = len > job.size - (off < job.size ? off : job.size) ? job.size : off + len;
-	job.shm_ino = shm_ino_of(job.fd);
+	job.ino = inode->ino;
 	inode->pins++;
 	ret = collapse_walk(fs, inode, &job, off);
 	inode->pins--;

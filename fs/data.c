@@ -143,6 +143,8 @@ struct load_job {
 	struct fofs_extent *ext;
 	uint32_t next;
 	bool huge;
+	uint64_t *huge_idx;	/* regions loaded as huge pages */
+	uint32_t nhuge;
 };
 
 /*
@@ -171,9 +173,9 @@ static int load_unmappable(struct fs *fs, const struct fofs_extent *e, int fd)
  * Read the extents in, through a 2 MiB window that moves from region to
  * region, so the address space used follows the data, not the file's size.
  */
-static int load_extents(struct fs *fs, const struct load_job *job, int fd)
+static int load_extents(struct fs *fs, struct load_job *job, int fd)
 {
-	uint64_t collapsed = 0, failed = 0, wbase = UINT64_MAX;
+	uint64_t failed = 0, wbase = UINT64_MAX;
 	uint8_t *win = NULL;
 	int ret = 0;
 
@@ -197,7 +199,7 @@ static int load_extents(struct fs *fs, const struct load_job *job, int fd)
 		}
 		if (e->e_order == FOFS_ORDER_PMD && job->huge) {
 			if (prepare_huge(win))
-				collapsed++;
+				job->huge_idx[job->nhuge++] = base >> CLP_REGION_SHIFT;
 			else
 				failed++;
 		}
@@ -211,10 +213,22 @@ out_report:
 	if (win)
 		munmap(win, REGION);
 	pthread_mutex_lock(&fs->lock);
-	fs->stats.load_collapsed += collapsed;
+	fs->stats.load_collapsed += job->nhuge;
 	fs->stats.load_collapse_failed += failed;
 	pthread_mutex_unlock(&fs->lock);
 	return ret;
+}
+
+/*
+ * Regions that came back as huge pages are huge in the region map at once,
+ * so map/status say so and a punch counts its split, before any scan.
+ */
+static void record_huge(struct fs_inode *inode, const struct load_job *job)
+{
+	const struct clp_region r = { .state = CLP_R_HUGE, .last = CLP_SUCCEEDED,
+				 .kverdict = -1, .resident = CLP_REGION_SIZE / CLP_PAGE_SIZE };
+	for (uint32_t i = 0; i < job->nhuge; i++)
+		clp_map_set(&inode->cmap, job->huge_idx[i], &r);
 }
 
 /* Fill a new memfd from the image; runs without fs->lock. */
@@ -250,14 +264,17 @@ int fs_data_load(struct fs *fs, struct fs_inode *inode)
 		pthread_cond_wait(&fs->load_cond, &fs->lock);
 	if (inode->memfd >= 0)
 		return 0;
-	ret = shm_create(fs, &fd);
+	ret = shm_create(fs, inode->ino, &fd);
 	if (ret)
 		return ret;
 	job = (struct load_job){ .ino = inode->ino, .size = inode->size,
 		.next = inode->next,
-		.huge = clp_max_order(fs_inode_policy(fs, inode), true) >= CLP_ORDER_THP };
+		.huge = clp_max_order(fs_inode_policy(fs, inode), false) >= CLP_ORDER_THP };
 	job.ext = malloc((inode->next + 1) * sizeof(*job.ext));
-	if (!job.ext) {
+	job.huge_idx = malloc((inode->next + 1) * sizeof(*job.huge_idx));
+	if (!job.ext || !job.huge_idx) {
+		free(job.ext);
+		free(job.huge_idx);
 		close(fd);
 		return -ENOMEM;
 	}
@@ -271,6 +288,9 @@ int fs_data_load(struct fs *fs, struct fs_inode *inode)
 	ret = load_unlocked(fs, &job, fd);
 	free(job.ext);
 	pthread_mutex_lock(&fs->lock);
+	if (!ret)
+		record_huge(inode, &job);
+	free(job.huge_idx);
 	inode->loading = false;
 	inode->pins--;
 	pthread_cond_broadcast(&fs->load_cond);

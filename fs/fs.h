@@ -244,7 +244,7 @@ int fsclp_map_text(struct fs *fs, struct fs_inode *inode, uint64_t first, char *
 /* shm.c */
 int shm_init(struct fs *fs);
 void shm_exit(struct fs *fs);
-int shm_create(struct fs *fs, int *fd);
+int shm_create(struct fs *fs, uint64_t ino, int *fd);
 void shm_update_limit(struct fs *fs);
 uint64_t shm_memory_limit(void);
 

@@ -187,7 +187,7 @@ static int status_text(struct fs *fs, char **out)
 		"huge_regions=%llu\nkeep_off_regions=%llu\n"
 		"collapsed=%llu\nfull_scans=%llu\nsplits=%llu\n"
 		"load_collapsed=%llu\nload_collapse_failed=%llu\ncommits=%llu\n"
-		"cache_size=%llu\nkernel_verdicts=%s\n"
+		"cache_size=%llu\nhuge=%s\nkernel_verdicts=%s\n"
 		"image_blocks=%llu\nimage_used_blocks=%llu\nwriteback_error=%d\n",
 		(int)getpid(), fs->image_path,
 		(unsigned long long)img_sb(fs->img)->s_generation,
@@ -206,6 +206,7 @@ static int status_text(struct fs *fs, char **out)
 		(unsigned long long)fs->stats.load_collapse_failed,
 		(unsigned long long)fs->stats.commits,
 		(unsigned long long)fs->opts.cache_size,
+		clp_policy_name(fs->opts.huge),
 		fs->tracefd >= 0 ? "on" : "off",
 		(unsigned long long)img_sb(fs->img)->s_blocks,
 		(unsigned long long)fs->committed_used, -fs->last_error);

@@ -60,18 +60,32 @@ void shm_exit(struct fs *fs)
 }
 
 /**
- * shm_create() - a new, empty, unnamed file for one inode's data
+ * shm_create() - a new, empty file for one inode's data
  * @fs: the filesystem
+ * @ino: the foliofs inode it holds
  * @fd: the descriptor
+ *
+ * The file is named CLP_TRACE_NAME after the inode (and unlinked at once),
+ * because the kernel's collapse tracepoints name files by their dentry:
+ * folioctl trace and the collapser's verdicts then know which inode a
+ * region belongs to.
  *
  * Return: 0; -errno from open(2) or memfd_create(2).
  */
-int shm_create(struct fs *fs, int *fd)
+int shm_create(struct fs *fs, uint64_t ino, int *fd)
 {
-	if (fs->shm_mnt >= 0)
+	char name[40];
+
+	snprintf(name, sizeof(name), CLP_TRACE_NAME, (unsigned long long)ino);
+	if (fs->shm_mnt < 0) {
+		*fd = memfd_create(name, MFD_CLOEXEC);
+		return *fd < 0 ? -errno : 0;
+	}
+	*fd = openat(fs->shm_mnt, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+	if (*fd >= 0)
+		unlinkat(fs->shm_mnt, name, 0);
+	else	/* a name left over cannot block a load */
 		*fd = openat(fs->shm_mnt, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	else
-		*fd = memfd_create("foliofs", MFD_CLOEXEC);
 	return *fd < 0 ? -errno : 0;
 }
 

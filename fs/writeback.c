@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -280,7 +281,9 @@ static int wb_snapshot(struct wb *wb, bool data)
 		it->inode = i;
 		it->size = i->size;
 		it->memfd = i->memfd;
-		it->max_order = clp_max_order(fs_inode_policy(fs, i), true);
+		/* madvise asks per mapping, never for the file: no 2 MiB
+		 * extents, so a remount brings it back small (docs/POSIX.md) */
+		it->max_order = clp_max_order(fs_inode_policy(fs, i), false);
 		it->nold = i->next;
 		it->old = malloc((i->next + 1) * sizeof(*it->old));
 		it->reused = calloc(i->next + 1, sizeof(*it->reused));
@@ -412,7 +415,11 @@ static int commit_once(struct fs *fs, bool data, bool clean)
 	pthread_mutex_lock(&fs->lock);
 	ret = wb_snapshot(&wb, data);
 	pthread_mutex_unlock(&fs->lock);
-	wb.buf = malloc(REGION);
+	/* mapped, not malloc'd: unmapped after, malloc's arenas would keep it */
+	wb.buf = mmap(NULL, REGION, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (wb.buf == MAP_FAILED)
+		wb.buf = NULL;
 	if (!wb.buf)
 		ret = ret ? ret : -ENOMEM;
 	for (size_t i = 0; i < wb.n && !ret; i++)
@@ -439,7 +446,8 @@ out_unlock:
 	pthread_mutex_unlock(&fs->lock);
 	img_mw_release(&mw);
 	wb_items_free(&wb);
-	free(wb.buf);
+	if (wb.buf)
+		munmap(wb.buf, REGION);
 	return ret;
 }
 

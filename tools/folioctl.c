@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -34,6 +36,7 @@
 #define XA_POLICY	"user.foliofs.policy"
 #define XA_COLLAPSE	"user.foliofs.collapse"
 #define REGION		(2ull << 20)
+#define FUSE_SUPER_MAGIC	0x65735546
 
 static bool json;
 
@@ -99,41 +102,69 @@ static bool is_number(const char *s)
 	return !*end;
 }
 
-/* Read a whole extended attribute as a NUL-terminated string. */
+/*
+ * Read a whole extended attribute as a NUL-terminated string.  Generated
+ * values (status, map) can grow between asking the size and reading: then
+ * ask again.
+ */
 static char *get_text(const char *path, const char *name)
 {
-	ssize_t n = getxattr(path, name, NULL, 0);
-	char *buf;
+	for (int tries = 0; tries < 8; tries++) {
+		ssize_t n = getxattr(path, name, NULL, 0);
+		char *buf;
 
-	if (n < 0)
-		return NULL;
-	buf = malloc((size_t)n + 1);
-	if (!buf)
-		return NULL;
-	n = getxattr(path, name, buf, (size_t)n);
-	if (n < 0) {
+		if (n < 0)
+			return NULL;
+		buf = malloc((size_t)n + 4097);
+		if (!buf)
+			return NULL;
+		n = getxattr(path, name, buf, (size_t)n + 4096);
+		if (n >= 0) {
+			buf[n] = '\0';
+			return buf;
+		}
 		free(buf);
-		return NULL;
+		if (errno != ERANGE)
+			return NULL;
 	}
-	buf[n] = '\0';
-	return buf;
+	return NULL;
 }
 
-static int not_foliofs(const char *path)
+/* One line for a target that is not there or not on foliofs; exit 1. */
+static int not_foliofs(const char *path, int err)
 {
 	fprintf(stderr, "folioctl: %s: %s\n", path,
-		errno == ENODATA || errno == EOPNOTSUPP ?
-		"not on a foliofs mount (or an older daemon)" : strerror(errno));
+		err == ENODATA || err == EOPNOTSUPP || !err ?
+		"not on a foliofs mount" : strerror(err));
 	return 1;
+}
+
+/*
+ * Every command checks its target before touching it: a FUSE file whose
+ * mount answers foliofs's status attribute.  Nothing is written elsewhere
+ * (a user.foliofs.* xattr on /etc/passwd would be a surprise).
+ */
+static int require_foliofs(const char *path)
+{
+	struct statfs sf;
+
+	if (statfs(path, &sf) < 0)
+		return not_foliofs(path, errno);
+	if (sf.f_type != FUSE_SUPER_MAGIC || getxattr(path, XA_STATUS, NULL, 0) < 0)
+		return not_foliofs(path, 0);
+	return 0;
 }
 
 static int cmd_status(const char *mount)
 {
-	char *text = get_text(mount, XA_STATUS), *line, *save = NULL;
+	char *text, *line, *save = NULL;
 	bool first = true;
 
+	if (require_foliofs(mount))
+		return 1;
+	text = get_text(mount, XA_STATUS);
 	if (!text)
-		return not_foliofs(mount);
+		return not_foliofs(mount, errno);
 	if (json)
 		printf("{");
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -281,13 +312,16 @@ static char *get_map(const char *path)
 
 static int cmd_map(const char *path)
 {
-	char *text = get_map(path), *line, *save = NULL;
 	struct order_src src = { -1, -1, -1 };
+	char *text, *line, *save = NULL;
 	struct stat st;
 	size_t i = 0;
 
+	if (require_foliofs(path))
+		return 1;
+	text = get_map(path);
 	if (!text || stat(path, &st) < 0)
-		return not_foliofs(path);
+		return not_foliofs(path, errno);
 	if (geteuid() == 0)
 		src = (struct order_src){ open(path, O_RDONLY | O_CLOEXEC),
 			open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC),
@@ -329,8 +363,10 @@ static int cmd_collapse(const char *path, const char *off, const char *len)
 	char val[64];
 	int first = 0;
 
+	if (require_foliofs(path))
+		return 1;
 	if (stat(path, &st) < 0)
-		return not_foliofs(path);
+		return not_foliofs(path, errno);
 	if (off && (img_parse_size(off, &o) || !len || img_parse_size(len, &l))) {
 		fprintf(stderr, "folioctl: collapse wants OFFSET and LENGTH in bytes "
 			"(K/M/G suffixes allowed)\n");
@@ -355,17 +391,35 @@ static int cmd_collapse(const char *path, const char *off, const char *len)
 			first == EINVAL ? " (its policy keeps it in small pages?)" :
 			first == EBUSY ? " (memory cgroup limit?)" :
 			first == ENOMEM ? " (no free huge page; memory fragmented?)" : "");
-		if (first == ENODATA || first == EOPNOTSUPP)
-			return not_foliofs(path);
 		return 1;
 	}
 	return 0;
 }
 
+/* The mount's -o huge=, from its status (a path anywhere on the mount). */
+static enum clp_policy mount_policy(const char *path)
+{
+	enum clp_policy p = CLP_POLICY_ALWAYS;
+	char *text = get_text(path, XA_STATUS), *h;
+
+	h = text ? strstr(text, "\nhuge=") : NULL;
+	if (h) {
+		h[6 + strcspn(h + 6, "\n")] = '\0';
+		if (clp_policy_parse(h + 6, &p))
+			p = CLP_POLICY_ALWAYS;
+	}
+	free(text);
+	return p;
+}
+
 static int cmd_policy(const char *path, const char *value)
 {
+	enum clp_policy mount, file;
+	const char *eff;
 	char *cur;
 
+	if (require_foliofs(path))
+		return 1;
 	if (value) {
 		if (setxattr(path, XA_POLICY, value, strlen(value), 0) < 0) {
 			fprintf(stderr, "folioctl: policy %s: %s%s\n", path, strerror(errno),
@@ -376,15 +430,25 @@ static int cmd_policy(const char *path, const char *value)
 	}
 	cur = get_text(path, XA_POLICY);
 	if (!cur && errno != ENODATA)
-		return not_foliofs(path);
+		return not_foliofs(path, errno);
+	mount = mount_policy(path);
+	if (!cur || clp_policy_parse(cur, &file))
+		file = CLP_POLICY_UNSET;
+	eff = clp_policy_name(clp_policy_resolve(file, mount));
 	if (json) {
 		printf("{\"file\":");
 		json_str(path);
 		printf(",\"policy\":");
 		json_str(cur ? cur : "inherit");
+		printf(",\"mount_huge\":");
+		json_str(clp_policy_name(mount));
+		printf(",\"effective\":");
+		json_str(eff);
 		printf("}\n");
 	} else {
-		printf("%s\n", cur ? cur : "(none: the mount default applies)");
+		printf("%s (effective: %s, with the mount's huge=%s)\n",
+		       cur ? cur : "(none: the mount default applies)", eff,
+		       clp_policy_name(mount));
 	}
 	free(cur);
 	return 0;
@@ -435,6 +499,8 @@ static int cmd_remap(const char *pidstr, const char *file)
 		fprintf(stderr, "folioctl: remap wants a process id\n");
 		return 2;
 	}
+	if (file && require_foliofs(file))
+		return 1;
 	if (file && realpath(file, real))
 		file = real;
 	if (file && strlen(file) >= sizeof(mounts[0])) {
@@ -459,8 +525,58 @@ static int cmd_remap(const char *pidstr, const char *file)
 	return ret ? 1 : 0;
 }
 
+static volatile sig_atomic_t trace_stop;
+
+static void trace_signal(int sig)
+{
+	(void)sig;
+	trace_stop = 1;
+}
+
+/*
+ * One trace line: collapse_file names the region (index is where its scan
+ * ended, the region's end when it got that far); scan_file reports regions
+ * that failed before a collapse began and has no index.  Successful scans
+ * are followed by their collapse_file line and not shown.
+ */
+static bool trace_line(const char *buf)
+{
+	const char *p = strstr(buf, "index="), *q = strstr(buf, "filename="),
+		   *r = strstr(buf, "result=");
+	unsigned long long index, ino = 0;
+	char name[64], result[48];
+	bool scan = strstr(buf, "mm_khugepaged_scan_file") != NULL;
+	long long off = -1;
+
+	if (!q || !r || sscanf(q, "filename=%63[^,]", name) != 1 ||
+	    sscanf(r, "result=%47s", result) != 1 || (scan && !strcmp(result, "succeeded")))
+		return false;
+	if (!scan && p && sscanf(p, "index=%llu", &index) == 1)
+		off = (long long)(index - (index % 512 ? index % 512 : 512)) * 4096;
+	if (strstr(name, "ino-"))
+		ino = strtoull(strstr(name, "ino-") + 4, NULL, 10);
+	if (json) {
+		printf("{\"inode\":%llu,\"file\":", ino);
+		json_str(name);
+		printf(",\"region_offset\":");
+		if (off >= 0)
+			printf("%lld", off);
+		else
+			printf("null");
+		printf(",\"kernel_result\":");
+		json_str(result);
+		printf("}\n");
+	} else if (off >= 0) {
+		printf("inode %-10llu region at %lld: %s\n", ino, off, result);
+	} else {
+		printf("inode %-10llu scan failed: %s\n", ino, result);
+	}
+	return true;
+}
+
 static int cmd_trace(long count)
 {
+	struct sigaction sa = { .sa_handler = trace_signal };	/* no SA_RESTART */
 	int fd = clp_trace_open();
 	char buf[8192];
 	long seen = 0;
@@ -471,33 +587,16 @@ static int cmd_trace(long count)
 			"(mount -t tracefs nodev /sys/kernel/tracing)\n");
 		return 1;
 	}
+	/* Ctrl-C, kill or a closed pipe end the loop, and the instance goes */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
 	f = fdopen(dup(fd), "r");
-	fcntl(fd, F_SETFL, 0);
 	fcntl(fileno(f), F_SETFL, 0);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((count <= 0 || seen < count) && fgets(buf, sizeof(buf), f)) {
-		unsigned long long index;
-		char name[64], result[48];
-		char *p = strstr(buf, "index="), *q = strstr(buf, "filename="),
-		     *r = strstr(buf, "result=");
-
-		if (!p || !q || !r || sscanf(p, "index=%llu", &index) != 1 ||
-		    sscanf(q, "filename=%63[^,]", name) != 1 ||
-		    sscanf(r, "result=%47s", result) != 1)
-			continue;
-		if (json) {
-			printf("{\"file\":");
-			json_str(name);
-			printf(",\"region_offset\":%llu,\"kernel_result\":",
-			       (index - (index % 512 ? index % 512 : 512)) * 4096);
-			json_str(result);
-			printf("}\n");
-		} else {
-			printf("%-16s region at %llu: %s\n", name,
-			       (index - (index % 512 ? index % 512 : 512)) * 4096, result);
-		}
-		seen++;
-	}
+	while (!trace_stop && (count <= 0 || seen < count) && fgets(buf, sizeof(buf), f))
+		seen += trace_line(buf);
 	fclose(f);
 	clp_trace_close(fd);
 	return 0;
@@ -630,6 +729,16 @@ static int cmd_doctor(void)
 
 /* ---- elfcheck ---- */
 
+/* What keeps one segment from being PMD-mapped, named as it is. */
+static const char *segment_verdict(const Elf64_Phdr *ph)
+{
+	if (ph->p_offset % REGION != ph->p_vaddr % REGION)
+		return "file offset and address differ modulo 2 MiB";
+	if (ph->p_align < REGION)
+		return "p_align below 2 MiB (the loader may place it anywhere)";
+	return "2 MiB-congruent";
+}
+
 static int cmd_elfcheck(const char *path)
 {
 	int fd = open(path, O_RDONLY), bad = 0, loads = 0;
@@ -637,11 +746,14 @@ static int cmd_elfcheck(const char *path)
 	Elf64_Ehdr eh;
 	Elf64_Phdr ph;
 
-	if (fd < 0 || pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+	if (fd < 0) {
+		fprintf(stderr, "folioctl: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
 	    memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64) {
 		fprintf(stderr, "folioctl: %s: not a 64-bit ELF file\n", path);
-		if (fd >= 0)
-			close(fd);
+		close(fd);
 		return 1;
 	}
 	if (json)
@@ -666,8 +778,7 @@ static int cmd_elfcheck(const char *path)
 			printf("LOAD offset 0x%llx vaddr 0x%llx align 0x%llx size %llu%s: %s\n",
 			       (unsigned long long)ph.p_offset, (unsigned long long)ph.p_vaddr,
 			       (unsigned long long)ph.p_align, (unsigned long long)ph.p_filesz,
-			       ph.p_flags & PF_X ? " (text)" : "",
-			       congruent ? "2 MiB-congruent" : "not 2 MiB-congruent");
+			       ph.p_flags & PF_X ? " (text)" : "", segment_verdict(&ph));
 		loads++;
 	}
 	close(fd);
@@ -712,8 +823,15 @@ int main(int argc, char **argv)
 		fputs(usage_text, stderr);
 		return 2;
 	}
-	cmd = argv[optind++];
-	/* options may also follow the command */
+	/*
+	 * Options may also follow the command and its arguments, as with any
+	 * getopt_long() tool: parse what follows the command again, in a fresh
+	 * scan that permutes (the first one stopped at the command).
+	 */
+	cmd = argv[optind];
+	argc -= optind;
+	argv += optind;
+	optind = 0;
 	while ((c = getopt_long(argc, argv, "jc:", longopts, NULL)) != -1) {
 		if (c == 'j')
 			json = true;

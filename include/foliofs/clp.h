@@ -21,6 +21,12 @@
 #define CLP_LAF_SIZE		(64ull << 10)
 #define CLP_PAGE_SIZE		4096ull
 
+/*
+ * How the daemon names an inode's memory file; the kernel's collapse
+ * tracepoints show it as "filename=ino-N" ("memfd:ino-N" for a memfd).
+ */
+#define CLP_TRACE_NAME		"ino-%llu"
+
 /* Per-file hint (xattr) or mount default; values are stable. */
 enum clp_policy {
 	CLP_POLICY_UNSET = 0,	/* inherit the mount default */
@@ -65,7 +71,12 @@ struct clp_fit {
 	X(KEEP_OFF,		10, "keep_off")				\
 	X(POLICY,		11, "policy")				\
 	X(BEYOND_EOF,		12, "beyond_eof")			\
-	X(NONE,			13, "none")
+	X(NONE,			13, "none")				\
+	X(PAGE_COUNT,		14, "not_suitable_page_count")		\
+	X(PAGE_LOCKED,		15, "page_locked")			\
+	X(PAGE_LRU,		16, "page_not_in_lru")			\
+	X(DEL_PAGE_LRU,		17, "could_not_delete_page_from_lru")	\
+	X(PAGE_FILLED,		18, "page_filled")
 
 enum clp_result {
 #define CLP_X_ENUM(name, val, str) CLP_##name = val,
@@ -118,6 +129,7 @@ struct clp_params {
 const char *clp_result_name(enum clp_result r);
 int clp_result_errno(enum clp_result r);
 enum clp_result clp_errno_result(int err);
+enum clp_result clp_result_parse(const char *name);
 const char *clp_state_name(enum clp_state s);
 const char *clp_kernel_result_name(int idx);
 int clp_kernel_result_parse(const char *name);
@@ -135,12 +147,12 @@ bool clp_region_due(const struct clp_region *r, uint64_t now_ns, bool explicit_r
 void *clp_map_aligned(int fd, uint64_t off, size_t len, int prot);
 int clp_collapse_region(int fd, uint64_t off, uint64_t file_size,
 			const struct clp_params *p, struct clp_region *reg,
-			int tracefd, uint64_t shm_ino);
+			int tracefd, uint64_t ino);
 int clp_data_run(int fd, uint64_t pos, uint64_t end, uint64_t *start, uint64_t *stop);
 int clp_next_data(int fd, uint64_t from, uint64_t end, uint64_t *idx);
 int clp_collapse_step(struct clp_region *reg, int fd, uint64_t idx,
 		      uint64_t file_size, const struct clp_params *p,
-		      struct clp_stats *st, int tracefd, uint64_t shm_ino);
+		      struct clp_stats *st, int tracefd, uint64_t ino);
 
 int clp_trace_open(void);
 void clp_trace_close(int fd);

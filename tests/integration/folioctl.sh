@@ -42,7 +42,14 @@ schema "$T/sparse.json" "len(j['regions']) == 1536 and j['regions'][-1]['offset'
 if [ -d /sys/kernel/tracing/events/huge_memory ]; then
 	for _ in $(seq 30); do kill -0 $tracer 2>/dev/null || break; sleep 0.1; done
 	kill $tracer 2>/dev/null && fail "trace saw no collapse"
-	schema "$T/trace.json" "j['kernel_result'] in ('succeeded', 'pte_mapped_hugepage', 'page_pmd_mapped') and j['region_offset'] % (2 << 20) == 0"
+	schema "$T/trace.json" "j['kernel_result'] in ('succeeded', 'pte_mapped_hugepage', 'page_pmd_mapped') and j['region_offset'] % (2 << 20) == 0 and j['inode'] == $(stat -c %i "$MNT/f")"
+	# interrupted, it takes its tracefs instance with it
+	"$FC" trace > /dev/null & tracer=$!
+	sleep 0.5
+	ls -d /sys/kernel/tracing/instances/foliofs-$tracer > /dev/null 2>&1 ||
+		fail "trace made no instance"
+	kill -INT $tracer; wait $tracer || true
+	[ ! -e /sys/kernel/tracing/instances/foliofs-$tracer ] || fail "trace left its tracefs instance"
 else
 	kill $tracer 2>/dev/null || true
 fi
@@ -53,6 +60,17 @@ schema "$T/policy.json" "j['policy'] == 'always'"
 rc=0; "$FC" collapse "$MNT/f" 2> "$T/err" || rc=$?
 [ "$rc" = 1 ] && grep -q "Invalid argument" "$T/err" || fail "collapse of a never file: rc $rc"
 "$FC" status /tmp > /dev/null 2>&1 && fail "status of a non-foliofs path succeeded"
+# nothing outside foliofs is touched, and options may follow the arguments
+cp /etc/passwd "$T/passwd"
+for c in "policy $T/passwd never" "collapse $T/passwd" "map $T/passwd" "status $T"; do
+	rc=0; $FC $c > /dev/null 2> "$T/err" || rc=$?
+	[ "$rc" = 1 ] && grep -q "not on a foliofs mount" "$T/err" || fail "folioctl $c: rc $rc, $(cat "$T/err")"
+done
+[ -z "$(getfattr -d "$T/passwd" 2>/dev/null)" ] || fail "folioctl wrote xattrs outside foliofs"
+"$FC" map "$MNT/f" --json | python3 -c "import json,sys; json.load(sys.stdin)" || fail "map FILE --json"
+"$FC" status "$MNT" --json | python3 -c "import json,sys; json.load(sys.stdin)" || fail "status MNT --json"
+rc=0; "$FC" elfcheck "$T/nonexistent" 2> "$T/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "No such file" "$T/err" || fail "elfcheck of a missing file: $(cat "$T/err")"
 rc=0; "$FC" frobnicate > /dev/null 2>&1 || rc=$?
 [ "$rc" = 2 ] || fail "unknown command not a usage error ($rc)"
 "$FC" --help | grep -q "elfcheck BINARY" || fail "help"
@@ -70,6 +88,7 @@ if command -v cc >/dev/null; then
 	schema "$T/plain.json" "not all(s['pmd_congruent'] for s in j['segments'])"
 	schema "$T/huge.json" "all(s['pmd_congruent'] for s in j['segments'])"
 	"$FC" elfcheck "$T/plain" | grep -q "max-page-size=0x200000" || fail "no relink advice"
+	"$FC" elfcheck "$T/plain" | grep -q "p_align below 2 MiB" || fail "elfcheck does not name p_align"
 fi
 
 if passthrough_on; then
@@ -83,4 +102,50 @@ if passthrough_on; then
 	schema "$T/remap.json" "len(j) == 1 and j[0]['error'] == 0 and j[0]['pmd_kb_after'] == 4096"
 fi
 umount_img
-pass "folioctl JSON, doctor, elfcheck, collapse, policy and remap"
+
+# Regions loaded as huge pages are huge in the map at once (no scan runs
+# here); the effective policy follows -o huge=; madvise files are stored
+# without 2 MiB extents, so they come back small.
+mount_img -o scan_sleep_ms=0 -o huge=never
+"$FC" policy "$MNT/f" always
+"$FC" --json policy "$MNT/f" > "$T/pol.json"
+schema "$T/pol.json" "j['policy'] == 'always' and j['mount_huge'] == 'never' and j['effective'] == 'never'"
+"$FC" policy "$MNT/f" | grep -q "^always (effective: never" || fail "policy does not show the effective value"
+"$FC" --json status "$MNT" > "$T/st.json"
+schema "$T/st.json" "j['huge'] == 'never'"
+umount_img
+mount_img -o scan_sleep_ms=0
+dd if=/dev/urandom of="$MNT/g" bs=1M count=4 status=none
+dd if=/dev/urandom of="$MNT/m" bs=1M count=4 status=none
+"$FC" policy "$MNT/m" madvise
+"$FC" collapse "$MNT/m" || true
+umount_img
+"$HELPERS/fofs_debug" show "$IMG" > "$T/show"
+m_ino=$(awk '/^dirent/ && $3 == "'"'m'"'" {print $5}' "$T/show")
+[ -n "$m_ino" ] || { cat "$T/show"; fail "no inode for m"; }
+awk -v ino="$m_ino" '/^inode/ {cur = $2} /^  extent/ && cur == ino' "$T/show" | grep -q "order 9" &&
+	fail "a madvise file was stored in 2 MiB extents"
+mount_img -o scan_sleep_ms=0
+cat "$MNT/g" > /dev/null
+"$FC" --json status "$MNT" > "$T/st.json"
+"$FC" --json map "$MNT/g" > "$T/loaded.json"
+python3 -c "
+import json, sys
+st, m = json.load(open('$T/st.json')), json.load(open('$T/loaded.json'))
+huge = sum(r['state'] == 'huge' for r in m['regions'])
+assert st['load_collapsed'] == huge and huge >= 1, (st['load_collapsed'], m)
+" || fail "regions loaded huge are not huge in the map"
+cat "$MNT/m" > /dev/null
+"$FC" --json map "$MNT/m" > "$T/mmap.json"
+schema "$T/mmap.json" "all(r['state'] == 'small' for r in j['regions'])"
+umount_img
+
+# The status of a mount whose image path is 4,000 bytes long.
+long=$T
+while [ ${#long} -lt 3900 ]; do long=$long/$(printf 'd%.0s' $(seq 200)); done
+mkdir -p "$long"
+"$MKFS" -q -s 16M "$long/img"
+IMG=$long/img mount_img
+"$FC" status "$MNT" | grep -q "^image  *$long/img$" || fail "status with a long image path"
+umount_img
+pass "folioctl JSON, doctor, elfcheck, collapse, policy and remap; targets checked; loaded huge regions shown; long paths"
