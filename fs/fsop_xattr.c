@@ -181,7 +181,7 @@ static int status_text(struct fs *fs, char **out)
 	count_regions(fs, &files, &huge, &keep);
 	strbuf_init(&sb);
 	strbuf_printf(&sb,
-		"daemon_pid=%d\nimage=%s\ngeneration=%llu\n"
+		"daemon_pid=%d\nimage=%s\nimage_mode=%s\ngeneration=%llu\n"
 		"data_path=%s\npassthrough_off_reason=%s\nfiles_loaded=%llu\n"
 		"bytes_resident=%llu\nbytes_in_huge_pages=%llu\nhuge_share_pct=%llu\n"
 		"huge_regions=%llu\nkeep_off_regions=%llu\n"
@@ -189,7 +189,7 @@ static int status_text(struct fs *fs, char **out)
 		"load_collapsed=%llu\nload_collapse_failed=%llu\ncommits=%llu\n"
 		"cache_size=%llu\nhuge=%s\nkernel_verdicts=%s\n"
 		"image_blocks=%llu\nimage_used_blocks=%llu\nwriteback_error=%d\n",
-		(int)getpid(), fs->image_path,
+		(int)getpid(), fs->image_path, fs->opts.ro ? "ro" : "rw",
 		(unsigned long long)img_sb(fs->img)->s_generation,
 		fs->pt_mode == FS_PT_ON ? "passthrough" : "daemon",
 		fs->pt_mode == FS_PT_ON ? "-" : fs->pt_why,

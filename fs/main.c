@@ -14,7 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -29,11 +34,12 @@ struct cli {
 	char *scan_sleep_ms;
 	char *max_ptes_none;
 	int ro;
+	int remount;
 	int help;
 	int version;
 };
 
-enum { KEY_RO, KEY_HELP, KEY_VERSION };
+enum { KEY_RO, KEY_RW, KEY_REMOUNT, KEY_HELP, KEY_VERSION };
 
 #define CLI_OPT(t, p) { t, offsetof(struct cli, p), 1 }
 static const struct fuse_opt cli_opts[] = {
@@ -44,6 +50,8 @@ static const struct fuse_opt cli_opts[] = {
 	CLI_OPT("scan_sleep_ms=%s", scan_sleep_ms),
 	CLI_OPT("max_ptes_none=%s", max_ptes_none),
 	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("rw", KEY_RW),
+	FUSE_OPT_KEY("remount", KEY_REMOUNT),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -101,6 +109,12 @@ static int cli_proc(void *data, const char *arg, int key, struct fuse_args *out)
 	case KEY_RO:
 		cli->ro = 1;
 		return 1;	/* the kernel needs it too */
+	case KEY_RW:
+		cli->ro = 0;
+		return 1;
+	case KEY_REMOUNT:
+		cli->remount = 1;
+		return 0;
 	case KEY_HELP:
 		cli->help = 1;
 		return 0;
@@ -146,6 +160,55 @@ static int opt_uint(const char *name, const char *val, uint64_t max, unsigned df
 	}
 	*out = (unsigned)v;
 	return 0;
+}
+
+/*
+ * mount -o remount,ro|rw (mount.fuse3 runs the daemon again with
+ * "remount"): the running daemon keeps serving; this process commits what
+ * is dirty (an fsync of the mount's root reaches the daemon) and flips the
+ * mount's read-only flag.  A daemon that opened its image read-only cannot
+ * start writing it.
+ */
+static int remount(const char *mnt, bool ro)
+{
+	char *status = NULL;
+	ssize_t n;
+	int fd;
+
+	fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "foliofs: %s: %s\n", mnt, strerror(errno));
+		return 1;
+	}
+	n = fgetxattr(fd, FS_XATTR_STATUS, NULL, 0);
+	status = n > 0 ? calloc(1, (size_t)n + 1) : NULL;
+	if (status && fgetxattr(fd, FS_XATTR_STATUS, status, (size_t)n) < 0)
+		status[0] = '\0';
+	if (!status || !strstr(status, "image=")) {
+		fprintf(stderr, "foliofs: %s: not a foliofs mount\n", mnt);
+		goto out_fail;
+	}
+	if (!ro && strstr(status, "\nimage_mode=ro\n")) {
+		fprintf(stderr, "foliofs: %s: the daemon opened its image read-only; "
+			"unmount and mount it read-write\n", mnt);
+		goto out_fail;
+	}
+	if (ro && fsync(fd) < 0) {
+		fprintf(stderr, "foliofs: %s: cannot commit before going read-only: "
+			"%s\n", mnt, strerror(errno));
+		goto out_fail;
+	}
+	if (mount(NULL, mnt, NULL, MS_REMOUNT | (ro ? MS_RDONLY : 0), NULL) < 0) {
+		fprintf(stderr, "foliofs: %s: remount: %s\n", mnt, strerror(errno));
+		goto out_fail;
+	}
+	free(status);
+	close(fd);
+	return 0;
+out_fail:
+	free(status);
+	close(fd);
+	return 1;
 }
 
 /* Every file with unwritten data holds a memfd: allow as many as we may. */
@@ -248,6 +311,36 @@ static int final_commit(struct fs *fs)
 	return ret;
 }
 
+/*
+ * Mark the mount helper=foliofs in libmount's utab, so util-linux umount
+ * runs umount.foliofs, which waits for the final commit.  Root only (utab
+ * is root's); a failure costs only that wait.
+ */
+static void mark_umount_helper(const char *image, const char *mnt)
+{
+	int status;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		if (null >= 0) {
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+		}
+		execlp("mount", "mount", "--fake", "--internal-only", "--no-canonicalize",
+		       "-t", "fuse.foliofs", "-o", "helper=foliofs", image, mnt, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
+		fs_log(LOG_INFO, "%s: not marked for umount.foliofs; umount will not "
+		       "wait for the final commit", mnt);
+}
+
 static int serve(struct fs *fs, struct fuse_args *args,
 		 struct fuse_cmdline_opts *o)
 {
@@ -268,6 +361,7 @@ static int serve(struct fs *fs, struct fuse_args *args,
 		fprintf(stderr, "foliofs: cannot hook the FUSE session\n");
 		goto out_unmount;
 	}
+	mark_umount_helper(fs->image_path, o->mountpoint);
 	pt_report(fs);		/* before detaching, where already known */
 	fuse_daemonize(o->foreground);
 	ret = fs_drop_privileges();
@@ -327,6 +421,10 @@ int main(int argc, char *argv[])
 	}
 	if (fuse_parse_cmdline(&args, &o) || !cli.image || !o.mountpoint) {
 		usage(stderr, argv[0]);
+		goto out_free;
+	}
+	if (cli.remount) {
+		ret = remount(o.mountpoint, cli.ro);
 		goto out_free;
 	}
 	ret = 1;

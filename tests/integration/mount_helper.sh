@@ -15,6 +15,10 @@ command -v mount.fuse3 >/dev/null || skip "mount.fuse3 (package fuse3) missing"
 [ -n "${FOLIOFS_NS:-}" ] || skip "unshare(1) missing"
 mount -t tmpfs tmpfs /usr/local/sbin
 ln -s "$FOLIOFS" /usr/local/sbin/foliofs
+# umount(8) looks for umount.foliofs in /sbin only: an overlay there
+mkdir "$T/up" "$T/work"
+mount -t overlay overlay -o lowerdir=/usr/sbin,upperdir="$T/up",workdir="$T/work" /usr/sbin
+cp "$(dirname "$0")/../../tools/umount.foliofs" /usr/sbin/
 
 wait_released() {	# the daemon holds a lock on the image until its final commit
 	for _ in $(seq 200); do
@@ -24,7 +28,7 @@ wait_released() {	# the daemon holds a lock on the image until its final commit
 	fail "daemon did not release the image"
 }
 
-mkfs_img 64M
+mkfs_img 512M
 mount -t fuse.foliofs "$IMG" "$MNT" -o commit=2
 mountpoint -q "$MNT" || fail "mount -t fuse.foliofs did not mount"
 grep -q "^$IMG $MNT fuse.foliofs " /proc/mounts || fail "/proc/mounts line: $(grep "$MNT" /proc/mounts)"
@@ -63,4 +67,34 @@ grep -q "^$IMG $MNT fuse.foliofs " /proc/mounts ||
 	fail "status does not name the image absolutely"
 umount "$MNT"
 wait_released
-pass "mount -t, fstab, ro and background mounts work; background mounts say why passthrough is off"
+
+# umount returns once the daemon has committed and let go of the image:
+# fsck and a new mount right after it find a clean, free image; remount
+# cycles work.
+mount -t fuse.foliofs "$IMG" "$MNT" -o commit=0
+head -c $((256 << 20)) /dev/urandom > "$MNT/big"
+sum=$(sha256sum < "$MNT/big")
+umount "$MNT"
+rc=0; "$FSCK" -n "$IMG" > "$T/fsck.out" 2>&1 || rc=$?
+[ "$rc" = 0 ] || { cat "$T/fsck.out"; fail "fsck right after umount: exit $rc"; }
+mount -t fuse.foliofs "$IMG" "$MNT" || fail "mount right after umount"
+[ "$(sha256sum < "$MNT/big")" = "$sum" ] || fail "data lost across umount"
+echo more > "$MNT/c"
+umount "$MNT"
+mount -t fuse.foliofs "$IMG" "$MNT" -o ro || fail "read-only mount right after umount"
+[ "$(cat "$MNT/c")" = more ] || fail "data lost before a read-only mount"
+umount "$MNT"
+mount -t fuse.foliofs "$IMG" "$MNT"
+echo one > "$MNT/r"
+mount -o remount,ro "$MNT" || fail "remount,ro"
+echo two > "$MNT/r2" 2>/dev/null && fail "write after remount,ro"
+grep -q " $MNT fuse.foliofs ro," /proc/mounts || fail "mount not read-only: $(grep " $MNT " /proc/mounts)"
+mount -o remount,rw "$MNT" || fail "remount,rw"
+echo three > "$MNT/r3" || fail "write after remount,rw"
+umount "$MNT"
+mount -t fuse.foliofs "$IMG" "$MNT" -o ro
+mount -o remount,rw "$MNT" 2> "$T/rw.err" && fail "a read-only daemon went read-write"
+grep -q "opened its image read-only" "$T/rw.err" || fail "unclear: $(cat "$T/rw.err")"
+umount "$MNT"
+fsck_clean
+pass "mount -t, fstab, ro and background mounts work; background mounts say why passthrough is off; umount waits for the commit; remount cycles"
