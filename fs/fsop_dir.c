@@ -494,19 +494,35 @@ static void fsop_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fuse_reply_err(req, -ret);
 }
 
+/*
+ * One readdir pass ends at the cookie the directory had when the pass
+ * began (opendir or rewinddir): an entry created or renamed meanwhile gets
+ * a cookie past it, so no pass returns an entry twice and every pass ends,
+ * however busy the directory (as tmpfs's stable offsets do).
+ */
+struct dir_pass {
+	uint64_t end;		/* protected by fs->lock */
+};
+
 static void fsop_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fsop_fs(req);
+	struct dir_pass *pass = malloc(sizeof(*pass));
 	struct fs_inode *dir;
 	int ret;
 
 	pthread_mutex_lock(&fs->lock);
-	ret = get_dir(fs, ino, &dir);
+	ret = pass ? get_dir(fs, ino, &dir) : -ENOMEM;
+	if (!ret)
+		pass->end = dir->next_cookie;
 	pthread_mutex_unlock(&fs->lock);
-	if (ret)
+	if (ret) {
+		free(pass);
 		fuse_reply_err(req, -ret);
-	else
-		fuse_reply_open(req, fi);
+		return;
+	}
+	fi->fh = (uintptr_t)pass;
+	fuse_reply_open(req, fi);
 }
 
 /* Add one entry to a readdir buffer; returns false when it is full. */
@@ -534,7 +550,7 @@ static bool dir_emit(fuse_req_t req, char *buf, size_t size, size_t *pos,
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       bool plus)
+		       struct dir_pass *pass, bool plus)
 {
 	struct fs *fs = fsop_fs(req);
 	struct fs_inode *dir;
@@ -551,6 +567,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	ret = get_dir(fs, ino, &dir);
 	if (ret)
 		goto out_unlock;
+	if (off == 0)	/* a new pass: opendir or rewinddir */
+		pass->end = dir->next_cookie;
 	if (off < 1 && !dir_emit(req, buf, size, &pos, ".", dir, 1, plus))
 		goto out_unlock;
 	if (off < 2 && !dir_emit(req, buf, size, &pos, "..", dir->parent, 2, plus))
@@ -558,6 +576,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	for (struct fs_dirent *d = dir->dhead; d; d = d->next) {
 		if (d->cookie <= (uint64_t)off)
 			continue;
+		if (d->cookie >= pass->end)
+			break;	/* the list is in cookie order */
 		if (!dir_emit(req, buf, size, &pos, d->name, d->inode, d->cookie, plus))
 			break;
 		if (plus)
@@ -576,21 +596,19 @@ out_unlock:
 static void fsop_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			 struct fuse_file_info *fi)
 {
-	(void)fi;
-	do_readdir(req, ino, size, off, false);
+	do_readdir(req, ino, size, off, (struct dir_pass *)(uintptr_t)fi->fh, false);
 }
 
 static void fsop_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			     off_t off, struct fuse_file_info *fi)
 {
-	(void)fi;
-	do_readdir(req, ino, size, off, true);
+	do_readdir(req, ino, size, off, (struct dir_pass *)(uintptr_t)fi->fh, true);
 }
 
 static void fsop_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	(void)fi;
+	free((struct dir_pass *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 

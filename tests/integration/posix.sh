@@ -33,6 +33,7 @@ diff -u "$T/tmpfs.sxid" "$T/foliofs.sxid" || fail "set-ID bits differ from tmpfs
 grep ' punch ' "$T/foliofs.sxid" | diff -u - "$T/foliofs.zero" ||
 	fail "ZERO_RANGE treats set-ID bits unlike a punch"
 "$POSIX_OPS" "$MNT" zero_range || fail "ZERO_RANGE semantics"
+"$POSIX_OPS" "$MNT" readdir_renames || fail "readdir under renames returned a file twice or did not end"
 diff -u "$T/tmpfs.out" "$T/foliofs.out" || fail "foliofs differs from tmpfs"
 blocks "$MNT" > "$T/foliofs.blocks"
 diff -u "$T/tmpfs.blocks" "$T/foliofs.blocks" || fail "st_blocks differs from tmpfs"

@@ -324,6 +324,57 @@ static void xattr_ops(void)
 	V(getxattr("d3", "user.dir", buf, sizeof(buf)));
 }
 
+/*
+ * Not compared with tmpfs, which returns a file renamed during the pass a
+ * second time under its new name: foliofs must not.  Rename every entry of
+ * a 15,000-entry directory (to a new name in the
+ * same directory) while one readdir pass runs: no name may come twice, no
+ * renamed entry may come back under its new name, and the pass must end.
+ */
+static int readdir_renames(void)
+{
+	enum { N = 15000 };
+	static unsigned char seen[N];
+	char name[48], to[48];
+	int dups = 0, total = 0, next = 0;
+	ino_t first_ino = 0;
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	R(mkdir("ren", 0755));
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "ren/a%05d", i);
+		close(open(name, O_CREAT | O_WRONLY, 0644));
+		if (!i && !stat(name, &st))
+			first_ino = st.st_ino;
+	}
+	d = opendir("ren");
+	while ((de = readdir(d)) && total < 4 * N) {
+		int idx;
+
+		if (de->d_name[0] != 'a' && de->d_name[0] != 'b')
+			continue;
+		/* the file, not the name: names were made in inode order */
+		idx = (int)(de->d_ino - first_ino);
+		if (idx < 0 || idx >= N)
+			idx = atoi(de->d_name + 1);
+		dups += seen[idx]++ > 0;
+		total++;
+		/* rename two entries each step, read or not, to new names */
+		for (int k = 0; k < 2 && next < N; k++, next++) {
+			snprintf(name, sizeof(name), "ren/a%05d", next);
+			snprintf(to, sizeof(to), "ren/b%05d", next);
+			rename(name, to);
+		}
+	}
+	closedir(d);
+	printf("readdir under renames: %s, %s\n",
+	       dups ? "a file came twice" : "no file twice",
+	       total < 4 * N ? "ended" : "did not end");
+	return dups || total >= 4 * N;
+}
+
 static void readdir_stability(void)
 {
 	char name[32];
@@ -386,13 +437,15 @@ static int zero_range(void)
 int main(int argc, char **argv)
 {
 	if (argc < 2 || chdir(argv[1])) {
-		fprintf(stderr, "usage: posix_ops DIR [zero_range]\n");
+		fprintf(stderr, "usage: posix_ops DIR [zero_range|readdir_renames]\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	umask(022);
 	if (argc > 2 && !strcmp(argv[2], "zero_range"))
 		return zero_range();
+	if (argc > 2 && !strcmp(argv[2], "readdir_renames"))
+		return readdir_renames();
 	namespace_ops();
 	attr_ops();
 	data_ops();
