@@ -42,6 +42,36 @@ static void reply_entry_or_err(fuse_req_t req, int ret,
 		fuse_reply_entry(req, e);
 }
 
+/*
+ * File handles (FUSE_EXPORT_SUPPORT): the kernel turns a handle back into
+ * an inode by looking up "." in it, and finds a directory's parent with
+ * "..".  Inode numbers are never reused (the superblock's next number only
+ * grows), so a handle of a deleted file finds nothing and gets ESTALE.
+ */
+static int lookup_handle(struct fs *fs, fuse_ino_t ino, bool dotdot,
+			 struct fuse_entry_param *e)
+{
+	struct fs_inode *inode;
+	int ret;
+
+	pthread_mutex_lock(&fs->lock);
+	inode = fs_iget(fs, ino);
+	ret = -ENOENT;
+	if (inode && (inode->nlink || inode->nopen)) {
+		ret = -ENOTDIR;
+		if (dotdot && !S_ISDIR(inode->mode))
+			goto out_unlock;
+		if (dotdot)
+			inode = inode->parent;
+		inode->nlookup++;
+		fs_entry(inode, e);
+		ret = 0;
+	}
+out_unlock:
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
 static void fsop_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = fsop_fs(req);
@@ -50,6 +80,10 @@ static void fsop_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fs_dirent *d;
 	int ret;
 
+	if (!strcmp(name, ".") || !strcmp(name, "..")) {
+		ret = lookup_handle(fs, parent, name[1] == '.', &e);
+		goto out_reply;
+	}
 	ret = fs_check_name(name);
 	if (ret)
 		goto out_reply;

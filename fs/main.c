@@ -143,6 +143,9 @@ static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
 	/* Passthrough is refused with a writeback cache. */
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	conn->max_write = 1u << 20;
+	/* name_to_handle_at()/open_by_handle_at(): lookups of "." and ".." */
+	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
+		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 	pt_init(fs, conn);
 	pt_report(fs);
 }

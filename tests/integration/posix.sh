@@ -21,6 +21,7 @@ mkdir "$T/tmpfs"
 mount -t tmpfs tmpfs "$T/tmpfs"
 "$POSIX_OPS" "$T/tmpfs" > "$T/tmpfs.out"
 "$HELPERS/sxid_ops" "$T/tmpfs" > "$T/tmpfs.sxid"
+python3 "$(dirname "$0")/fhandle.py" "$T/tmpfs" > "$T/tmpfs.fh"
 blocks "$T/tmpfs" > "$T/tmpfs.blocks"
 umount "$T/tmpfs"
 
@@ -33,6 +34,8 @@ diff -u "$T/tmpfs.sxid" "$T/foliofs.sxid" || fail "set-ID bits differ from tmpfs
 grep ' punch ' "$T/foliofs.sxid" | diff -u - "$T/foliofs.zero" ||
 	fail "ZERO_RANGE treats set-ID bits unlike a punch"
 "$POSIX_OPS" "$MNT" zero_range || fail "ZERO_RANGE semantics"
+python3 "$(dirname "$0")/fhandle.py" "$MNT" > "$T/foliofs.fh"
+diff -u "$T/tmpfs.fh" "$T/foliofs.fh" || fail "file handles differ from tmpfs"
 "$POSIX_OPS" "$MNT" readdir_renames || fail "readdir under renames returned a file twice or did not end"
 diff -u "$T/tmpfs.out" "$T/foliofs.out" || fail "foliofs differs from tmpfs"
 blocks "$MNT" > "$T/foliofs.blocks"
