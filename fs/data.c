@@ -242,6 +242,15 @@ static int load_unlocked(struct fs *fs, struct load_job *job, int fd)
 	return ret;
 }
 
+/* Take the memfd's mtime as seen: filling it from the image changed nothing. */
+static void sync_attr_baseline(struct fs_inode *inode)
+{
+	struct stat st;
+
+	if (fstat(inode->memfd, &st) == 0)
+		inode->mfd_mtime = st.st_mtim;
+}
+
 /**
  * fs_data_load() - give an inode its memfd, filled from the image
  * @fs: the filesystem, lock held; it is dropped while the data is read, so
@@ -302,7 +311,7 @@ int fs_data_load(struct fs *fs, struct fs_inode *inode)
 	}
 	inode->memfd = fd;
 	loaded_add(fs, inode);
-	fs_data_sync_attr(fs, inode);
+	sync_attr_baseline(inode);
 	fs_data_account(fs, inode);
 	return 0;
 }
@@ -413,12 +422,15 @@ out_account:
 }
 
 /**
- * fs_data_sync_attr() - fold what passthrough did to the memfd into the inode
+ * fs_data_sync_attr() - fold what clients did to the memfd into the inode
  * @fs: the filesystem, lock held
  * @inode: a loaded inode
  *
- * With passthrough the kernel writes the memfd directly: its size and
- * mtime, not the daemon's records, are the truth while it is open.
+ * With passthrough the kernel writes the memfd directly, and a client's
+ * shared mapping writes it even after the file was closed (the kernel
+ * stamps the memfd's mtime at the write fault): its size and mtime, not
+ * the daemon's records, are the truth.  The daemon's own changes stamp it
+ * too, with the same time it gives the inode.
  */
 void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode)
 {
@@ -432,11 +444,9 @@ void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode)
 	}
 	if (st.st_mtim.tv_sec != inode->mfd_mtime.tv_sec ||
 	    st.st_mtim.tv_nsec != inode->mfd_mtime.tv_nsec) {
-		if (inode->pt_opens) {
-			inode->mtime = inode->ctime = st.st_mtim;
-			fs_meta_dirty(fs);
-		}
+		inode->mtime = inode->ctime = st.st_mtim;
 		inode->mfd_mtime = st.st_mtim;
+		fs_meta_dirty(fs);
 	}
 }
 

@@ -43,6 +43,17 @@ static void reply_entry_or_err(fuse_req_t req, int ret,
 }
 
 /*
+ * Every entry reply carries attributes the kernel then caches: take them
+ * after folding in what clients did to the memory directly (a write through
+ * a shared mapping stamps only the memfd), as getattr does.
+ */
+static void entry_of(struct fs *fs, struct fs_inode *inode, struct fuse_entry_param *e)
+{
+	fs_data_sync_attr(fs, inode);
+	fs_entry(inode, e);
+}
+
+/*
  * File handles (FUSE_EXPORT_SUPPORT): the kernel turns a handle back into
  * an inode by looking up "." in it, and finds a directory's parent with
  * "..".  Inode numbers are never reused (the superblock's next number only
@@ -64,7 +75,7 @@ static int lookup_handle(struct fs *fs, fuse_ino_t ino, bool dotdot,
 		if (dotdot)
 			inode = inode->parent;
 		inode->nlookup++;
-		fs_entry(inode, e);
+		entry_of(fs, inode, e);
 		ret = 0;
 	}
 out_unlock:
@@ -95,7 +106,7 @@ static void fsop_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	if (!ret) {
 		d->inode->nlookup++;
-		fs_entry(d->inode, &e);
+		entry_of(fs, d->inode, &e);
 	}
 	pthread_mutex_unlock(&fs->lock);
 out_reply:
@@ -215,7 +226,7 @@ int fsop_make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 		dir->nlink++;
 	dir_changed(dir);
 	inode->nlookup++;
-	fs_entry(inode, e);
+	entry_of(fs, inode, e);
 	*out = inode;
 	return 0;
 }
@@ -311,7 +322,7 @@ static int do_link(struct fs *fs, fuse_ino_t ino, fuse_ino_t parent,
 	fs_touch(&inode->ctime);
 	dir_changed(dir);
 	inode->nlookup++;
-	fs_entry(inode, e);
+	entry_of(fs, inode, e);
 	return 0;
 }
 
@@ -568,7 +579,7 @@ static bool dir_emit(fuse_req_t req, char *buf, size_t size, size_t *pos,
 	size_t n;
 
 	if (plus) {
-		fs_entry(inode, &e);
+		entry_of(fsop_fs(req), inode, &e);
 		n = fuse_add_direntry_plus(req, buf + *pos, size - *pos, name, &e,
 					   (off_t)cookie);
 	} else {
