@@ -225,6 +225,24 @@ static void raise_nofile(void)
 	}
 }
 
+/* A superblock found damaged is said once; the mount goes on from the copy. */
+static void report_super(struct img *img, const char *image)
+{
+	const char *note;
+
+	switch (img_super_state(img, &note)) {
+	case IMG_SB_RECOVERED:
+		fs_log(LOG_WARNING, "%s: %s; mounting it (fsck.foliofs -y writes it "
+		       "back)", image, note);
+		break;
+	case IMG_SB_TORN:
+		fs_log(LOG_NOTICE, "%s: %s", image, note);
+		break;
+	default:
+		break;
+	}
+}
+
 static int open_fs(struct fs *fs, const struct cli *cli)
 {
 	struct fs_opts opts = { .ro = cli->ro, .huge = CLP_POLICY_ALWAYS,
@@ -263,6 +281,8 @@ static int open_fs(struct fs *fs, const struct cli *cli)
 		return -EINVAL;
 	}
 	ret = img_open(cli->image, cli->ro ? IMG_O_RDONLY : IMG_O_RDWR, &img);
+	if (!ret)
+		report_super(img, cli->image);
 	if (!ret) {
 		ret = fs_init(fs, img, &opts);
 		fs->image_path = cli->image;

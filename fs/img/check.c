@@ -691,6 +691,35 @@ static void ck_report_raw(const struct img_check_opts *o, const char *line)
 		o->report(o->arg, line);
 }
 
+/*
+ * The superblock pair: a newest slot damaged after its commit is a finding
+ * (the backup copy holds the generation; -y writes it back); an unreadable
+ * slot otherwise is what a crash during a commit leaves, and only noted.
+ */
+static void ck_super(struct ck *ck)
+{
+	const char *note;
+	char line[300];
+	int ret;
+
+	switch (img_super_state(ck->img, &note)) {
+	case IMG_SB_RECOVERED:
+		snprintf(line, sizeof(line), "%s", note);
+		ret = ck->o->repair ? img_super_rewrite(ck->img) : 0;
+		if (ret)
+			ck_find(ck, false, "%s; rewriting it failed: %s", line, strerror(-ret));
+		else
+			ck_find(ck, true, "%s", line);
+		break;
+	case IMG_SB_TORN:
+		snprintf(line, sizeof(line), "note: %s", note);
+		ck_report_raw(ck->o, line);
+		break;
+	default:
+		break;
+	}
+}
+
 /**
  * img_check() - check an image and optionally repair it
  * @path: the image
@@ -726,6 +755,7 @@ int img_check(const char *path, const struct img_check_opts *opts,
 			ck_report_raw(opts, img_errmsg(ck.img));
 		goto out_close;
 	}
+	ck_super(&ck);
 	ck.next_ino = ck.img->sb.s_next_ino;
 	res->generation = ck.img->sb.s_generation;
 	why[0] = '\0';

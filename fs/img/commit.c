@@ -326,15 +326,75 @@ static int img_sync(struct img *img)
 	return fdatasync(img->fd) < 0 ? -errno : 0;
 }
 
+/*
+ * A slot block: the new superblock, and in its backup area the backup of
+ * the generation now current, which lives in the other slot (that slot is
+ * about to become the older one; its own block will carry the new
+ * generation's backup once this one is durable).
+ */
 static int write_super(struct img *img, const struct fofs_super *sb)
+{
+	uint8_t block[FOFS_BLOCK_SIZE], prev[FOFS_BLOCK_SIZE];
+	int ret;
+
+	img_super_encode(sb, block);
+	if (img->sb.s_generation) {
+		img_super_encode(&img->sb, prev);
+		memcpy(block + FOFS_SUPER_BACKUP_OFF, prev, 256);
+	}
+	ret = img_pwrite_full(img->fd, block, sizeof(block),
+			      (sb->s_generation % FOFS_SUPER_SLOTS) * FOFS_BLOCK_SIZE);
+	return ret ? ret : img_sync(img);
+}
+
+/*
+ * Once @sb's slot is durable, its backup goes into the other slot block.
+ * It becomes durable with the next commit's first flush (at unmount, at
+ * once): a damaged slot is then recovered without loss.
+ */
+static int write_backup(struct img *img, const struct fofs_super *sb, bool sync)
+{
+	uint8_t block[FOFS_BLOCK_SIZE];
+	uint64_t other = (sb->s_generation + 1) % FOFS_SUPER_SLOTS;
+	int ret;
+
+	img_super_encode(sb, block);
+	ret = img_pwrite_full(img->fd, block, 256,
+			      other * FOFS_BLOCK_SIZE + FOFS_SUPER_BACKUP_OFF);
+	return ret || !sync ? ret : img_sync(img);
+}
+
+/**
+ * img_super_rewrite() - write the superblock in use back into its slot
+ * @img: an image opened read-write whose newest slot was damaged
+ *	(IMG_SB_RECOVERED), or whose other slot is unreadable (IMG_SB_TORN)
+ *
+ * The primary area of the bad slot is rewritten; for a torn slot it gets
+ * the current superblock too, as a second sound copy.
+ *
+ * Return: 0; -EROFS; -errno from writing or syncing.
+ */
+int img_super_rewrite(struct img *img)
 {
 	uint8_t block[FOFS_BLOCK_SIZE];
 	int ret;
 
-	img_super_encode(sb, block);
-	ret = img_pwrite_full(img->fd, block, sizeof(block),
-			      (sb->s_generation % FOFS_SUPER_SLOTS) * FOFS_BLOCK_SIZE);
-	return ret ? ret : img_sync(img);
+	if (!(img->flags & IMG_O_RDWR))
+		return -EROFS;
+	if (img->sb_state == IMG_SB_OK)
+		return 0;
+	img_super_encode(&img->sb, block);
+	ret = img_pwrite_full(img->fd, block, FOFS_SUPER_BACKUP_OFF,
+			      (uint64_t)img->sb_bad_slot * FOFS_BLOCK_SIZE);
+	if (!ret)
+		ret = img_sync(img);
+	if (!ret)
+		ret = write_backup(img, &img->sb, true);
+	if (!ret) {
+		img->sb_state = IMG_SB_OK;
+		img->sb_note[0] = '\0';
+	}
+	return ret;
 }
 
 /**
@@ -375,9 +435,12 @@ int img_commit(struct img *img, struct img_mw *mw,
 	sb.s_commit_time = args->time ? args->time : (uint64_t)time(NULL);
 	sb.s_flags = args->clean ? (sb.s_flags | FOFS_SF_CLEAN) :
 				   (sb.s_flags & ~FOFS_SF_CLEAN);
+	sb.s_feature_compat |= FOFS_FEATURE_COMPAT_SB_BACKUP;
 	ret = write_super(img, &sb);
 	if (ret)
 		goto out_hold;
+	/* the generation is committed; a failed backup costs only redundancy */
+	write_backup(img, &sb, args->clean);
 	for (size_t i = 0; i < img->nmeta; i++)
 		img_free(img, img->meta[i], FOFS_ORDER_SMALL);
 	img_release_pending(img);

@@ -27,6 +27,9 @@ struct img {
 	int fd;
 	unsigned flags;
 	struct fofs_super sb;		/* newest valid superblock */
+	enum img_sb_state sb_state;	/* how it was found (img_super_state()) */
+	unsigned sb_bad_slot;		/* the slot that failed, if any */
+	char sb_note[200];		/* one line on sb_state, or "" */
 	uint64_t *bitmap;		/* one bit per block, 1 = in use */
 	uint64_t used;			/* bits set in bitmap */
 	struct img_range *pending;	/* freed, reusable after next commit */

@@ -198,43 +198,104 @@ static int dev_size(int fd, uint64_t *size)
 	return 0;
 }
 
-/* Read both slots and keep the newest sound one. */
-static int img_pick_super(struct img *img)
+/* What the two slot blocks hold: a primary and a backup each. */
+struct slot_read {
+	struct fofs_super prim, backup;
+	int prim_ret, backup_ret;
+	char why[128];
+};
+
+static int read_slot(struct img *img, unsigned i, struct slot_read *r)
 {
 	uint8_t block[FOFS_BLOCK_SIZE];
-	char why[FOFS_SUPER_SLOTS][128];
-	int rets[FOFS_SUPER_SLOTS];
-	struct fofs_super sb;
-	bool found = false;
-	unsigned i;
+	int ret;
+
+	ret = img_pread_full(img->fd, block, sizeof(block), (uint64_t)i * FOFS_BLOCK_SIZE);
+	if (ret == -EUCLEAN) {
+		r->prim_ret = r->backup_ret = -EINVAL;
+		snprintf(r->why, sizeof(r->why), "image too short");
+		return 0;
+	}
+	if (ret) {
+		img_seterr(img, "cannot read superblock %u: %s", i, strerror(-ret));
+		return ret;
+	}
+	r->prim_ret = img_super_decode(block, &r->prim, r->why, sizeof(r->why));
+	/* the backup area is a superblock of its own, zero-padded */
+	memset(block + FOFS_SUPER_BACKUP_OFF + 256, 0, FOFS_BLOCK_SIZE - FOFS_SUPER_BACKUP_OFF - 256);
+	r->backup_ret = img_super_decode(block + FOFS_SUPER_BACKUP_OFF, &r->backup, NULL, 0);
+	return 0;
+}
+
+/*
+ * Choose the superblock.  The newest sound primary is the normal answer.
+ * A backup newer than every sound primary means the slot holding that
+ * generation was damaged after its commit (backups are written only once
+ * their slot is durable): use the backup.  An unreadable slot otherwise is
+ * a torn write of a commit never acknowledged, or an older generation.
+ */
+static int img_pick_super(struct img *img)
+{
+	struct slot_read r[FOFS_SUPER_SLOTS] = { 0 };
+	const struct fofs_super *prim = NULL, *backup = NULL;
+	unsigned i, bad = FOFS_SUPER_SLOTS;
 	int ret;
 
 	for (i = 0; i < FOFS_SUPER_SLOTS; i++) {
-		ret = img_pread_full(img->fd, block, sizeof(block),
-				     (uint64_t)i * FOFS_BLOCK_SIZE);
-		if (ret == -EUCLEAN) {
-			rets[i] = -EINVAL;
-			snprintf(why[i], sizeof(why[i]), "image too short");
-			continue;
-		}
-		if (ret) {
-			img_seterr(img, "cannot read superblock %u: %s", i, strerror(-ret));
+		ret = read_slot(img, i, &r[i]);
+		if (ret)
 			return ret;
-		}
-		rets[i] = img_super_decode(block, &sb, why[i], sizeof(why[i]));
-		if (rets[i] == 0 && (!found || sb.s_generation > img->sb.s_generation)) {
-			img->sb = sb;
-			found = true;
-		}
+		if (!r[i].prim_ret && (!prim || r[i].prim.s_generation > prim->s_generation))
+			prim = &r[i].prim;
+		if (r[i].prim_ret && r[i].prim_ret != -EINVAL)
+			bad = i;
+		if (!r[i].backup_ret &&
+		    (!backup || r[i].backup.s_generation > backup->s_generation))
+			backup = &r[i].backup;
 	}
-	if (found)
+	img->sb_state = IMG_SB_OK;
+	img->sb_note[0] = '\0';
+	if (backup && (!prim || backup->s_generation > prim->s_generation)) {
+		img->sb = *backup;
+		img->sb_state = IMG_SB_RECOVERED;
+		img->sb_bad_slot = (unsigned)(backup->s_generation % FOFS_SUPER_SLOTS);
+		snprintf(img->sb_note, sizeof(img->sb_note), "the superblock of generation "
+			 "%llu (slot %u) is damaged (%s); its backup copy is in use",
+			 (unsigned long long)backup->s_generation, img->sb_bad_slot,
+			 r[img->sb_bad_slot].prim_ret ? r[img->sb_bad_slot].why : "older");
 		return 0;
-	if (rets[0] == -EINVAL && rets[1] == -EINVAL) {
+	}
+	if (prim) {
+		img->sb = *prim;
+		if (bad < FOFS_SUPER_SLOTS) {
+			img->sb_state = IMG_SB_TORN;
+			img->sb_bad_slot = bad;
+			snprintf(img->sb_note, sizeof(img->sb_note), "superblock slot %u is "
+				 "unreadable (%s): a torn write of a commit never acknowledged, "
+				 "or an older generation; nothing committed is lost", bad,
+				 r[bad].why);
+		}
+		return 0;
+	}
+	if (r[0].prim_ret == -EINVAL && r[1].prim_ret == -EINVAL) {
 		img_seterr(img, "not a foliofs image (no superblock magic)");
 		return -EINVAL;
 	}
-	img_seterr(img, "no valid superblock: slot 0: %s; slot 1: %s", why[0], why[1]);
-	return rets[0] == -EBADMSG || rets[1] == -EBADMSG ? -EBADMSG : -EUCLEAN;
+	img_seterr(img, "no valid superblock: slot 0: %s; slot 1: %s", r[0].why, r[1].why);
+	return r[0].prim_ret == -EBADMSG || r[1].prim_ret == -EBADMSG ? -EBADMSG : -EUCLEAN;
+}
+
+/**
+ * img_super_state() - how the superblock in use was found
+ * @img: an open image
+ * @note: one line on it, or "" when all is well
+ *
+ * Return: IMG_SB_OK, IMG_SB_TORN or IMG_SB_RECOVERED.
+ */
+enum img_sb_state img_super_state(const struct img *img, const char **note)
+{
+	*note = img->sb_note;
+	return img->sb_state;
 }
 
 static int img_check_features(struct img *img, uint64_t devsize)

@@ -7,7 +7,10 @@
  * image is an array of 4 KiB blocks.  Blocks 0 and 1 hold two superblock
  * slots; a commit writes the slot (generation & 1), so a torn superblock write
  * leaves the previous generation intact (copy-on-write with an atomic
- * superblock switch).  Metadata is one record stream, written on every commit
+ * superblock switch).  Each slot block also holds, at FOFS_SUPER_BACKUP_OFF,
+ * a backup copy of the newest superblock of the *other* slot, written once
+ * that slot is durable: a slot damaged after its commit is recovered from
+ * the backup, so one bad block never rolls a committed generation back.  Metadata is one record stream, written on every commit
  * into freshly allocated, chained metadata blocks; file data lives in extents
  * whose size is a folio order (0, 4 or 9: 4 KiB, 64 KiB, 2 MiB) and which are
  * aligned both in the file and on disk to their size.  Enum values are never
@@ -24,6 +27,7 @@
 #define FOFS_META_MAGIC		0x424d4f46u		/* "FOMB" */
 #define FOFS_VERSION		1u
 #define FOFS_SUPER_SLOTS	2u	/* blocks 0 and 1 */
+#define FOFS_SUPER_BACKUP_OFF	2048u	/* in a slot block: the other's backup */
 #define FOFS_ROOT_INO		1ull
 #define FOFS_INO_MAX		((1ull << 63) - 1)	/* numbers are 1..this */
 #define FOFS_NAME_MAX		255u
@@ -41,14 +45,18 @@ enum fofs_order {
 
 /* Feature words.  An unknown incompat bit refuses the mount; an unknown
  * ro_compat bit allows read-only use; unknown compat bits are ignored. */
-#define FOFS_FEATURE_COMPAT_SUPP	0ull
+#define FOFS_FEATURE_COMPAT_SB_BACKUP	(1ull << 0)	/* slot backups kept */
+#define FOFS_FEATURE_COMPAT_SUPP	FOFS_FEATURE_COMPAT_SB_BACKUP
 #define FOFS_FEATURE_INCOMPAT_SUPP	0ull
 #define FOFS_FEATURE_RO_COMPAT_SUPP	0ull
 
 /* Superblock flags (s_flags). */
 #define FOFS_SF_CLEAN		(1u << 0)	/* last commit was an unmount */
 
-/* Superblock; occupies the first bytes of block 0 or 1, the rest is zero. */
+/*
+ * Superblock; occupies the first bytes of block 0 or 1 (and, as a backup,
+ * the bytes at FOFS_SUPER_BACKUP_OFF of the other block); the rest is zero.
+ */
 struct fofs_super {
 	uint64_t s_magic;		/*   0 FOFS_MAGIC */
 	uint32_t s_version;		/*   8 FOFS_VERSION */

@@ -94,6 +94,19 @@ static inline bool img_order_valid(unsigned order)
 int img_open(const char *path, unsigned flags, struct img **out);
 void img_close(struct img *img);
 const char *img_errmsg(const struct img *img);
+
+/* How the superblock in use was found. */
+enum img_sb_state {
+	IMG_SB_OK = 0,		/* the newest slot is sound */
+	IMG_SB_TORN,		/* a slot is unreadable: a torn write of a commit
+				 * never acknowledged, or an older generation
+				 * damaged; nothing committed is lost */
+	IMG_SB_RECOVERED,	/* the newest committed slot is damaged; its
+				 * backup copy is in use */
+};
+
+enum img_sb_state img_super_state(const struct img *img, const char **note);
+int img_super_rewrite(struct img *img);
 const struct fofs_super *img_sb(const struct img *img);
 int img_fd(const struct img *img);
 

@@ -32,6 +32,35 @@ for o in cache_size=-5 cache_size=1Q cache_size=99999999999T commit=-1 commit=5s
 	expect_refused "bad ${o%%=*} '${o#*=}'" -o "$o"
 done
 
+# The newest superblock damaged after its commit: never a silent rollback.
+# fsck -n names it (exit 4), -y writes it back from its backup copy, and a
+# mount uses the backup with one line.
+mkfs_img 64M
+mount_img
+echo precious > "$MNT/p"
+umount_img
+flip_newest_super() {
+	local gen
+	gen=$("$HELPERS/fofs_debug" show "$IMG" | awk '/^super/ {print $3}')
+	printf '\377\377' | dd of="$IMG" bs=1 seek=$(( (gen % 2) * 4096 + 8 )) conv=notrunc status=none
+	echo "$gen"
+}
+gen=$(flip_newest_super)
+rc=0; "$FSCK" -n "$IMG" > "$T/out" 2>&1 || rc=$?
+[ "$rc" = 4 ] && grep -q "superblock of generation $gen (slot $((gen % 2))) is damaged" "$T/out" ||
+	{ cat "$T/out"; fail "fsck -n missed a damaged newest superblock (exit $rc)"; }
+rc=0; "$FSCK" -y "$IMG" > "$T/out" 2>&1 || rc=$?
+[ "$rc" = 1 ] || { cat "$T/out"; fail "fsck -y did not repair the superblock (exit $rc)"; }
+fsck_clean
+gen=$(flip_newest_super)
+mount_img
+[ "$(cat "$MNT/p")" = precious ] || fail "damaged superblock rolled the filesystem back"
+grep -q "generation $gen .* damaged .* backup copy is in use" "$T/daemon.log" ||
+	fail "mount did not say it used the backup superblock"
+umount_img
+fsck_clean
+mkfs_img 64M
+
 # A metadata block with a flipped byte.
 mount_img
 echo data > "$MNT/file"

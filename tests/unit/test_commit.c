@@ -121,13 +121,24 @@ static void test_commit_replay(void **state)
 	free(buf);
 }
 
+/* Overwrite @len bytes of the image at @off with junk (or zeros). */
+static void scribble(uint64_t off, size_t len, int byte)
+{
+	uint8_t junk[FOFS_BLOCK_SIZE];
+	int fd;
+
+	memset(junk, byte, len);
+	fd = open(path, O_WRONLY);
+	assert_int_equal(pwrite(fd, junk, len, (off_t)off), (ssize_t)len);
+	close(fd);
+}
+
 static void test_torn_superblock(void **state)
 {
 	struct fofs_extent e1, e2;
 	struct img *img = NULL;
-	uint8_t junk[100];
+	const char *note;
 	struct found f;
-	int fd;
 
 	(void)state;
 	reopen(&img, &f, IMG_O_RDWR);
@@ -136,14 +147,46 @@ static void test_torn_superblock(void **state)
 	commit_file(img, 4, 0x22, &e2);		/* generation 3, another inode 2 */
 	img_close(img);
 	img = NULL;
-	/* tear generation 3's superblock (slot 1) */
-	memset(junk, 0x5a, sizeof(junk));
-	fd = open(path, O_WRONLY);
-	assert_int_equal(pwrite(fd, junk, sizeof(junk), 1 * FOFS_BLOCK_SIZE + 100), 100);
-	close(fd);
+	/*
+	 * A crash while writing generation 3's slot (1): the slot is torn and
+	 * its backup (in block 0) was never written.  Generation 2 is what
+	 * was acknowledged; nothing is lost.
+	 */
+	scribble(1 * FOFS_BLOCK_SIZE + 100, 100, 0x5a);
+	scribble(0 * FOFS_BLOCK_SIZE + FOFS_SUPER_BACKUP_OFF, 256, 0);
 	reopen(&img, &f, IMG_O_RDONLY);
 	assert_int_equal(img_sb(img)->s_generation, 2);
 	assert_int_equal(f.ext.e_block, e1.e_block);
+	assert_int_equal(img_super_state(img, &note), IMG_SB_TORN);
+	img_close(img);
+}
+
+/* The newest slot damaged after its commit: its backup brings it back. */
+static void test_damaged_superblock(void **state)
+{
+	struct fofs_extent e1, e2;
+	struct img *img = NULL;
+	const char *note;
+	struct found f;
+
+	(void)state;
+	reopen(&img, &f, IMG_O_RDWR);
+	commit_file(img, 4, 0x11, &e1);		/* generation 2 */
+	reopen(&img, &f, IMG_O_RDWR);
+	img_free(img, e1.e_block, 4);		/* replaced by e2 */
+	commit_file(img, 4, 0x22, &e2);		/* generation 3 */
+	img_close(img);
+	img = NULL;
+	scribble(1 * FOFS_BLOCK_SIZE + 8, 2, 0xff);	/* two bytes of slot 1 */
+	reopen(&img, &f, IMG_O_RDWR);
+	assert_int_equal(img_sb(img)->s_generation, 3);	/* no rollback */
+	assert_int_equal(f.ext.e_block, e2.e_block);
+	assert_int_equal(img_super_state(img, &note), IMG_SB_RECOVERED);
+	assert_non_null(strstr(note, "generation 3"));
+	assert_int_equal(img_super_rewrite(img), 0);
+	reopen(&img, &f, IMG_O_RDONLY);
+	assert_int_equal(img_super_state(img, &note), IMG_SB_OK);
+	assert_int_equal(img_sb(img)->s_generation, 3);
 	img_close(img);
 }
 
@@ -211,6 +254,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_commit_replay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_superblock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_superblock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_after_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_data_and_ro, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
