@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -145,7 +146,23 @@ struct load_job {
 	bool huge;
 	uint64_t *huge_idx;	/* regions loaded as huge pages */
 	uint32_t nhuge;
+	struct fofs_extent *bad;	/* extents that failed their checksum */
+	uint32_t nbad;
 };
+
+/*
+ * An extent that fails its checksum costs its own bytes, not the file:
+ * noted (damage.c serves the rest) and said once per file.
+ */
+static void load_damaged(struct load_job *job, const struct fofs_extent *e)
+{
+	if (!job->nbad)
+		fs_log(LOG_ERR, "inode %llu: data at offset %llu (%llu bytes) fails its "
+		       "checksum; reads of it fail with EIO (fsck.foliofs -y punches it)",
+		       (unsigned long long)job->ino, (unsigned long long)e->e_file_off,
+		       (unsigned long long)img_order_bytes(e->e_order));
+	job->bad[job->nbad++] = *e;
+}
 
 /*
  * The last region a file can have ends at 2^63, which mmap cannot reach
@@ -205,6 +222,10 @@ static int load_extents(struct fs *fs, struct load_job *job, int fd)
 		}
 		ret = img_read_extent(fs->img, e, win + (e->e_file_off - base));
 out_report:
+		if (ret == -EBADMSG) {
+			load_damaged(job, e);
+			ret = 0;
+		}
 		if (ret)
 			fprintf(stderr, "foliofs: inode %llu: cannot read data at "
 				"offset %llu: %s\n", (unsigned long long)job->ino,
@@ -281,9 +302,11 @@ int fs_data_load(struct fs *fs, struct fs_inode *inode)
 		.huge = clp_max_order(fs_inode_policy(fs, inode), false) >= CLP_ORDER_THP };
 	job.ext = malloc((inode->next + 1) * sizeof(*job.ext));
 	job.huge_idx = malloc((inode->next + 1) * sizeof(*job.huge_idx));
-	if (!job.ext || !job.huge_idx) {
+	job.bad = malloc((inode->next + 1) * sizeof(*job.bad));
+	if (!job.ext || !job.huge_idx || !job.bad) {
 		free(job.ext);
 		free(job.huge_idx);
+		free(job.bad);
 		close(fd);
 		return -ENOMEM;
 	}
@@ -297,8 +320,15 @@ int fs_data_load(struct fs *fs, struct fs_inode *inode)
 	ret = load_unlocked(fs, &job, fd);
 	free(job.ext);
 	pthread_mutex_lock(&fs->lock);
-	if (!ret)
+	if (!ret) {
 		record_huge(inode, &job);
+		if (job.nbad > 1)
+			fs_log(LOG_ERR, "inode %llu: %u damaged extents in all",
+			       (unsigned long long)inode->ino, job.nbad);
+		fs_bad_install(inode, job.bad, job.nbad);
+	} else {
+		free(job.bad);
+	}
 	free(job.huge_idx);
 	inode->loading = false;
 	inode->pins--;
@@ -326,6 +356,7 @@ void fs_data_unload(struct fs *fs, struct fs_inode *inode)
 	fs->cache_blocks -= inode->mblocks;
 	inode->mblocks = 0;
 	spa_release(&inode->dmap);
+	fs_bad_release(inode);
 	inode->dall = inode->dirty = false;
 	cold_move(fs, cold_share(inode), true);
 	shm_update_limit(fs);

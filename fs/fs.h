@@ -54,6 +54,9 @@ struct fs_inode {
 	struct timespec atime, mtime, ctime;
 	struct fs_xattr *xattrs;
 	char *target;			/* symlink target */
+	/* extents that failed their checksum at load (damage.c) */
+	struct fofs_extent *bad;
+	uint32_t nbad;
 	/* committed extents: changed only under fs->commit_lock too */
 	struct fofs_extent *ext;
 	uint32_t next, capext;
@@ -204,6 +207,15 @@ int fs_check_name(const char *name);
 void fs_meta_dirty(struct fs *fs);
 int fs_load_image(struct fs *fs);
 int fs_serialize(struct fs *fs, struct img_mw *mw);
+
+/* damage.c */
+void fs_bad_install(struct fs_inode *inode, struct fofs_extent *bad, uint32_t n);
+void fs_bad_release(struct fs_inode *inode);
+bool fs_bad_overlaps(const struct fofs_extent *bad, uint32_t n, uint64_t off,
+		     uint64_t end, bool regions);
+bool fs_bad_next_region(const struct fofs_extent *bad, uint32_t n, uint64_t from,
+			uint64_t *r);
+int fs_bad_punch(struct fs_inode *inode, uint64_t off, uint64_t end);
 
 /* log.c */
 void fs_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

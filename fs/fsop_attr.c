@@ -50,6 +50,8 @@ static int set_size(struct fs *fs, struct fs_inode *inode, uint64_t size)
 	if (!S_ISREG(inode->mode))
 		return ret;
 	ret = fs_data_load(fs, inode);
+	if (!ret && size < inode->size)	/* cutting damage away whole only */
+		ret = fs_bad_punch(inode, size, inode->size);
 	if (ret)
 		return ret;
 	if (ftruncate(inode->memfd, (off_t)size) < 0)

@@ -41,6 +41,7 @@ static int do_open(fuse_req_t req, struct fs *fs, struct fs_inode *inode,
 	if (ret)
 		return ret;
 	if ((fi->flags & O_TRUNC) && inode->size) {
+		fs_bad_punch(inode, 0, inode->size);	/* covers all: cannot fail */
 		if (ftruncate(inode->memfd, 0) < 0)
 			return -errno;
 		fs_data_dirty(fs, inode, 0, inode->size + 1);
@@ -141,6 +142,9 @@ static void fsop_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	(void)fi;
 	pthread_mutex_lock(&fs->lock);
 	ret = get_open(fs, ino, &inode);
+	if (!ret && fs_bad_overlaps(inode->bad, inode->nbad, (uint64_t)off,
+				    (uint64_t)off + size, false))
+		ret = -EIO;	/* damaged bytes are never served as zeros */
 	if (!ret) {
 		bv.buf[0].fd = inode->memfd;
 		read_atime(fs, inode);
@@ -175,6 +179,9 @@ static int do_write(struct fs *fs, struct fs_inode *inode, const char *buf,
 
 	ret = -EFBIG;
 	if (off < 0 || (uint64_t)off + size > (uint64_t)INT64_MAX)
+		return ret;
+	ret = -EIO;	/* a region with damage stays as committed (damage.c) */
+	if (fs_bad_overlaps(inode->bad, inode->nbad, (uint64_t)off, (uint64_t)off + size, true))
 		return ret;
 	ret = fs_space_check(fs, new_pages(inode, (uint64_t)off, size));
 	if (ret)
@@ -271,6 +278,13 @@ static int do_fallocate(struct fs *fs, struct fs_inode *inode, int mode,
 		return ret;
 	ret = -EINVAL;
 	if (off < 0 || len <= 0)
+		return ret;
+	/* damage may only be punched away whole; nothing else touches it */
+	ret = mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE) ?
+	      fs_bad_punch(inode, (uint64_t)off, (uint64_t)off + (uint64_t)len) :
+	      fs_bad_overlaps(inode->bad, inode->nbad, (uint64_t)off,
+			      (uint64_t)off + (uint64_t)len, true) ? -EIO : 0;
+	if (ret)
 		return ret;
 	if (!(mode & FALLOC_FL_PUNCH_HOLE)) {
 		ret = fs_space_check(fs, (uint64_t)len / CLP_PAGE_SIZE + 1);

@@ -247,6 +247,7 @@ void fs_inode_release(struct fs_inode *inode)
 	free(inode->ext);
 	clp_map_release(&inode->cmap);
 	spa_release(&inode->dmap);
+	fs_bad_release(inode);
 	free(inode);
 }
 

@@ -394,8 +394,9 @@ int pt_open(struct fs *fs, struct fs_inode *inode, struct fuse_file_info *fi)
 	fi->fh = 0;
 	if (fs->pt_mode != FS_PT_ON || (inode->nopen && !inode->pt_opens))
 		return 0;
-	/* Writes to set-ID files must reach the daemon, which clears the bits. */
-	if (writer && fs_inode_sxid(inode))
+	/* Writes to set-ID files must reach the daemon, which clears the bits;
+	 * a file with damaged extents is served by it, which fails their reads. */
+	if ((writer && fs_inode_sxid(inode)) || inode->nbad)
 		return 0;
 	if (!inode->backing_id && backing_open(fs, inode))
 		return 0;

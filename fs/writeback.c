@@ -29,6 +29,8 @@ struct wb_item {
 	int memfd;
 	unsigned max_order;
 	bool no_reuse;		/* the inode's wb_unsynced at snapshot */
+	struct fofs_extent *bad;	/* damaged extents: their regions are kept */
+	uint32_t nbad;
 	struct fofs_extent *old;
 	uint32_t nold;
 	bool *reused;
@@ -177,14 +179,25 @@ static int wb_region(struct wb *wb, struct wb_item *it, uint64_t off, const bool
 	return 0;
 }
 
-/* Next region to rehash: a dirty one, or (all dirty) one that holds data. */
+/*
+ * Next region to visit: a dirty one, or (all dirty) one that holds data or
+ * damage (a damaged region holds no data in memory but keeps its extents).
+ */
 static bool wb_next_region(const struct wb_item *it, uint64_t from, uint64_t *r)
 {
+	uint64_t b;
+	bool found;
+
 	if (from >= (it->size + REGION - 1) / REGION)
 		return false;
-	if (it->dall)
-		return !clp_next_data(it->memfd, from * REGION, it->size, r);
-	return spa_next(&it->dmap, from, r) && *r * REGION < it->size;
+	if (!it->dall)
+		return spa_next(&it->dmap, from, r) && *r * REGION < it->size;
+	found = !clp_next_data(it->memfd, from * REGION, it->size, r);
+	if (fs_bad_next_region(it->bad, it->nbad, from, &b) && (!found || b < *r)) {
+		*r = b;
+		found = b * REGION < it->size;
+	}
+	return found;
 }
 
 /* Clean regions keep their committed extents below @upto (inside the file). */
@@ -236,6 +249,15 @@ static int wb_inode(struct wb *wb, struct wb_item *it)
 	while (!ret && wb_next_region(it, r, &r)) {
 		if (!it->dall)
 			ret = wb_keep(it, r * REGION, &k);
+		while (it->dall && k < it->nold && it->old[k].e_file_off < r * REGION)
+			k++;	/* all dirty: nothing before is kept as is */
+		if (!ret && fs_bad_overlaps(it->bad, it->nbad, r * REGION,
+					    (r + 1) * REGION, false)) {
+			/* damage: the region stays exactly as committed */
+			ret = wb_keep(it, (r + 1) * REGION, &k);
+			r++;
+			continue;
+		}
 		while (k < it->nold && it->old[k].e_file_off < (r + 1) * REGION)
 			k++;	/* replaced unless the rehash reuses them */
 		if (!ret)
@@ -253,6 +275,7 @@ static void wb_items_free(struct wb *wb)
 		free(wb->items[i].old);
 		free(wb->items[i].reused);
 		free(wb->items[i].new);
+		free(wb->items[i].bad);
 		spa_release(&wb->items[i].dmap);
 	}
 	free(wb->items);
@@ -287,8 +310,12 @@ static int wb_snapshot(struct wb *wb, bool data)
 		it->nold = i->next;
 		it->old = malloc((i->next + 1) * sizeof(*it->old));
 		it->reused = calloc(i->next + 1, sizeof(*it->reused));
-		if (!it->old || !it->reused)
+		it->bad = malloc((i->nbad + 1) * sizeof(*it->bad));
+		if (!it->old || !it->reused || !it->bad)
 			return -ENOMEM;	/* items so far are unpinned by caller */
+		if (i->nbad)
+			memcpy(it->bad, i->bad, i->nbad * sizeof(*it->bad));
+		it->nbad = i->nbad;
 		if (i->next)
 			memcpy(it->old, i->ext, i->next * sizeof(*it->old));
 		spa_move(&it->dmap, &i->dmap);

@@ -103,6 +103,13 @@ int main(int argc, char *argv[])
 			fprintf(stderr, "fsck.foliofs: %s: %s\n", rep.target, strerror(-ret));
 		return FSCK_ERROR;
 	}
+	if (verbose)
+		printf("%s: checked %llu inodes, %llu entries, %llu data blocks%s, "
+		       "generation %llu\n", rep.target, (unsigned long long)res.inodes,
+		       (unsigned long long)res.dirents,
+		       (unsigned long long)res.data_blocks,
+		       o.verify_data ? " (data checksums read)" : " (data not read)",
+		       (unsigned long long)res.generation);
 	if (!res.found) {
 		printf("%s: clean, %llu inodes, %llu directory entries, %llu data "
 		       "blocks, generation %llu\n", rep.target,
@@ -111,13 +118,10 @@ int main(int argc, char *argv[])
 		       (unsigned long long)res.generation);
 		return FSCK_OK;
 	}
+	/* suggest -y only for what -y can do */
 	printf("%s: %u problem%s found, %u fixed%s\n", rep.target, res.found,
 	       res.found == 1 ? "" : "s", res.fixed,
-	       res.fixed < res.found && !o.repair ? " (run fsck.foliofs -y)" : "");
-	if (verbose)
-		printf("%s: checked %llu inodes, %llu entries, %llu data blocks\n",
-		       rep.target, (unsigned long long)res.inodes,
-		       (unsigned long long)res.dirents,
-		       (unsigned long long)res.data_blocks);
+	       res.found - res.fixed > res.unfixable && !o.repair ?
+	       " (run fsck.foliofs -y)" : "");
 	return res.fixed == res.found ? FSCK_NONDESTRUCT : FSCK_UNCORRECTED;
 }

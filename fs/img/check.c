@@ -70,6 +70,7 @@ static void ck_find(struct ck *ck, bool fixable, const char *fmt, ...)
 	if (n < 0)
 		return;
 	ck->r->found++;
+	ck->r->unfixable += !fixable;
 	if (fixable && ck->o->repair) {
 		ck->r->fixed++;
 		ck->dirty = true;
@@ -284,6 +285,46 @@ static void pass_inodes(struct ck *ck)
 	}
 }
 
+/* The path of an inode through the entries (the first name found). */
+static void ck_path(const struct ck *ck, uint64_t ino, char *buf, size_t len)
+{
+	char tmp[4096] = "";
+
+	for (int depth = 0; ino != FOFS_ROOT_INO && depth < 64; depth++) {
+		const struct ck_dirent *de = NULL;
+
+		for (size_t i = 0; i < ck->nd && !de; i++)
+			if (ck->d[i].ino == ino && !ck->d[i].dead)
+				de = &ck->d[i];
+		if (!de) {
+			snprintf(buf, len, "(no name)");
+			return;
+		}
+		snprintf(buf, len, "/%.*s%s", (int)de->len, de->name, tmp);
+		snprintf(tmp, sizeof(tmp), "%s", buf);
+		ino = de->parent;
+	}
+	snprintf(buf, len, "%s", tmp[0] ? tmp : "/");
+}
+
+/*
+ * A damaged data extent costs its own bytes: -y punches its range (the
+ * file keeps the rest, the range reads as a hole), so the file is whole
+ * again; the daemon meanwhile serves the rest and fails reads of it.
+ */
+static void report_bad_data(struct ck *ck, const struct ck_inode *ci,
+			    const struct fofs_extent *x)
+{
+	char path[512];
+
+	ck_path(ck, ci->ino.i_ino, path, sizeof(path));
+	ck_find(ck, true, "inode %llu (%s): data at offset %llu (%llu bytes) fails "
+		"its checksum; punching that range keeps the rest of the file",
+		(unsigned long long)ci->ino.i_ino, path,
+		(unsigned long long)x->e_file_off,
+		(unsigned long long)img_order_bytes(x->e_order));
+}
+
 /*
  * Reserve one inode's extents whose checksum state is @good; an extent that
  * collides with blocks already reserved is dropped.  Verified extents are
@@ -297,6 +338,11 @@ static void reserve_extents(struct ck *ck, struct ck_inode *ci, bool good)
 
 		if (ci->bad[e] == good || ci->drop[e])
 			continue;
+		if (ci->bad[e] && ck->o->repair) {
+			report_bad_data(ck, ci, x);
+			ci->drop[e] = true;	/* its blocks are not reserved: freed */
+			continue;
+		}
 		if (img_reserve(ck->img, x->e_block, 1ull << x->e_order)) {
 			ck_find(ck, true, "inode %llu: extent at offset %llu uses "
 				"blocks %llu+%u that are out of range or owned by "
@@ -306,11 +352,7 @@ static void reserve_extents(struct ck *ck, struct ck_inode *ci, bool good)
 				(unsigned long long)x->e_block, 1u << x->e_order);
 			ci->drop[e] = true;
 		} else if (ci->bad[e]) {
-			ck_find(ck, false, "inode %llu: data at offset %llu (%llu "
-				"bytes) fails its checksum",
-				(unsigned long long)ci->ino.i_ino,
-				(unsigned long long)x->e_file_off,
-				(unsigned long long)img_order_bytes(x->e_order));
+			report_bad_data(ck, ci, x);
 		}
 	}
 }

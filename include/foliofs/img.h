@@ -152,6 +152,7 @@ struct img_check_opts {
 struct img_check_result {
 	unsigned found;		/* problems found */
 	unsigned fixed;		/* of which repaired */
+	unsigned unfixable;	/* of which no repair exists */
 	uint64_t inodes;
 	uint64_t dirents;
 	uint64_t data_blocks;

@@ -92,6 +92,48 @@ umount_img
 rc=0; "$FSCK" -n "$IMG" > "$T/fsck" || rc=$?
 [ "$rc" = 4 ] && grep -q "fails its checksum" "$T/fsck" || { cat "$T/fsck"; fail "fsck missed bad data"; }
 
+# One damaged extent costs its own bytes: the file opens, the damaged
+# range fails with EIO, the rest reads as written, writes elsewhere are
+# committed around it, the daemon says it once; fsck names file, offset and
+# length, -y punches the range.
+mkfs_img 64M
+mount_img
+head -c $((6 << 20)) /dev/urandom > "$T/big"
+cp "$T/big" "$MNT/big"
+umount_img
+"$HELPERS/fofs_debug" show "$IMG" > "$T/show"
+blk=$(awk '/^  extent/ && $3 == 2097152 {print $7; exit}' "$T/show")	# region 1
+[ -n "$blk" ] || { cat "$T/show"; fail "no extent at 2 MiB"; }
+printf 'X' | dd of="$IMG" bs=1 seek=$((blk * 4096 + 5)) conv=notrunc status=none
+logged=$(grep -c "fails its checksum" "$T/daemon.log" || true)
+mount_img
+dd if="$MNT/big" of="$T/r0" bs=1M count=2 status=none || fail "intact region 0 unreadable"
+dd if="$MNT/big" of="$T/r2" bs=1M skip=4 count=2 status=none || fail "intact region 2 unreadable"
+cmp -s "$T/r0" <(head -c $((2 << 20)) "$T/big") || fail "region 0 changed"
+cmp -s "$T/r2" <(tail -c $((2 << 20)) "$T/big") || fail "region 2 changed"
+dd if="$MNT/big" of=/dev/null bs=4k skip=$((2 << 8)) count=1 status=none 2> "$T/err" &&
+	fail "damaged data was served"
+grep -q "Input/output error" "$T/err" || fail "damaged read: $(cat "$T/err")"
+[ "$(grep -c "fails its checksum" "$T/daemon.log")" = $((logged + 1)) ] ||
+	fail "daemon did not say it once"
+printf 'new' | dd of="$MNT/big" bs=1 seek=100 conv=notrunc status=none || fail "write to an intact region"
+printf 'new' | dd of="$MNT/big" bs=1 seek=$((3 << 20)) conv=notrunc status=none 2>/dev/null &&
+	fail "a write replaced damaged data"
+"$HELPERS/fsync_file" "$MNT/big" || fail "fsync around damage"
+umount_img
+rc=0; "$FSCK" -n "$IMG" > "$T/fsck" || rc=$?
+[ "$rc" = 4 ] && grep -q "inode 2 (/big): data at offset 2097152 (2097152 bytes) fails its checksum" "$T/fsck" ||
+	{ cat "$T/fsck"; fail "fsck does not name the damaged range"; }
+grep -q "run fsck.foliofs -y" "$T/fsck" || fail "fsck does not offer -y"
+rc=0; "$FSCK" -y "$IMG" > "$T/fsck" || rc=$?
+[ "$rc" = 1 ] || { cat "$T/fsck"; fail "fsck -y did not punch the damage (exit $rc)"; }
+fsck_clean
+mount_img
+[ "$(dd if="$MNT/big" bs=1 skip=100 count=3 status=none)" = new ] || fail "write lost"
+cmp -s <(dd if="$MNT/big" bs=1M skip=2 count=2 status=none) <(head -c $((2 << 20)) /dev/zero) ||
+	fail "punched range does not read as zeros"
+umount_img
+
 # The image is locked while mounted.
 cp "$T/good" "$IMG"
 mount_img
