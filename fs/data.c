@@ -490,8 +490,16 @@ void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode)
  */
 void fs_data_trim(struct fs *fs)
 {
-	uint64_t budget = fs->opts.cache_size / FOFS_BLOCK_SIZE;
+	fs_data_trim_to(fs, fs->opts.cache_size / FOFS_BLOCK_SIZE);
+}
 
+/**
+ * fs_data_trim_to() - unload clean, closed files until memory holds @budget
+ * @fs: the filesystem, lock held
+ * @budget: 4 KiB blocks
+ */
+void fs_data_trim_to(struct fs *fs, uint64_t budget)
+{
 	for (struct fs_inode *i = fs->loaded_tail, *prev;
 	     i && fs->cache_blocks > budget; i = prev) {
 		prev = i->lprev;
@@ -549,6 +557,12 @@ int fs_space_check(struct fs *fs, uint64_t blocks)
 	uint64_t total = img_sb(fs->img)->s_blocks;
 	uint64_t used = fs->cache_blocks + fs->cold_blocks + fs->committed_meta +
 			fs_space_reserve(fs);
+	uint64_t mem = fs->opts.mem_cap / FOFS_BLOCK_SIZE;
 
-	return used + blocks > total ? -ENOSPC : 0;
+	if (used + blocks > total)
+		return -ENOSPC;
+	/* memory: clean, closed files may go first (least recently used) */
+	if (mem && fs->cache_blocks + blocks > mem)
+		fs_data_trim_to(fs, mem > blocks ? mem - blocks : 0);
+	return mem && fs->cache_blocks + blocks > mem ? -ENOSPC : 0;
 }

@@ -109,6 +109,7 @@ struct fs_opts {
 	bool passthrough;		/* try FUSE passthrough */
 	enum clp_policy huge;		/* mount default folio policy */
 	uint64_t cache_size;		/* bytes of clean, closed data kept */
+	uint64_t mem_cap;		/* bytes of file data memory may hold */
 	unsigned scan_sleep_ms;		/* background collapser period, 0 off */
 	unsigned max_ptes_none;		/* empty pages a region may have */
 };
@@ -232,6 +233,7 @@ void fs_dmap_init(struct spa *dmap);
 void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode);
 void fs_data_use(struct fs *fs, struct fs_inode *inode);
 void fs_data_trim(struct fs *fs);
+void fs_data_trim_to(struct fs *fs, uint64_t budget);
 void fs_data_account(struct fs *fs, struct fs_inode *inode);
 void fs_data_account_unseen(struct fs *fs);
 int fs_space_check(struct fs *fs, uint64_t blocks);
@@ -259,6 +261,7 @@ void shm_exit(struct fs *fs);
 int shm_create(struct fs *fs, uint64_t ino, int *fd);
 void shm_update_limit(struct fs *fs);
 uint64_t shm_memory_limit(void);
+uint64_t shm_data_cap(uint64_t cglimit);
 
 /* passthrough.c */
 int pt_install(struct fs *fs, struct fuse_session *se);

@@ -178,7 +178,7 @@ static void fsop_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 static void fsop_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = fsop_fs(req);
-	uint64_t total, used, reserve;
+	uint64_t total, used, reserve, mem, cached;
 	struct statvfs sv;
 
 	(void)ino;
@@ -188,6 +188,8 @@ static void fsop_statfs(fuse_req_t req, fuse_ino_t ino)
 	total = img_sb(fs->img)->s_blocks;
 	used = fs->cache_blocks + fs->cold_blocks + fs->committed_meta + FOFS_SUPER_SLOTS;
 	reserve = fs_space_reserve(fs);
+	mem = fs->opts.mem_cap / FOFS_BLOCK_SIZE;
+	cached = fs->cache_blocks;
 	sv.f_files = fs->ninodes + (total > used ? total - used : 0);
 	sv.f_ffree = total > used ? total - used : 0;
 	pthread_mutex_unlock(&fs->lock);
@@ -197,6 +199,9 @@ static void fsop_statfs(fuse_req_t req, fuse_ino_t ino)
 	sv.f_bfree = total > used ? total - used : 0;
 	/* the copy-on-write reserve is free but not available, like ext4's */
 	sv.f_bavail = sv.f_bfree > reserve ? sv.f_bfree - reserve : 0;
+	/* and files in memory cannot grow past what memory may hold */
+	if (mem && sv.f_bavail > (mem > cached ? mem - cached : 0))
+		sv.f_bavail = mem > cached ? mem - cached : 0;
 	sv.f_favail = sv.f_ffree;
 	sv.f_namemax = FOFS_NAME_MAX;
 	fuse_reply_statfs(req, &sv);

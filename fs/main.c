@@ -269,6 +269,7 @@ static int open_fs(struct fs *fs, const struct cli *cli)
 	}
 	/* file data is charged to the daemon's memory cgroup: cache less */
 	cglimit = shm_memory_limit();
+	opts.mem_cap = shm_data_cap(cglimit);
 	if (!cli->cache_size && cglimit && cglimit / 4 < opts.cache_size) {
 		opts.cache_size = cglimit / 4;
 		fprintf(stderr, "foliofs: memory cgroup limit %llu MiB: cache_size "

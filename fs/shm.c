@@ -89,13 +89,38 @@ int shm_create(struct fs *fs, uint64_t ino, int *fd)
 	return *fd < 0 ? -errno : 0;
 }
 
-/* Data blocks the image can still give to files in memory. */
+/*
+ * Data blocks files in memory may hold: what the image can still take, and
+ * what memory can (mem_cap): past either a write fails with ENOSPC, never
+ * with an OOM kill of the daemon.
+ */
 static uint64_t room_blocks(const struct fs *fs)
 {
 	uint64_t total = img_sb(fs->img)->s_blocks;
 	uint64_t taken = fs_space_reserve(fs) + fs->committed_meta + fs->cold_blocks;
+	uint64_t room = total > taken ? total - taken : 0;
+	uint64_t mem = fs->opts.mem_cap / FOFS_BLOCK_SIZE;
 
-	return total > taken ? total - taken : 0;
+	return mem && mem < room ? mem : room;
+}
+
+/**
+ * shm_data_cap() - how much file data the daemon's memory may hold
+ * @cglimit: the daemon's memory cgroup limit in bytes, or 0
+ *
+ * File data is charged to the daemon (writes it serves, loads, collapses):
+ * under a cgroup limit, or the machine's memory without one, a margin stays
+ * for the daemon itself (an eighth, at least 32 MiB).
+ *
+ * Return: bytes.
+ */
+uint64_t shm_data_cap(uint64_t cglimit)
+{
+	uint64_t mem = cglimit ? cglimit :
+		       (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t margin = mem / 8 > (32ull << 20) ? mem / 8 : 32ull << 20;
+
+	return mem > 2 * margin ? mem - margin : mem / 2;
 }
 
 /**

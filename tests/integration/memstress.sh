@@ -5,7 +5,8 @@
 # collapse's new huge pages must fail to charge at times.  Those failures
 # stay inside the daemon: clients see no error and every file is right, the
 # daemon is never OOM-killed, its default cache follows the limit, and
-# everything survives a remount.  STRESS_SECONDS (default 10).
+# everything survives a remount.  Then a file larger than the cgroup: its
+# writer gets ENOSPC, the daemon lives, nothing committed changes.  STRESS_SECONDS (default 10).
 . "$(dirname "$0")/lib.sh"
 : "${HELPERS:?}"
 
@@ -75,6 +76,21 @@ done
 set_limit $((LIMIT_MB << 20))
 kill -0 "$DAEMON_PID" 2>/dev/null || fail "the daemon died under memory pressure"
 (cd "$MNT" && sha256sum w* big*) > "$T/sums"
+# A file larger than the cgroup can hold: the writer gets ENOSPC, the
+# daemon lives and keeps everything committed; deleting makes room again.
+rc=0; head -c $(( (LIMIT_MB + 64) << 20 )) /dev/zero 2> "$T/full.err" > "$MNT/huge" || rc=$?
+[ "$rc" != 0 ] && grep -q "No space left on device" "$T/full.err" ||
+	fail "writing past the cgroup's memory did not end in ENOSPC: $(cat "$T/full.err")"
+kill -0 "$DAEMON_PID" 2>/dev/null || fail "the daemon died writing past its memory"
+rm "$MNT/huge"
+# the kernel releases and forgets the file asynchronously: df tells when
+for _ in $(seq 50); do
+	[ "$(df --output=avail -B1M "$MNT" | tail -1)" -ge 16 ] && break
+	sleep 0.1
+done
+head -c $((8 << 20)) /dev/urandom > "$MNT/after" || fail "no room after deleting the huge file"
+(cd "$MNT" && sha256sum -c --quiet "$T/sums") || fail "data changed after memory ran out"
+(cd "$MNT" && sha256sum after) >> "$T/sums"
 getfattr --only-values -n user.foliofs.status "$MNT" > "$T/status"
 charge_fails=$(sed -n 's/^result_ccgroup_charge_failed=//p; s/^result_alloc_failed=//p' "$T/status" |
 	awk '{ s += $1 } END { print s + 0 }')
