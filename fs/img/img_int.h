@@ -38,8 +38,11 @@ struct img {
 	uint64_t *meta;			/* blocks of the committed chain */
 	size_t nmeta;
 	uint64_t alloc_hint[10];	/* next-fit cursor per order */
+	uint64_t unflushed;		/* extent bytes written since a writeout */
 	char err[256];
 };
+
+#define IMG_WRITEOUT_BYTES	(16ull << 20)
 
 __attribute__((format(printf, 2, 3)))
 static inline void img_seterr(struct img *img, const char *fmt, ...)
