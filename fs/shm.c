@@ -110,7 +110,9 @@ static uint64_t room_blocks(const struct fs *fs)
  *
  * File data is charged to the daemon (writes it serves, loads, collapses):
  * under a cgroup limit, or the machine's memory without one, a margin stays
- * for the daemon itself (an eighth, at least 32 MiB).
+ * for the daemon itself: its request buffers (1 MiB a worker thread), the
+ * image writes in flight, collapses' new pages (a quarter, at least
+ * 64 MiB).
  *
  * Return: bytes.
  */
@@ -118,7 +120,7 @@ uint64_t shm_data_cap(uint64_t cglimit)
 {
 	uint64_t mem = cglimit ? cglimit :
 		       (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
-	uint64_t margin = mem / 8 > (32ull << 20) ? mem / 8 : 32ull << 20;
+	uint64_t margin = mem / 8 > (48ull << 20) ? mem / 8 : 48ull << 20;
 
 	return mem > 2 * margin ? mem - margin : mem / 2;
 }

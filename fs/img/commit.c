@@ -226,7 +226,7 @@ out_buf:
 
 /*
  * Keep the image out of the host page cache as we go: what a commit writes
- * is started to disk every IMG_WRITEOUT_BYTES and dropped once clean, so
+ * is started to disk every IMG_WRITEOUT_BYTES (8 MiB) and dropped once clean, so
  * a commit of more dirty data than memory holds twice never piles up dirty
  * pages (charged to the daemon's memory cgroup) next to the data itself.
  * Durability still comes from the commit's fdatasync.

@@ -42,7 +42,7 @@ struct img {
 	char err[256];
 };
 
-#define IMG_WRITEOUT_BYTES	(16ull << 20)
+#define IMG_WRITEOUT_BYTES	(8ull << 20)
 
 __attribute__((format(printf, 2, 3)))
 static inline void img_seterr(struct img *img, const char *fmt, ...)
