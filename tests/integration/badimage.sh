@@ -104,7 +104,9 @@ umount_img
 "$HELPERS/fofs_debug" show "$IMG" > "$T/show"
 blk=$(awk '/^  extent/ && $3 == 2097152 {print $7; exit}' "$T/show")	# region 1
 [ -n "$blk" ] || { cat "$T/show"; fail "no extent at 2 MiB"; }
-printf 'X' | dd of="$IMG" bs=1 seek=$((blk * 4096 + 5)) conv=notrunc status=none
+# invert the byte (random data may already hold any given value)
+python3 -c "import sys; f = open(sys.argv[1], 'r+b'); f.seek(int(sys.argv[2])); b = f.read(1)
+f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0xff]))" "$IMG" $((blk * 4096 + 5))
 logged=$(grep -c "fails its checksum" "$T/daemon.log" || true)
 mount_img
 dd if="$MNT/big" of="$T/r0" bs=1M count=2 status=none || fail "intact region 0 unreadable"
