@@ -133,6 +133,20 @@ static void scribble(uint64_t off, size_t len, int byte)
 	close(fd);
 }
 
+/* Generations 2 and 3 of inode 2 (e1, then e2 replacing it), image closed. */
+static void two_generations(struct fofs_extent *e1, struct fofs_extent *e2)
+{
+	struct img *img = NULL;
+	struct found f;
+
+	reopen(&img, &f, IMG_O_RDWR);
+	commit_file(img, 4, 0x11, e1);		/* generation 2 */
+	reopen(&img, &f, IMG_O_RDWR);
+	img_free(img, e1->e_block, 4);		/* replaced by e2 */
+	commit_file(img, 4, 0x22, e2);		/* generation 3 */
+	img_close(img);
+}
+
 static void test_torn_superblock(void **state)
 {
 	struct fofs_extent e1, e2;
@@ -141,12 +155,7 @@ static void test_torn_superblock(void **state)
 	struct found f;
 
 	(void)state;
-	reopen(&img, &f, IMG_O_RDWR);
-	commit_file(img, 4, 0x11, &e1);		/* generation 2 */
-	reopen(&img, &f, IMG_O_RDWR);
-	commit_file(img, 4, 0x22, &e2);		/* generation 3, another inode 2 */
-	img_close(img);
-	img = NULL;
+	two_generations(&e1, &e2);
 	/*
 	 * A crash while writing generation 3's slot (1): the slot is torn and
 	 * its backup (in block 0) was never written.  Generation 2 is what
@@ -170,13 +179,7 @@ static void test_damaged_superblock(void **state)
 	struct found f;
 
 	(void)state;
-	reopen(&img, &f, IMG_O_RDWR);
-	commit_file(img, 4, 0x11, &e1);		/* generation 2 */
-	reopen(&img, &f, IMG_O_RDWR);
-	img_free(img, e1.e_block, 4);		/* replaced by e2 */
-	commit_file(img, 4, 0x22, &e2);		/* generation 3 */
-	img_close(img);
-	img = NULL;
+	two_generations(&e1, &e2);
 	scribble(1 * FOFS_BLOCK_SIZE + 8, 2, 0xff);	/* two bytes of slot 1 */
 	reopen(&img, &f, IMG_O_RDWR);
 	assert_int_equal(img_sb(img)->s_generation, 3);	/* no rollback */
