@@ -104,6 +104,18 @@ static uint64_t room_blocks(const struct fs *fs)
 	return mem && mem < room ? mem : room;
 }
 
+/* A sanitized daemon carries shadow memory and quarantines: twice the margin. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZER_FACTOR	2
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZER_FACTOR	2
+#endif
+#endif
+#ifndef SANITIZER_FACTOR
+#define SANITIZER_FACTOR	1
+#endif
+
 /**
  * shm_data_cap() - how much file data the daemon's memory may hold
  * @cglimit: the daemon's memory cgroup limit in bytes, or 0
@@ -121,6 +133,8 @@ uint64_t shm_data_cap(uint64_t cglimit)
 	uint64_t mem = cglimit ? cglimit :
 		       (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
 	uint64_t margin = mem / 8 > (48ull << 20) ? mem / 8 : 48ull << 20;
+
+	margin *= SANITIZER_FACTOR;
 
 	return mem > 2 * margin ? mem - margin : mem / 2;
 }
