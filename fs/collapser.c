@@ -31,7 +31,7 @@ enum clp_policy fs_inode_policy(struct fs *fs, const struct fs_inode *inode)
 	char val[16];
 
 	for (struct fs_xattr *x = inode->xattrs; x; x = x->next) {
-		if (strcmp(x->name, FS_XATTR_POLICY) || x->value_len >= sizeof(val))
+		if (strcmp(x->name, FOFS_XATTR_POLICY) || x->value_len >= sizeof(val))
 			continue;
 		memcpy(val, x->value, x->value_len);
 		val[x->value_len] = '\0';

@@ -227,8 +227,8 @@ out_report:
 			ret = 0;
 		}
 		if (ret)
-			fprintf(stderr, "foliofs: inode %llu: cannot read data at "
-				"offset %llu: %s\n", (unsigned long long)job->ino,
+			fs_log(LOG_ERR, "inode %llu: cannot read data at "
+				"offset %llu: %s", (unsigned long long)job->ino,
 				(unsigned long long)e->e_file_off, strerror(-ret));
 	}
 	if (win)

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "foliofs/clp.h"
+#include "foliofs/ctl.h"
 #include "foliofs/img.h"
 #include "strbuf.h"
 
@@ -114,10 +115,6 @@ struct fs_opts {
 	unsigned max_ptes_none;		/* empty pages a region may have */
 };
 
-#define FS_XATTR_POLICY		"user.foliofs.policy"
-#define FS_XATTR_COLLAPSE	"user.foliofs.collapse"
-#define FS_XATTR_MAP		"user.foliofs.map"
-#define FS_XATTR_STATUS		"user.foliofs.status"
 #define FS_CLP_FILES_PER_PASS	4
 #define FS_MAP_PAGE		700	/* regions per map xattr page */
 

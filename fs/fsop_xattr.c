@@ -111,14 +111,14 @@ static int do_control(struct fs *fs, struct fs_inode *inode, const char *name,
 	int ret;
 
 	*handled = true;
-	if (!strcmp(name, FS_XATTR_COLLAPSE)) {
+	if (!strcmp(name, FOFS_XATTR_COLLAPSE)) {
 		ret = parse_range(value, size, &off, &len);
 		return ret ? ret : fsclp_collapse(fs, inode, off, len, true);
 	}
-	if (!strcmp(name, FS_XATTR_MAP) || !strcmp(name, FS_XATTR_STATUS))
+	if (!strcmp(name, FOFS_XATTR_MAP) || !strcmp(name, FOFS_XATTR_STATUS))
 		return -EPERM;		/* read-only views */
 	*handled = false;
-	if (strcmp(name, FS_XATTR_POLICY))
+	if (strcmp(name, FOFS_XATTR_POLICY))
 		return 0;
 	if (size >= sizeof(buf) || !size)
 		return -EINVAL;
@@ -154,11 +154,11 @@ static void fsop_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
  */
 int fsop_xattr_inherit(struct fs *fs, struct fs_inode *dir, struct fs_inode *inode)
 {
-	struct fs_xattr **pp = xattr_find(dir, FS_XATTR_POLICY);
+	struct fs_xattr **pp = xattr_find(dir, FOFS_XATTR_POLICY);
 
 	if (!pp)
 		return 0;
-	return do_setxattr(fs, inode, FS_XATTR_POLICY, (*pp)->value,
+	return do_setxattr(fs, inode, FOFS_XATTR_POLICY, (*pp)->value,
 			   (*pp)->value_len, 0);
 }
 
@@ -222,11 +222,11 @@ static int status_text(struct fs *fs, char **out)
 static int do_view(struct fs *fs, struct fs_inode *inode, const char *name,
 		   char **text)
 {
-	size_t mlen = strlen(FS_XATTR_MAP);
+	size_t mlen = strlen(FOFS_XATTR_MAP);
 	char *end;
 
 	*text = NULL;
-	if (!strncmp(name, FS_XATTR_MAP, mlen) && (!name[mlen] || name[mlen] == '.')) {
+	if (!strncmp(name, FOFS_XATTR_MAP, mlen) && (!name[mlen] || name[mlen] == '.')) {
 		/* "user.foliofs.map" is the first page, "...map.N" from region N */
 		uint64_t first = name[mlen] ? strtoull(name + mlen + 1, &end, 10) : 0;
 
@@ -234,7 +234,7 @@ static int do_view(struct fs *fs, struct fs_inode *inode, const char *name,
 			return -ENODATA;
 		return S_ISREG(inode->mode) ? fsclp_map_text(fs, inode, first, text) : -ENODATA;
 	}
-	if (!strcmp(name, FS_XATTR_STATUS))
+	if (!strcmp(name, FOFS_XATTR_STATUS))
 		return status_text(fs, text);
 	return 0;
 }

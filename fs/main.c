@@ -157,7 +157,7 @@ static int opt_uint(const char *name, const char *val, uint64_t max, unsigned df
 	uint64_t v = dflt;
 
 	if (val && img_parse_uint(val, max, &v)) {
-		fprintf(stderr, "foliofs: bad %s '%s' (a whole number from 0 to %llu)\n",
+		fs_log(LOG_ERR, "bad %s '%s' (a whole number from 0 to %llu)",
 			name, val, (unsigned long long)max);
 		return -EINVAL;
 	}
@@ -180,29 +180,29 @@ static int remount(const char *mnt, bool ro)
 
 	fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
-		fprintf(stderr, "foliofs: %s: %s\n", mnt, strerror(errno));
+		fs_log(LOG_ERR, "%s: %s", mnt, strerror(errno));
 		return 1;
 	}
-	n = fgetxattr(fd, FS_XATTR_STATUS, NULL, 0);
+	n = fgetxattr(fd, FOFS_XATTR_STATUS, NULL, 0);
 	status = n > 0 ? calloc(1, (size_t)n + 1) : NULL;
-	if (status && fgetxattr(fd, FS_XATTR_STATUS, status, (size_t)n) < 0)
+	if (status && fgetxattr(fd, FOFS_XATTR_STATUS, status, (size_t)n) < 0)
 		status[0] = '\0';
 	if (!status || !strstr(status, "image=")) {
-		fprintf(stderr, "foliofs: %s: not a foliofs mount\n", mnt);
+		fs_log(LOG_ERR, "%s: not a foliofs mount", mnt);
 		goto out_fail;
 	}
 	if (!ro && strstr(status, "\nimage_mode=ro\n")) {
-		fprintf(stderr, "foliofs: %s: the daemon opened its image read-only; "
-			"unmount and mount it read-write\n", mnt);
+		fs_log(LOG_ERR, "%s: the daemon opened its image read-only; "
+			"unmount and mount it read-write", mnt);
 		goto out_fail;
 	}
 	if (ro && fsync(fd) < 0) {
-		fprintf(stderr, "foliofs: %s: cannot commit before going read-only: "
-			"%s\n", mnt, strerror(errno));
+		fs_log(LOG_ERR, "%s: cannot commit before going read-only: "
+			"%s", mnt, strerror(errno));
 		goto out_fail;
 	}
 	if (mount(NULL, mnt, NULL, MS_REMOUNT | (ro ? MS_RDONLY : 0), NULL) < 0) {
-		fprintf(stderr, "foliofs: %s: remount: %s\n", mnt, strerror(errno));
+		fs_log(LOG_ERR, "%s: remount: %s", mnt, strerror(errno));
 		goto out_fail;
 	}
 	free(status);
@@ -263,8 +263,8 @@ static int open_fs(struct fs *fs, const struct cli *cli)
 	if (ret)
 		return ret;
 	if (cli->cache_size && img_parse_size(cli->cache_size, &opts.cache_size)) {
-		fprintf(stderr, "foliofs: bad cache_size '%s' (bytes, or with a K, M, "
-			"G or T suffix)\n", cli->cache_size);
+		fs_log(LOG_ERR, "bad cache_size '%s' (bytes, or with a K, M, "
+			"G or T suffix)", cli->cache_size);
 		return -EINVAL;
 	}
 	/* file data is charged to the daemon's memory cgroup: cache less */
@@ -272,13 +272,13 @@ static int open_fs(struct fs *fs, const struct cli *cli)
 	opts.mem_cap = shm_data_cap(cglimit);
 	if (!cli->cache_size && cglimit && cglimit / 4 < opts.cache_size) {
 		opts.cache_size = cglimit / 4;
-		fprintf(stderr, "foliofs: memory cgroup limit %llu MiB: cache_size "
-			"%llu MiB\n", (unsigned long long)(cglimit >> 20),
+		fs_log(LOG_INFO, "memory cgroup limit %llu MiB: cache_size "
+			"%llu MiB", (unsigned long long)(cglimit >> 20),
 			(unsigned long long)(opts.cache_size >> 20));
 	}
 	if (cli->huge && clp_policy_parse(cli->huge, &opts.huge)) {
-		fprintf(stderr, "foliofs: unknown huge policy '%s' (never, small, "
-			"madvise, always, auto)\n", cli->huge);
+		fs_log(LOG_ERR, "unknown huge policy '%s' (never, small, "
+			"madvise, always, auto)", cli->huge);
 		return -EINVAL;
 	}
 	ret = img_open(cli->image, cli->ro ? IMG_O_RDONLY : IMG_O_RDWR, &img);
@@ -291,7 +291,7 @@ static int open_fs(struct fs *fs, const struct cli *cli)
 			ret = fs_load_image(fs);
 	}
 	if (ret) {
-		fprintf(stderr, "foliofs: %s: %s%s\n", cli->image,
+		fs_log(LOG_ERR, "%s: %s%s", cli->image,
 			img ? img_errmsg(img) : strerror(-ret),
 			ret == -EUCLEAN || ret == -EBADMSG ?
 			"; run fsck.foliofs" : "");
@@ -305,7 +305,7 @@ static int open_fs(struct fs *fs, const struct cli *cli)
 	fs_meta_dirty(fs);
 	ret = fs_commit(fs, false);
 	if (ret)
-		fprintf(stderr, "foliofs: %s: cannot write the image: %s\n",
+		fs_log(LOG_ERR, "%s: cannot write the image: %s",
 			cli->image, strerror(-ret));
 	return ret;
 }
@@ -325,12 +325,12 @@ static int final_commit(struct fs *fs)
 		ret = fs_commit(fs, true);
 		if (!ret || ret == -ENOMEM)
 			break;
-		fprintf(stderr, "foliofs: final writeback failed: %s%s\n",
+		fs_log(LOG_WARNING, "final writeback failed: %s%s",
 			strerror(-ret), i < 4 ? "; retrying" : "");
 	}
 	if (ret)
-		fprintf(stderr, "foliofs: %s still holds generation %llu; "
-			"changes made after it are lost\n", fs->image_path,
+		fs_log(LOG_ERR, "%s still holds generation %llu; "
+			"changes made after it are lost", fs->image_path,
 			(unsigned long long)img_sb(fs->img)->s_generation);
 	return ret;
 }
@@ -382,7 +382,7 @@ static int serve(struct fs *fs, struct fuse_args *args,
 	if (fuse_session_mount(se, o->mountpoint))
 		goto out_signals;
 	if (pt_install(fs, se)) {
-		fprintf(stderr, "foliofs: cannot hook the FUSE session\n");
+		fs_log(LOG_ERR, "cannot hook the FUSE session");
 		goto out_unmount;
 	}
 	mark_umount_helper(fs->image_path, o->mountpoint);
@@ -392,9 +392,9 @@ static int serve(struct fs *fs, struct fuse_args *args,
 	if (ret)
 		goto out_unmount;
 	if (fs_wb_start(fs))
-		fprintf(stderr, "foliofs: cannot start writeback thread\n");
+		fs_log(LOG_ERR, "cannot start writeback thread");
 	if (fsclp_start(fs))
-		fprintf(stderr, "foliofs: cannot start the background collapser\n");
+		fs_log(LOG_ERR, "cannot start the background collapser");
 	if (o->singlethread) {
 		ret = fuse_session_loop(se);
 	} else {

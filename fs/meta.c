@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <syslog.h>
+
 #include "fs.h"
 
 struct load_state {
@@ -190,7 +192,7 @@ int fs_load_image(struct fs *fs)
 		free(ls.d[i].name);
 	free(ls.d);
 	if (why[0])
-		fprintf(stderr, "foliofs: %s\n", why);
+		fs_log(LOG_ERR, "%s", why);
 	fs->meta_cseq = fs->meta_seq;
 	return ret;
 }

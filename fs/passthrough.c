@@ -369,8 +369,8 @@ static int backing_open(struct fs *fs, struct fs_inode *inode)
 	int id = ioctl(fs->devfd, DEV_IOC_BACKING_OPEN, &map);
 
 	if (id <= 0) {
-		fprintf(stderr, "foliofs: inode %llu: FUSE_DEV_IOC_BACKING_OPEN: %s; "
-			"serving it without passthrough\n",
+		fs_log(LOG_ERR, "inode %llu: FUSE_DEV_IOC_BACKING_OPEN: %s; "
+			"serving it without passthrough",
 			(unsigned long long)inode->ino, strerror(errno));
 		return -errno;
 	}
@@ -431,7 +431,7 @@ void pt_release(struct fs *fs, struct fs_inode *inode, struct fuse_file_info *fi
 		return;
 	id = (uint32_t)inode->backing_id;
 	if (ioctl(fs->devfd, DEV_IOC_BACKING_CLOSE, &id) < 0)
-		fprintf(stderr, "foliofs: FUSE_DEV_IOC_BACKING_CLOSE %u: %s\n", id,
+		fs_log(LOG_ERR, "FUSE_DEV_IOC_BACKING_CLOSE %u: %s", id,
 			strerror(errno));
 	inode->backing_id = 0;
 }

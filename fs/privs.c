@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -97,7 +98,7 @@ int fs_drop_privileges(void)
 
 	ret = drop_caps();
 	if (ret) {
-		fprintf(stderr, "foliofs: cannot drop capabilities: %s\n",
+		fs_log(LOG_ERR, "cannot drop capabilities: %s",
 			strerror(-ret));
 		return ret;
 	}
@@ -108,7 +109,7 @@ int fs_drop_privileges(void)
 	if ((geteuid() == 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) ||
 	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
 		ret = -errno;
-		fprintf(stderr, "foliofs: cannot restrict the daemon: %s\n",
+		fs_log(LOG_ERR, "cannot restrict the daemon: %s",
 			strerror(-ret));
 		return ret;
 	}

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -521,7 +522,7 @@ static void *wb_main(void *arg)
 		pthread_mutex_unlock(&fs->lock);
 		ret = fs_commit(fs, false);
 		if (ret)
-			fprintf(stderr, "foliofs: periodic writeback failed: %s\n",
+			fs_log(LOG_ERR, "periodic writeback failed: %s",
 				strerror(-ret));
 		pthread_mutex_lock(&fs->lock);
 	}

@@ -28,13 +28,10 @@
 
 #include "config.h"
 #include "foliofs/clp.h"
+#include "foliofs/ctl.h"
 #include "foliofs/img.h"
 #include "tool.h"
 
-#define XA_STATUS	"user.foliofs.status"
-#define XA_MAP		"user.foliofs.map"
-#define XA_POLICY	"user.foliofs.policy"
-#define XA_COLLAPSE	"user.foliofs.collapse"
 #define REGION		(2ull << 20)
 #define FUSE_SUPER_MAGIC	0x65735546
 
@@ -150,7 +147,7 @@ static int require_foliofs(const char *path)
 
 	if (statfs(path, &sf) < 0)
 		return not_foliofs(path, errno);
-	if (sf.f_type != FUSE_SUPER_MAGIC || getxattr(path, XA_STATUS, NULL, 0) < 0)
+	if (sf.f_type != FUSE_SUPER_MAGIC || getxattr(path, FOFS_XATTR_STATUS, NULL, 0) < 0)
 		return not_foliofs(path, 0);
 	return 0;
 }
@@ -162,7 +159,7 @@ static int cmd_status(const char *mount)
 
 	if (require_foliofs(mount))
 		return 1;
-	text = get_text(mount, XA_STATUS);
+	text = get_text(mount, FOFS_XATTR_STATUS);
 	if (!text)
 		return not_foliofs(mount, errno);
 	if (json)
@@ -281,7 +278,7 @@ static char *get_map(const char *path)
 	char *all = NULL, name[64], *more;
 	size_t len = 0;
 
-	snprintf(name, sizeof(name), "%s", XA_MAP);
+	snprintf(name, sizeof(name), "%s", FOFS_XATTR_MAP);
 	for (;;) {
 		char *page = get_text(path, name), *p;
 
@@ -305,7 +302,7 @@ static char *get_map(const char *path)
 			free(page);
 			return all;
 		}
-		snprintf(name, sizeof(name), "%s.%lu", XA_MAP, strtoul(more + 5, NULL, 10));
+		snprintf(name, sizeof(name), "%s.%lu", FOFS_XATTR_MAP, strtoul(more + 5, NULL, 10));
 		free(page);
 	}
 }
@@ -380,7 +377,7 @@ static int cmd_collapse(const char *path, const char *off, const char *len)
 
 		snprintf(val, sizeof(val), "%llu %llu", (unsigned long long)(o + done),
 			 (unsigned long long)(n ? n : 1));
-		if (setxattr(path, XA_COLLAPSE, val, strlen(val), 0) < 0 && !first)
+		if (setxattr(path, FOFS_XATTR_COLLAPSE, val, strlen(val), 0) < 0 && !first)
 			first = errno;
 		tool_progress("collapse", done + n, total);
 		if (!total)
@@ -400,7 +397,7 @@ static int cmd_collapse(const char *path, const char *off, const char *len)
 static enum clp_policy mount_policy(const char *path)
 {
 	enum clp_policy p = CLP_POLICY_ALWAYS;
-	char *text = get_text(path, XA_STATUS), *h;
+	char *text = get_text(path, FOFS_XATTR_STATUS), *h;
 
 	h = text ? strstr(text, "\nhuge=") : NULL;
 	if (h) {
@@ -421,14 +418,14 @@ static int cmd_policy(const char *path, const char *value)
 	if (require_foliofs(path))
 		return 1;
 	if (value) {
-		if (setxattr(path, XA_POLICY, value, strlen(value), 0) < 0) {
+		if (setxattr(path, FOFS_XATTR_POLICY, value, strlen(value), 0) < 0) {
 			fprintf(stderr, "folioctl: policy %s: %s%s\n", path, strerror(errno),
 				errno == EINVAL ? " (never, small, madvise, always, auto)" : "");
 			return 1;
 		}
 		return 0;
 	}
-	cur = get_text(path, XA_POLICY);
+	cur = get_text(path, FOFS_XATTR_POLICY);
 	if (!cur && errno != ENODATA)
 		return not_foliofs(path, errno);
 	mount = mount_policy(path);
