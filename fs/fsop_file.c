@@ -49,9 +49,10 @@ static int do_open(fuse_req_t req, struct fs *fs, struct fs_inode *inode,
 		inode->size = 0;
 		fsclp_truncate(fs, inode, old);
 		/* a kill flag comes from a caller without CAP_FSETID */
-		fsop_caller(req, inode, false, &c);
-		if (pt_kill_suidgid())
+		if (pt_kill_suidgid()) {
+			fsop_caller(req, inode, false, &c);
 			fs_kill_sxid(inode, FS_SXID_DATA, &c);
+		}
 		fs_touch(&inode->mtime);
 		inode->ctime = inode->mtime;
 		fs_meta_dirty(fs);
@@ -171,6 +172,7 @@ static uint64_t new_pages(const struct fs_inode *inode, uint64_t off, uint64_t l
 	return end > start ? (end - start + CLP_PAGE_SIZE - 1) / CLP_PAGE_SIZE : 0;
 }
 
+/* @c: the writer, when the kernel asked to clear set-ID bits; else NULL */
 static int do_write(struct fs *fs, struct fs_inode *inode, const char *buf,
 		    size_t size, off_t off, const struct fs_caller *c, size_t *done)
 {
@@ -189,7 +191,7 @@ static int do_write(struct fs *fs, struct fs_inode *inode, const char *buf,
 	n = pwrite(inode->memfd, buf, size, off);
 	if (n < 0)
 		return -errno;
-	if (pt_kill_suidgid())
+	if (c)
 		fs_kill_sxid(inode, FS_SXID_DATA, c);
 	if ((uint64_t)off + (uint64_t)n > inode->size)
 		inode->size = (uint64_t)off + (uint64_t)n;
@@ -218,9 +220,12 @@ static void fsop_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		uint32_t mode = inode->mode;
 
 		fs_data_sync_attr(fs, inode);
-		/* the kernel sets the kill flag for callers without CAP_FSETID */
-		fsop_caller(req, inode, false, &caller);
-		ret = do_write(fs, inode, buf, size, off, &caller, &done);
+		/* the kernel sets the kill flag for callers without CAP_FSETID;
+		 * who they are is looked up only then */
+		if (pt_kill_suidgid())
+			fsop_caller(req, inode, false, &caller);
+		ret = do_write(fs, inode, buf, size, off,
+			       pt_kill_suidgid() ? &caller : NULL, &done);
 		killed = mode != inode->mode;
 	}
 	pthread_mutex_unlock(&fs->lock);
@@ -329,7 +334,8 @@ static void fsop_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 		uint32_t was = inode->mode;
 
 		fs_data_sync_attr(fs, inode);
-		fsop_caller(req, inode, fuse_req_ctx(req)->uid == 0, &caller);
+		if (fs->killpriv)	/* the rule is ours only then */
+			fsop_caller(req, inode, fuse_req_ctx(req)->uid == 0, &caller);
 		ret = do_fallocate(fs, inode, mode, off, len, &caller);
 		killed = was != inode->mode;
 	}
