@@ -25,11 +25,6 @@
 
 #include "foliofs/clp.h"
 
-#ifndef MADV_COLLAPSE
-#define MADV_COLLAPSE	25
-#endif
-
-#define PAGES		(CLP_REGION_SIZE / CLP_PAGE_SIZE)
 
 static uint64_t now_ns(void)
 {
@@ -79,12 +74,12 @@ static uint8_t *map_region(int fd, uint64_t off)
 
 static unsigned resident_pages(uint8_t *map)
 {
-	unsigned char vec[PAGES];
+	unsigned char vec[CLP_REGION_PAGES];
 	unsigned n = 0;
 
 	if (mincore(map, CLP_REGION_SIZE, vec) < 0)
 		return 0;
-	for (unsigned i = 0; i < PAGES; i++)
+	for (unsigned i = 0; i < CLP_REGION_PAGES; i++)
 		n += vec[i] & 1;
 	return n;
 }
@@ -209,7 +204,7 @@ static int trace_verdict(int tracefd, const char *name, uint64_t index)
 		return -1;
 	snprintf(want_idx, sizeof(want_idx), " index=%llu,", (unsigned long long)index);
 	snprintf(want_end, sizeof(want_end), " index=%llu,",
-		 (unsigned long long)(index + PAGES));
+		 (unsigned long long)(index + CLP_REGION_PAGES));
 	/* "ino-5," cannot match "ino-15,": the prefix anchors it */
 	snprintf(want_name, sizeof(want_name), "%s", name);
 	pthread_mutex_lock(&trace_lock);
@@ -232,17 +227,15 @@ static int trace_verdict(int tracefd, const char *name, uint64_t index)
  * Refine an errno-based result with the kernel's own verdict: where the
  * kernel names a reason foliofs has a result for, that is the result
  * (EAGAIN alone cannot tell scan_aborted from not_suitable_page_count).
+ * A verdict of success never hides a failure madvise() reported.
  */
 static enum clp_result refine(enum clp_result res, int kverdict)
 {
-	const char *k = clp_kernel_result_name(kverdict);
-	enum clp_result named = clp_result_parse(k);
+	enum clp_result named = clp_kernel_result(kverdict);
 
-	if (!strcmp(k, "page_pmd_mapped") && res != CLP_SUCCEEDED)
+	if (named == CLP_NR_RESULTS)
 		return res;
-	/* "pte_mapped_hugepage": the folio was built and then mapped by PMD */
-	if (named == CLP_NR_RESULTS || named == CLP_FAILED ||
-	    (named == CLP_SUCCEEDED && res != CLP_SUCCEEDED))
+	if (res != CLP_SUCCEEDED && (named == CLP_SUCCEEDED || named == CLP_PAGE_PMD_MAPPED))
 		return res;
 	return named;
 }
@@ -257,12 +250,12 @@ static enum clp_result refine(enum clp_result res, int kverdict)
  * @tracefd: from clp_trace_open(), or -1
  * @ino: the number in @fd's name (CLP_TRACE_NAME), which the trace shows
  *
- * Return: the result (an enum clp_result); never blocks on a filesystem
- * lock, so callers must not hold theirs.
+ * Return: the result; never blocks on a filesystem lock, so callers must
+ * not hold theirs.
  */
-int clp_collapse_region(int fd, uint64_t off, uint64_t file_size,
-			const struct clp_params *p, struct clp_region *reg,
-			int tracefd, uint64_t ino)
+enum clp_result clp_collapse_region(int fd, uint64_t off, uint64_t file_size,
+				    const struct clp_params *p, struct clp_region *reg,
+				    int tracefd, uint64_t ino)
 {
 	enum clp_result res;
 	char name[40];
@@ -281,9 +274,9 @@ int clp_collapse_region(int fd, uint64_t off, uint64_t file_size,
 	if (!res_pages) {
 		res = CLP_EMPTY;
 	} else if (reg->state == CLP_R_KEEP_OFF && !p->explicit_req &&
-		   res_pages < PAGES) {
+		   res_pages < CLP_REGION_PAGES) {
 		res = CLP_KEEP_OFF;	/* the hole is still there */
-	} else if (!p->explicit_req && PAGES - res_pages > p->max_ptes_none) {
+	} else if (!p->explicit_req && CLP_REGION_PAGES - res_pages > p->max_ptes_none) {
 		res = CLP_EXCEED_NONE_PTE;
 	} else {
 		int err = madvise(map, CLP_REGION_SIZE, MADV_COLLAPSE) ? errno : 0;
@@ -292,7 +285,7 @@ int clp_collapse_region(int fd, uint64_t off, uint64_t file_size,
 		reg->kverdict = (int8_t)trace_verdict(tracefd, name, off / CLP_PAGE_SIZE);
 		res = refine(clp_errno_result(err), reg->kverdict);
 		if (res == CLP_SUCCEEDED || res == CLP_PAGE_PMD_MAPPED)
-			reg->resident = PAGES;
+			reg->resident = CLP_REGION_PAGES;
 	}
 	munmap(map, CLP_REGION_SIZE);
 	return res;
@@ -394,28 +387,28 @@ int clp_next_data(int fd, uint64_t from, uint64_t end, uint64_t *idx)
  * eligible and do not fail; a policy of "never" fails an explicit request
  * as VM_NOHUGEPAGE does.
  *
- * Return: 0 if the region is huge or not eligible; otherwise the negative
- * errno its result maps to (-EAGAIN transient, -ENOMEM allocation, -EBUSY
- * limits or too sparse, -EINVAL ineligible), as clp_result_errno().
+ * Return: CLP_SUCCEEDED if the region is huge or not eligible; otherwise the
+ * failing result, for the caller to keep until its edge (where
+ * clp_result_errno() turns it into an errno, once).
  */
-int clp_collapse_step(struct clp_region *reg, int fd, uint64_t idx,
-		      uint64_t file_size, const struct clp_params *p,
-		      struct clp_stats *st, int tracefd, uint64_t ino)
+enum clp_result clp_collapse_step(struct clp_region *reg, int fd, uint64_t idx,
+				  uint64_t file_size, const struct clp_params *p,
+				  struct clp_stats *st, int tracefd, uint64_t ino)
 {
 	uint64_t off = idx << CLP_REGION_SHIFT;
 	enum clp_result res;
 
 	if (!clp_region_due(reg, now_ns(), p->explicit_req) && reg->state != CLP_R_KEEP_OFF)
-		return 0;
+		return CLP_SUCCEEDED;
 	if (p->explicit_req && reg->state == CLP_R_KEEP_OFF)
 		reg->state = CLP_R_SMALL;	/* a user asked: keep-off ends */
-	res = (enum clp_result)clp_collapse_region(fd, off, file_size, p, reg, tracefd,
+	res = clp_collapse_region(fd, off, file_size, p, reg, tracefd,
 						   ino);
 	/* a user waits for this one: ride out short races (pages just
 	 * written may not be on the LRU yet) before reporting EAGAIN */
 	for (int again = 0; p->explicit_req && res == CLP_SCAN_ABORTED && again < 5; again++) {
 		usleep(20000);
-		res = (enum clp_result)clp_collapse_region(fd, off, file_size, p, reg,
+		res = clp_collapse_region(fd, off, file_size, p, reg,
 							   tracefd, ino);
 	}
 	/*
@@ -435,6 +428,6 @@ int clp_collapse_step(struct clp_region *reg, int fd, uint64_t idx,
 	 * "never" refuses a request as VM_NOHUGEPAGE does (EINVAL) */
 	if (res == CLP_EMPTY || res == CLP_BEYOND_EOF || res == CLP_KEEP_OFF ||
 	    (res == CLP_POLICY && !p->explicit_req))
-		return 0;
-	return -clp_result_errno(res);
+		return CLP_SUCCEEDED;
+	return res;
 }

@@ -25,19 +25,44 @@ static const char *const result_names[] = {
 #undef CLP_X_NAME
 };
 
-/* The kernel's own names, by value (include/trace/events/huge_memory.h). */
-static const char *const kernel_names[] = {
-	"failed", "succeeded", "pmd_null", "pmd_none", "page_pmd_mapped",
-	"exceed_none_pte", "exceed_swap_pte", "exceed_shared_pte",
-	"pte_non_present", "pte_uffd_wp", "pte_mapped_hugepage",
-	"lack_referenced_page", "page_null", "scan_aborted",
-	"not_suitable_page_count", "page_not_in_lru", "page_locked",
-	"page_not_anon", "page_compound", "no_process_for_page", "vma_null",
-	"vma_check_failed", "not_suitable_address_range",
-	"could_not_delete_page_from_lru", "alloc_huge_page_failed",
-	"ccgroup_charge_failed", "truncated", "page_has_private",
-	"store_failed", "copy_poisoned_page", "page_filled",
+/*
+ * The kernel's results by value (include/trace/events/huge_memory.h), each
+ * with the foliofs result it stands for, or CLP_NR_RESULTS where foliofs
+ * has none of its own.
+ */
+#define CLP_KERNEL_RESULTS(X)						\
+	X("failed", NR_RESULTS) X("succeeded", SUCCEEDED)		\
+	X("pmd_null", NR_RESULTS) X("pmd_none", NR_RESULTS)		\
+	X("page_pmd_mapped", PAGE_PMD_MAPPED)				\
+	X("exceed_none_pte", EXCEED_NONE_PTE)				\
+	X("exceed_swap_pte", NR_RESULTS) X("exceed_shared_pte", NR_RESULTS) \
+	X("pte_non_present", NR_RESULTS) X("pte_uffd_wp", NR_RESULTS)	\
+	X("pte_mapped_hugepage", NR_RESULTS)				\
+	X("lack_referenced_page", NR_RESULTS) X("page_null", NR_RESULTS) \
+	X("scan_aborted", SCAN_ABORTED)					\
+	X("not_suitable_page_count", PAGE_COUNT)			\
+	X("page_not_in_lru", PAGE_LRU) X("page_locked", PAGE_LOCKED)	\
+	X("page_not_anon", NR_RESULTS) X("page_compound", NR_RESULTS)	\
+	X("no_process_for_page", NR_RESULTS) X("vma_null", NR_RESULTS)	\
+	X("vma_check_failed", VMA_CHECK_FAILED)				\
+	X("not_suitable_address_range", NR_RESULTS)			\
+	X("could_not_delete_page_from_lru", DEL_PAGE_LRU)		\
+	X("alloc_huge_page_failed", ALLOC_FAILED)			\
+	X("ccgroup_charge_failed", CGROUP_FAILED)			\
+	X("truncated", TRUNCATED) X("page_has_private", NR_RESULTS)	\
+	X("store_failed", NR_RESULTS) X("copy_poisoned_page", NR_RESULTS) \
+	X("page_filled", PAGE_FILLED)
+
+static const struct {
+	const char *name;
+	enum clp_result res;
+} kernel_results[] = {
+#define CLP_X_KERNEL(str, res) { str, CLP_##res },
+	CLP_KERNEL_RESULTS(CLP_X_KERNEL)
+#undef CLP_X_KERNEL
 };
+
+#define NR_KERNEL	(sizeof(kernel_results) / sizeof(kernel_results[0]))
 
 const char *clp_result_name(enum clp_result r)
 {
@@ -53,8 +78,18 @@ const char *clp_state_name(enum clp_state s)
 
 const char *clp_kernel_result_name(int idx)
 {
-	return idx >= 0 && (size_t)idx < sizeof(kernel_names) / sizeof(kernel_names[0]) ?
-	       kernel_names[idx] : "-";
+	return idx >= 0 && (size_t)idx < NR_KERNEL ? kernel_results[idx].name : "-";
+}
+
+/**
+ * clp_kernel_result() - the foliofs result a kernel verdict stands for
+ * @idx: the kernel's result value, or -1
+ *
+ * Return: the result, or CLP_NR_RESULTS where foliofs has none of its own.
+ */
+enum clp_result clp_kernel_result(int idx)
+{
+	return idx >= 0 && (size_t)idx < NR_KERNEL ? kernel_results[idx].res : CLP_NR_RESULTS;
 }
 
 /**
@@ -65,8 +100,8 @@ const char *clp_kernel_result_name(int idx)
  */
 int clp_kernel_result_parse(const char *name)
 {
-	for (size_t i = 0; i < sizeof(kernel_names) / sizeof(kernel_names[0]); i++)
-		if (!strcmp(name, kernel_names[i]))
+	for (size_t i = 0; i < NR_KERNEL; i++)
+		if (!strcmp(name, kernel_results[i].name))
 			return (int)i;
 	return -1;
 }
@@ -135,20 +170,6 @@ static bool transient(enum clp_result r)
 {
 	return r == CLP_ALLOC_FAILED || r == CLP_CGROUP_FAILED || r == CLP_FAILED ||
 	       clp_result_errno(r) == EAGAIN;
-}
-
-/**
- * clp_result_parse() - the result a kernel tracepoint name stands for
- * @name: e.g. "not_suitable_page_count"
- *
- * Return: the result of that name, or CLP_NR_RESULTS if foliofs has none.
- */
-enum clp_result clp_result_parse(const char *name)
-{
-	for (int r = 0; r < CLP_NR_RESULTS; r++)
-		if (!strcmp(name, result_names[r]))
-			return (enum clp_result)r;
-	return CLP_NR_RESULTS;
 }
 
 static const struct clp_region region_default = { .last = CLP_NONE, .kverdict = -1 };

@@ -17,10 +17,6 @@
 
 #include "foliofs/clp.h"
 
-#ifndef MADV_COLLAPSE
-#define MADV_COLLAPSE	25
-#endif
-
 #define MAX_MAPS	256
 
 /* Read the process's mappings under @prefix, with their PMD-mapped kB. */

@@ -32,7 +32,6 @@
 #include "foliofs/img.h"
 #include "tool.h"
 
-#define REGION		(2ull << 20)
 #define FUSE_SUPER_MAGIC	0x65735546
 
 static bool json;
@@ -207,8 +206,8 @@ struct order_src {
 static void folio_orders(const struct order_src *src, uint64_t off, uint64_t size,
 			 struct orders *o)
 {
-	size_t len = size - off < REGION ? (size_t)(size - off) : REGION;
-	unsigned char vec[REGION / 4096];
+	size_t len = size - off < CLP_REGION_SIZE ? (size_t)(size - off) : CLP_REGION_SIZE;
+	unsigned char vec[CLP_REGION_SIZE / 4096];
 	uint8_t *map;
 
 	*o = (struct orders){ 0 };
@@ -729,9 +728,9 @@ static int cmd_doctor(void)
 /* What keeps one segment from being PMD-mapped, named as it is. */
 static const char *segment_verdict(const Elf64_Phdr *ph)
 {
-	if (ph->p_offset % REGION != ph->p_vaddr % REGION)
+	if (ph->p_offset % CLP_REGION_SIZE != ph->p_vaddr % CLP_REGION_SIZE)
 		return "file offset and address differ modulo 2 MiB";
-	if (ph->p_align < REGION)
+	if (ph->p_align < CLP_REGION_SIZE)
 		return "p_align below 2 MiB (the loader may place it anywhere)";
 	return "2 MiB-congruent";
 }
@@ -761,7 +760,7 @@ static int cmd_elfcheck(const char *path)
 		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (uint64_t)i * eh.e_phentsize)) !=
 		    (ssize_t)sizeof(ph) || ph.p_type != PT_LOAD)
 			continue;
-		congruent = ph.p_offset % REGION == ph.p_vaddr % REGION && ph.p_align >= REGION;
+		congruent = ph.p_offset % CLP_REGION_SIZE == ph.p_vaddr % CLP_REGION_SIZE && ph.p_align >= CLP_REGION_SIZE;
 		bad += !congruent;
 		if (ph.p_flags & PF_X)
 			text += ph.p_filesz;
@@ -781,13 +780,13 @@ static int cmd_elfcheck(const char *path)
 	close(fd);
 	if (json) {
 		printf("],\"text_bytes\":%llu,\"pmd_mappable\":%s}\n", (unsigned long long)text,
-		       !bad && text >= REGION ? "true" : "false");
+		       !bad && text >= CLP_REGION_SIZE ? "true" : "false");
 	} else if (bad) {
 		printf("%s: its text cannot be PMD-mapped; relink with\n"
 		       "  -Wl,-z,max-page-size=0x200000 (and -z,common-page-size=0x200000)\n"
 		       "so each segment's file offset and address agree modulo 2 MiB.\n", path);
 	} else {
-		printf("%s: segments are 2 MiB-congruent; %s\n", path, text >= REGION ?
+		printf("%s: segments are 2 MiB-congruent; %s\n", path, text >= CLP_REGION_SIZE ?
 		       "its text can be PMD-mapped from foliofs" :
 		       "but its text is smaller than 2 MiB, so there is nothing to map by PMD");
 	}

@@ -14,10 +14,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/mman.h>
+
 #include "foliofs/spa.h"
 
 #define CLP_REGION_SHIFT	21
 #define CLP_REGION_SIZE		(1ull << CLP_REGION_SHIFT)
+#define CLP_REGION_PAGES	(CLP_REGION_SIZE / CLP_PAGE_SIZE)
 #define CLP_LAF_SIZE		(64ull << 10)
 #define CLP_PAGE_SIZE		4096ull
 
@@ -26,6 +29,11 @@
  * tracepoints show it as "filename=ino-N" ("memfd:ino-N" for a memfd).
  */
 #define CLP_TRACE_NAME		"ino-%llu"
+
+/* Linux 6.1's madvise(2) advice; older C libraries lack the name. */
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE		25
+#endif
 
 /* Per-file hint (xattr) or mount default; values are stable. */
 enum clp_policy {
@@ -129,10 +137,10 @@ struct clp_params {
 const char *clp_result_name(enum clp_result r);
 int clp_result_errno(enum clp_result r);
 enum clp_result clp_errno_result(int err);
-enum clp_result clp_result_parse(const char *name);
 const char *clp_state_name(enum clp_state s);
 const char *clp_kernel_result_name(int idx);
 int clp_kernel_result_parse(const char *name);
+enum clp_result clp_kernel_result(int idx);
 
 void clp_map_init(struct clp_map *m);
 void clp_map_release(struct clp_map *m);
@@ -145,14 +153,14 @@ void clp_region_record(struct clp_region *r, enum clp_result res, uint64_t now_n
 bool clp_region_due(const struct clp_region *r, uint64_t now_ns, bool explicit_req);
 
 void *clp_map_aligned(int fd, uint64_t off, size_t len, int prot);
-int clp_collapse_region(int fd, uint64_t off, uint64_t file_size,
-			const struct clp_params *p, struct clp_region *reg,
-			int tracefd, uint64_t ino);
+enum clp_result clp_collapse_region(int fd, uint64_t off, uint64_t file_size,
+				    const struct clp_params *p, struct clp_region *reg,
+				    int tracefd, uint64_t ino);
 int clp_data_run(int fd, uint64_t pos, uint64_t end, uint64_t *start, uint64_t *stop);
 int clp_next_data(int fd, uint64_t from, uint64_t end, uint64_t *idx);
-int clp_collapse_step(struct clp_region *reg, int fd, uint64_t idx,
-		      uint64_t file_size, const struct clp_params *p,
-		      struct clp_stats *st, int tracefd, uint64_t ino);
+enum clp_result clp_collapse_step(struct clp_region *reg, int fd, uint64_t idx,
+				  uint64_t file_size, const struct clp_params *p,
+				  struct clp_stats *st, int tracefd, uint64_t ino);
 
 int clp_trace_open(void);
 void clp_trace_close(int fd);

@@ -2,15 +2,83 @@
 /*
  * The control interface between a mounted foliofs and its tools: the
  * extended attributes the daemon answers (and folioctl and the remount path
- * ask), and the memory-file naming the kernel's collapse tracepoints show.
- * One definition for the daemon and the tools, so they cannot drift.
+ * ask), the fields of its status, and the memory-file naming the kernel's
+ * collapse tracepoints show.  One definition for the daemon and the tools,
+ * so they cannot drift.
  */
 #ifndef FOLIOFS_CTL_H
 #define FOLIOFS_CTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
 
 #define FOFS_XATTR_POLICY	"user.foliofs.policy"	/* a file's folio policy */
 #define FOFS_XATTR_COLLAPSE	"user.foliofs.collapse"	/* "OFF LEN": collapse now */
 #define FOFS_XATTR_MAP		"user.foliofs.map"	/* region table; ".N" pages */
 #define FOFS_XATTR_STATUS	"user.foliofs.status"	/* key=value lines */
+
+/*
+ * Status fields, one "key=value" line each, in this order; then
+ * "result_NAME=COUNT" for every collapse result seen.  Keys are never
+ * renamed (scripts and folioctl --json read them).
+ */
+#define FOFS_STATUS_FIELDS(X)						\
+	X(DAEMON_PID, "daemon_pid") X(IMAGE, "image")			\
+	X(IMAGE_MODE, "image_mode") X(GENERATION, "generation")		\
+	X(DATA_PATH, "data_path")					\
+	X(PT_OFF_REASON, "passthrough_off_reason")			\
+	X(FILES_LOADED, "files_loaded") X(BYTES_RESIDENT, "bytes_resident") \
+	X(BYTES_HUGE, "bytes_in_huge_pages") X(HUGE_SHARE, "huge_share_pct") \
+	X(HUGE_REGIONS, "huge_regions") X(KEEP_OFF_REGIONS, "keep_off_regions") \
+	X(COLLAPSED, "collapsed") X(FULL_SCANS, "full_scans")		\
+	X(SPLITS, "splits") X(LOAD_COLLAPSED, "load_collapsed")		\
+	X(LOAD_COLLAPSE_FAILED, "load_collapse_failed")			\
+	X(COMMITS, "commits") X(CACHE_SIZE, "cache_size") X(HUGE, "huge")	\
+	X(KERNEL_VERDICTS, "kernel_verdicts") X(IMAGE_BLOCKS, "image_blocks") \
+	X(IMAGE_USED_BLOCKS, "image_used_blocks")			\
+	X(WRITEBACK_ERROR, "writeback_error")
+
+enum fofs_status_field {
+#define FOFS_X_STATUS(id, key) FOFS_ST_##id,
+	FOFS_STATUS_FIELDS(FOFS_X_STATUS)
+#undef FOFS_X_STATUS
+	FOFS_ST_NR
+};
+
+static inline const char *fofs_status_key(enum fofs_status_field f)
+{
+	static const char *const keys[] = {
+#define FOFS_X_STATUS(id, key) key,
+		FOFS_STATUS_FIELDS(FOFS_X_STATUS)
+#undef FOFS_X_STATUS
+	};
+
+	return (unsigned)f < FOFS_ST_NR ? keys[f] : "";
+}
+
+/*
+ * The value of field @f in a status text, copied to @buf (NUL-terminated,
+ * cut to @len - 1 bytes).  Returns false if the text has no such line.
+ */
+static inline bool fofs_status_value(const char *text, enum fofs_status_field f,
+				     char *buf, size_t len)
+{
+	const char *key = fofs_status_key(f);
+	size_t klen = strlen(key), n;
+
+	for (const char *line = text; line && *line; line = strchr(line, '\n')) {
+		line += *line == '\n';
+		if (strncmp(line, key, klen) || line[klen] != '=')
+			continue;
+		line += klen + 1;
+		n = strcspn(line, "\n");
+		n = n < len ? n : len - 1;
+		memcpy(buf, line, n);
+		buf[n] = '\0';
+		return true;
+	}
+	return false;
+}
 
 #endif /* FOLIOFS_CTL_H */

@@ -93,6 +93,8 @@ static inline bool img_order_valid(unsigned order)
 
 int img_open(const char *path, unsigned flags, struct img **out);
 void img_close(struct img *img);
+void img_set_error(struct img *img, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 const char *img_errmsg(const struct img *img);
 
 /* How the superblock in use was found. */

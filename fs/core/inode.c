@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * In-memory inodes and directory entries: hash tables by inode number and by
- * (directory, name), per-directory entry lists ordered by a cookie that
- * never changes while the entry exists (readdir offsets stay stable under
- * concurrent change), inode lifetime by links, lookups, opens and pins, and
- * the conversion between this state and the image's record stream.
+ * In-memory inodes: a hash table by inode number, lifetime by links,
+ * lookups, opens and pins (an inode nothing refers to is freed, its
+ * extents handed to the next commit), the set-ID rules every change
+ * applies, and stat.  Directory entries are in dirent.c.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -14,17 +13,11 @@
 
 #include "fs.h"
 
-#define FIRST_COOKIE	3	/* 1 and 2 are "." and ".." */
 #define BOGO_DIRENT	20	/* directory size per entry, as tmpfs */
 
 static size_t ihash(const struct fs *fs, uint64_t ino)
 {
 	return (size_t)(XXH3_64bits(&ino, sizeof(ino)) & (fs->ibuckets - 1));
-}
-
-static size_t dhash(const struct fs *fs, uint64_t dir, const char *name, size_t len)
-{
-	return (size_t)(XXH3_64bits_withSeed(name, len, dir) & (fs->dbuckets - 1));
 }
 
 static int itab_grow(struct fs *fs)
@@ -49,34 +42,6 @@ static int itab_grow(struct fs *fs)
 	return 0;
 }
 
-static int dtab_grow(struct fs *fs)
-{
-	size_t n = fs->dbuckets ? fs->dbuckets * 2 : 1024, old = fs->dbuckets;
-	struct fs_dirent **tab = calloc(n, sizeof(*tab)), **prev = fs->dtab;
-
-	if (!tab)
-		return -ENOMEM;
-	fs->dtab = tab;
-	fs->dbuckets = n;
-	for (size_t b = 0; b < old; b++) {
-		for (struct fs_dirent *d = prev[b], *nx; d; d = nx) {
-			size_t h = dhash(fs, d->dir->ino, d->name, d->len);
-
-			nx = d->hnext;
-			d->hnext = tab[h];
-			tab[h] = d;
-		}
-	}
-	free(prev);
-	return 0;
-}
-
-void fs_touch(struct timespec *ts)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-}
-
-/* Would a write by an unprivileged caller have to clear set-ID bits? */
 /* Does a regular file carry set-ID bits?  Its writers then bypass passthrough. */
 bool fs_inode_sxid(const struct fs_inode *inode)
 {
@@ -130,37 +95,6 @@ bool fs_kill_sxid(struct fs_inode *inode, enum fs_sxid_cause cause,
 	return true;
 }
 
-/* Wait on @cond (fs->lock held) for at most @ms milliseconds. */
-void fs_wait_ms(struct fs *fs, pthread_cond_t *cond, unsigned ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	pthread_cond_timedwait(cond, &fs->lock, &ts);
-}
-
-/* Tell a background thread to stop (*@stop, under fs->lock) and join it. */
-void fs_thread_stop(struct fs *fs, pthread_t thread, bool *stop,
-		    pthread_cond_t *cond)
-{
-	pthread_mutex_lock(&fs->lock);
-	*stop = true;
-	pthread_cond_signal(cond);
-	pthread_mutex_unlock(&fs->lock);
-	pthread_join(thread, NULL);
-}
-
-void fs_meta_dirty(struct fs *fs)
-{
-	fs->meta_seq++;
-}
-
 struct fs_inode *fs_iget(struct fs *fs, uint64_t ino)
 {
 	struct fs_inode *i;
@@ -192,7 +126,7 @@ struct fs_inode *fs_inode_alloc(uint64_t ino)
 		return NULL;
 	inode->ino = ino;
 	inode->memfd = -1;
-	inode->next_cookie = FIRST_COOKIE;
+	inode->next_cookie = FS_FIRST_COOKIE;
 	clp_map_init(&inode->cmap);
 	fs_dmap_init(&inode->dmap);
 	return inode;
@@ -253,6 +187,7 @@ void fs_inode_release(struct fs_inode *inode)
 
 void fs_inode_free(struct fs *fs, struct fs_inode *inode)
 {
+	fs_assert_held(&fs->lock);
 	struct fs_inode **pp = &fs->itab[ihash(fs, inode->ino)];
 
 	while (*pp != inode)
@@ -274,6 +209,7 @@ void fs_inode_free(struct fs *fs, struct fs_inode *inode)
  */
 void fs_inode_put_check(struct fs *fs, struct fs_inode *inode)
 {
+	fs_assert_held(&fs->lock);
 	if (inode->ino == FOFS_ROOT_INO || inode->nlink || inode->nlookup ||
 	    inode->nopen || inode->pins)
 		return;
@@ -304,141 +240,8 @@ void fs_stat(const struct fs_inode *inode, struct stat *st)
 	st->st_ctim = inode->ctime;
 }
 
-void fs_entry(struct fs_inode *inode, struct fuse_entry_param *e)
+/* An empty inode table. */
+int fs_itab_init(struct fs *fs)
 {
-	memset(e, 0, sizeof(*e));
-	e->ino = inode->ino;
-	e->generation = 1;
-	e->attr_timeout = 1.0;
-	e->entry_timeout = 1.0;
-	fs_stat(inode, &e->attr);
-}
-
-int fs_check_name(const char *name)
-{
-	return strlen(name) > FOFS_NAME_MAX ? -ENAMETOOLONG : 0;
-}
-
-struct fs_dirent *fs_dlookup(struct fs *fs, struct fs_inode *dir,
-			     const char *name)
-{
-	size_t len = strlen(name);
-	struct fs_dirent *d;
-
-	for (d = fs->dtab[dhash(fs, dir->ino, name, len)]; d; d = d->hnext)
-		if (d->dir == dir && d->len == len && !memcmp(d->name, name, len))
-			return d;
-	return NULL;
-}
-
-/**
- * fs_link_add() - add a name for an inode to a directory
- * @fs: the filesystem, lock held
- * @dir: the directory
- * @name: the name, already checked with fs_check_name()
- * @inode: the inode named; link counts are the caller's business
- *
- * Return: 0; -ENOMEM.
- */
-int fs_link_add(struct fs *fs, struct fs_inode *dir, const char *name,
-		struct fs_inode *inode)
-{
-	size_t len = strlen(name), h;
-	struct fs_dirent *d;
-
-	if (fs->ndirents >= fs->dbuckets && dtab_grow(fs))
-		return -ENOMEM;
-	d = malloc(sizeof(*d) + len + 1);
-	if (!d)
-		return -ENOMEM;
-	memcpy(d->name, name, len + 1);
-	d->len = (uint16_t)len;
-	d->dir = dir;
-	d->inode = inode;
-	d->cookie = dir->next_cookie++;
-	d->next = NULL;
-	d->prev = dir->dtail;
-	if (dir->dtail)
-		dir->dtail->next = d;
-	else
-		dir->dhead = d;
-	dir->dtail = d;
-	h = dhash(fs, dir->ino, name, len);
-	d->hnext = fs->dtab[h];
-	fs->dtab[h] = d;
-	fs->ndirents++;
-	dir->nentries++;
-	if (S_ISDIR(inode->mode))
-		inode->parent = dir;
-	fs_meta_dirty(fs);
-	return 0;
-}
-
-/**
- * fs_link_del() - remove a directory entry (link counts are the caller's)
- * @fs: the filesystem, lock held
- * @d: the entry; freed
- */
-void fs_link_del(struct fs *fs, struct fs_dirent *d)
-{
-	struct fs_inode *dir = d->dir;
-	struct fs_dirent **pp = &fs->dtab[dhash(fs, dir->ino, d->name, d->len)];
-
-	while (*pp != d)
-		pp = &(*pp)->hnext;
-	*pp = d->hnext;
-	if (d->prev)
-		d->prev->next = d->next;
-	else
-		dir->dhead = d->next;
-	if (d->next)
-		d->next->prev = d->prev;
-	else
-		dir->dtail = d->prev;
-	fs->ndirents--;
-	dir->nentries--;
-	fs_meta_dirty(fs);
-	free(d);
-}
-
-int fs_init(struct fs *fs, struct img *img, const struct fs_opts *opts)
-{
-	memset(fs, 0, sizeof(*fs));
-	fs->img = img;
-	fs->opts = *opts;
-	pthread_mutex_init(&fs->lock, NULL);
-	pthread_mutex_init(&fs->commit_lock, NULL);
-	pthread_cond_init(&fs->wb_cond, NULL);
-	pthread_cond_init(&fs->load_cond, NULL);
-	pthread_cond_init(&fs->clp_cond, NULL);
-	fs->tracefd = -1;
-	if (itab_grow(fs) || dtab_grow(fs))
-		return -ENOMEM;
-	fs->next_ino = img_sb(img)->s_next_ino;
-	fs->committed_used = img_sb(img)->s_used_blocks;
-	fs->committed_meta = img_sb(img)->s_meta_blocks;
-	fs->devfd = -1;
-	return shm_init(fs);
-}
-
-void fs_destroy(struct fs *fs)
-{
-	for (size_t b = 0; b < fs->ibuckets; b++) {
-		while (fs->itab[b]) {
-			struct fs_inode *i = fs->itab[b];
-
-			while (i->dhead)
-				fs_link_del(fs, i->dhead);
-			fs_inode_free(fs, i);
-		}
-	}
-	free(fs->itab);
-	free(fs->dtab);
-	free(fs->dead);
-	shm_exit(fs);
-	pthread_mutex_destroy(&fs->lock);
-	pthread_mutex_destroy(&fs->commit_lock);
-	pthread_cond_destroy(&fs->wb_cond);
-	pthread_cond_destroy(&fs->load_cond);
-	pthread_cond_destroy(&fs->clp_cond);
+	return itab_grow(fs);
 }

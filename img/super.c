@@ -7,6 +7,7 @@
  * of the library uses.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <stdlib.h>
@@ -217,7 +218,7 @@ static int read_slot(struct img *img, unsigned i, struct slot_read *r)
 		return 0;
 	}
 	if (ret) {
-		img_seterr(img, "cannot read superblock %u: %s", i, strerror(-ret));
+		img_set_error(img, "cannot read superblock %u: %s", i, strerror(-ret));
 		return ret;
 	}
 	r->prim_ret = img_super_decode(block, &r->prim, r->why, sizeof(r->why));
@@ -278,10 +279,10 @@ static int img_pick_super(struct img *img)
 		return 0;
 	}
 	if (r[0].prim_ret == -EINVAL && r[1].prim_ret == -EINVAL) {
-		img_seterr(img, "not a foliofs image (no superblock magic)");
+		img_set_error(img, "not a foliofs image (no superblock magic)");
 		return -EINVAL;
 	}
-	img_seterr(img, "no valid superblock: slot 0: %s; slot 1: %s", r[0].why, r[1].why);
+	img_set_error(img, "no valid superblock: slot 0: %s; slot 1: %s", r[0].why, r[1].why);
 	return r[0].prim_ret == -EBADMSG || r[1].prim_ret == -EBADMSG ? -EBADMSG : -EUCLEAN;
 }
 
@@ -303,25 +304,25 @@ static int img_check_features(struct img *img, uint64_t devsize)
 	const struct fofs_super *sb = &img->sb;
 
 	if (sb->s_version != FOFS_VERSION) {
-		img_seterr(img, "image format version %u is not supported (this "
+		img_set_error(img, "image format version %u is not supported (this "
 			   "build reads version %u)", sb->s_version, FOFS_VERSION);
 		return -EOPNOTSUPP;
 	}
 	if (sb->s_feature_incompat & ~FOFS_FEATURE_INCOMPAT_SUPP) {
-		img_seterr(img, "image uses unsupported incompatible features 0x%llx",
+		img_set_error(img, "image uses unsupported incompatible features 0x%llx",
 			   (unsigned long long)(sb->s_feature_incompat &
 						~FOFS_FEATURE_INCOMPAT_SUPP));
 		return -EOPNOTSUPP;
 	}
 	if ((img->flags & IMG_O_RDWR) &&
 	    (sb->s_feature_ro_compat & ~FOFS_FEATURE_RO_COMPAT_SUPP)) {
-		img_seterr(img, "image uses read-only-compatible features 0x%llx "
+		img_set_error(img, "image uses read-only-compatible features 0x%llx "
 			   "unknown to this build; open it read-only",
 			   (unsigned long long)sb->s_feature_ro_compat);
 		return -EROFS;
 	}
 	if (sb->s_blocks > devsize / FOFS_BLOCK_SIZE) {
-		img_seterr(img, "image is truncated: superblock says %llu blocks, "
+		img_set_error(img, "image is truncated: superblock says %llu blocks, "
 			   "device holds %llu",
 			   (unsigned long long)sb->s_blocks,
 			   (unsigned long long)(devsize / FOFS_BLOCK_SIZE));
@@ -339,11 +340,11 @@ static int img_lock(struct img *img)
 	if (flock(img->fd, op | LOCK_NB) == 0)
 		return 0;
 	if (errno == EWOULDBLOCK) {
-		img_seterr(img, "image is in use (mounted by foliofs, or being "
+		img_set_error(img, "image is in use (mounted by foliofs, or being "
 			   "checked or formatted)");
 		return -EBUSY;
 	}
-	img_seterr(img, "cannot lock image: %s", strerror(errno));
+	img_set_error(img, "cannot lock image: %s", strerror(errno));
 	return -errno;
 }
 
@@ -374,7 +375,7 @@ int img_open(const char *path, unsigned flags, struct img **out)
 	img->fd = open(path, ((flags & IMG_O_RDWR) ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (img->fd < 0) {
 		ret = -errno;
-		img_seterr(img, "cannot open %s: %s", path, strerror(errno));
+		img_set_error(img, "cannot open %s: %s", path, strerror(errno));
 		return ret;
 	}
 	ret = img_lock(img);
@@ -382,7 +383,7 @@ int img_open(const char *path, unsigned flags, struct img **out)
 		return ret;
 	ret = dev_size(img->fd, &size);
 	if (ret) {
-		img_seterr(img, "%s is neither a regular file nor a block device", path);
+		img_set_error(img, "%s is neither a regular file nor a block device", path);
 		return ret;
 	}
 	ret = img_pick_super(img);
@@ -408,6 +409,24 @@ void img_close(struct img *img)
 	free(img->pending);
 	free(img->meta);
 	free(img);
+}
+
+/**
+ * img_set_error() - record why an operation on @img failed
+ * @img: the image
+ * @fmt: printf format of one line, without a newline
+ *
+ * The image library's one channel for reasons, open to the callbacks of
+ * img_load() too: a visitor that rejects a record says why here and
+ * returns -EUCLEAN; img_errmsg() then tells the caller.
+ */
+void img_set_error(struct img *img, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(img->err, sizeof(img->err), fmt, ap);
+	va_end(ap);
 }
 
 const char *img_errmsg(const struct img *img)

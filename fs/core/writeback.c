@@ -19,8 +19,6 @@
 
 #include "fs.h"
 
-#define REGION		CLP_REGION_SIZE
-#define PAGES		(REGION / CLP_PAGE_SIZE)
 
 struct wb_item {
 	struct fs_inode *inode;
@@ -119,13 +117,13 @@ static int wb_chunk(struct wb *wb, struct wb_item *it, uint64_t off,
 	return push_new(it, &e);
 }
 
-/* Which 4 KiB pages of [off, off + REGION) hold data in the memfd. */
+/* Which 4 KiB pages of [off, off + CLP_REGION_SIZE) hold data in the memfd. */
 static int region_pages(int fd, uint64_t off, uint64_t size, bool *pop)
 {
-	uint64_t end = off + REGION < size ? off + REGION : size, pos = off, d, h;
+	uint64_t end = off + CLP_REGION_SIZE < size ? off + CLP_REGION_SIZE : size, pos = off, d, h;
 	int ret;
 
-	memset(pop, 0, PAGES * sizeof(*pop));
+	memset(pop, 0, CLP_REGION_PAGES * sizeof(*pop));
 	while (!(ret = clp_data_run(fd, pos, end, &d, &h))) {
 		for (uint64_t p = d & ~(CLP_PAGE_SIZE - 1); p < h; p += CLP_PAGE_SIZE)
 			pop[(p - off) / CLP_PAGE_SIZE] = true;
@@ -143,19 +141,19 @@ static unsigned count_pop(const bool *pop, unsigned from, unsigned n)
 	return c;
 }
 
-/* Store [off, off + REGION) at the largest order the policy and fit allow. */
+/* Store [off, off + CLP_REGION_SIZE) at the largest order the policy and fit allow. */
 static int wb_region(struct wb *wb, struct wb_item *it, uint64_t off, const bool *pop)
 {
 	struct clp_fit fit = { .file_size = it->size, .off = off };
 	int ret;
 
-	fit.populated = count_pop(pop, 0, PAGES) * CLP_PAGE_SIZE;
+	fit.populated = count_pop(pop, 0, CLP_REGION_PAGES) * CLP_PAGE_SIZE;
 	if (it->max_order >= CLP_ORDER_THP && clp_order_fits(CLP_ORDER_THP, &fit, 0)) {
 		ret = wb_chunk(wb, it, off, CLP_ORDER_THP, wb->buf);
 		if (ret != -ENOSPC)
 			return ret;
 	}
-	for (unsigned c = 0; c < PAGES; c += 16) {
+	for (unsigned c = 0; c < CLP_REGION_PAGES; c += 16) {
 		fit.off = off + c * CLP_PAGE_SIZE;
 		fit.populated = count_pop(pop, c, 16) * CLP_PAGE_SIZE;
 		if (it->max_order >= CLP_ORDER_LAF &&
@@ -189,14 +187,14 @@ static bool wb_next_region(const struct wb_item *it, uint64_t from, uint64_t *r)
 	uint64_t b;
 	bool found;
 
-	if (from >= (it->size + REGION - 1) / REGION)
+	if (from >= (it->size + CLP_REGION_SIZE - 1) / CLP_REGION_SIZE)
 		return false;
 	if (!it->dall)
-		return spa_next(&it->dmap, from, r) && *r * REGION < it->size;
-	found = !clp_next_data(it->memfd, from * REGION, it->size, r);
+		return spa_next(&it->dmap, from, r) && *r * CLP_REGION_SIZE < it->size;
+	found = !clp_next_data(it->memfd, from * CLP_REGION_SIZE, it->size, r);
 	if (fs_bad_next_region(it->bad, it->nbad, from, &b) && (!found || b < *r)) {
 		*r = b;
-		found = b * REGION < it->size;
+		found = b * CLP_REGION_SIZE < it->size;
 	}
 	return found;
 }
@@ -218,16 +216,16 @@ static int wb_keep(struct wb_item *it, uint64_t upto, uint32_t *k)
 /* Hash and store region @r from the memfd. */
 static int wb_rehash(struct wb *wb, struct wb_item *it, uint64_t r)
 {
-	uint64_t off = r * REGION;
-	size_t len = it->size - off < REGION ? it->size - off : REGION;
-	bool pop[PAGES];
+	uint64_t off = r * CLP_REGION_SIZE;
+	size_t len = it->size - off < CLP_REGION_SIZE ? it->size - off : CLP_REGION_SIZE;
+	bool pop[CLP_REGION_PAGES];
 	ssize_t n;
 	int ret;
 
 	ret = region_pages(it->memfd, off, it->size, pop);
-	if (ret || !count_pop(pop, 0, PAGES))
+	if (ret || !count_pop(pop, 0, CLP_REGION_PAGES))
 		return ret;
-	memset(wb->buf + len, 0, REGION - len);
+	memset(wb->buf + len, 0, CLP_REGION_SIZE - len);
 	n = pread(it->memfd, wb->buf, len, (off_t)off);
 	if (n < 0)
 		return -errno;
@@ -249,17 +247,17 @@ static int wb_inode(struct wb *wb, struct wb_item *it)
 
 	while (!ret && wb_next_region(it, r, &r)) {
 		if (!it->dall)
-			ret = wb_keep(it, r * REGION, &k);
-		while (it->dall && k < it->nold && it->old[k].e_file_off < r * REGION)
+			ret = wb_keep(it, r * CLP_REGION_SIZE, &k);
+		while (it->dall && k < it->nold && it->old[k].e_file_off < r * CLP_REGION_SIZE)
 			k++;	/* all dirty: nothing before is kept as is */
-		if (!ret && fs_bad_overlaps(it->bad, it->nbad, r * REGION,
-					    (r + 1) * REGION, false)) {
+		if (!ret && fs_bad_overlaps(it->bad, it->nbad, r * CLP_REGION_SIZE,
+					    (r + 1) * CLP_REGION_SIZE, false)) {
 			/* damage: the region stays exactly as committed */
-			ret = wb_keep(it, (r + 1) * REGION, &k);
+			ret = wb_keep(it, (r + 1) * CLP_REGION_SIZE, &k);
 			r++;
 			continue;
 		}
-		while (k < it->nold && it->old[k].e_file_off < (r + 1) * REGION)
+		while (k < it->nold && it->old[k].e_file_off < (r + 1) * CLP_REGION_SIZE)
 			k++;	/* replaced unless the rehash reuses them */
 		if (!ret)
 			ret = wb_rehash(wb, it, r);
@@ -375,9 +373,9 @@ static void wb_install(struct wb *wb)
 		inode->ext_size = inode->size;
 		it->new = NULL;
 	}
-	for (size_t i = 0; i < fs->ndead; i++)
-		img_free(fs->img, fs->dead[i].e_block, fs->dead[i].e_order);
-	fs->ndead = 0;
+	for (size_t i = 0; i < fs->space.ndead; i++)
+		img_free(fs->img, fs->space.dead[i].e_block, fs->space.dead[i].e_order);
+	fs->space.ndead = 0;
 	wb->installed = true;
 }
 
@@ -391,7 +389,7 @@ static void wb_redirty(struct fs *fs, struct wb_item *it)
 		return;
 	}
 	for (uint64_t r = 0; spa_next(&it->dmap, r, &r); r++)
-		fs_data_dirty(fs, inode, r * REGION, (r + 1) * REGION);
+		fs_data_dirty(fs, inode, r * CLP_REGION_SIZE, (r + 1) * CLP_REGION_SIZE);
 }
 
 static void wb_finish(struct wb *wb, bool ok)
@@ -408,14 +406,14 @@ static void wb_finish(struct wb *wb, bool ok)
 			inode->wb_unsynced = true;
 		else if (ok && wb->items[i].no_reuse)
 			inode->wb_unsynced = false;
-		fs_data_account(fs, inode);
+		fs_space_account(fs, inode);
 		fs_inode_put_check(fs, inode);
 	}
 	if (!ok)
 		return;
-	fs->stats.commits++;
-	fs->committed_used = img_sb(fs->img)->s_used_blocks;
-	fs->committed_meta = img_sb(fs->img)->s_meta_blocks;
+	fs->wb.commits++;
+	fs->space.committed_used = img_sb(fs->img)->s_used_blocks;
+	fs->space.committed_meta = img_sb(fs->img)->s_meta_blocks;
 	fs->meta_cseq = wb->meta_seq;
 	fs_data_trim(fs);
 	shm_update_limit(fs);
@@ -423,7 +421,7 @@ static void wb_finish(struct wb *wb, bool ok)
 
 static bool fs_needs_commit(struct fs *fs)
 {
-	if (fs->meta_seq != fs->meta_cseq || fs->ndead)
+	if (fs->meta_seq != fs->meta_cseq || fs->space.ndead)
 		return true;
 	for (struct fs_inode *i = fs->loaded; i; i = i->lnext)
 		if (i->nlink && (i->dirty || i->pt_writers))
@@ -440,11 +438,11 @@ static int commit_once(struct fs *fs, bool data, bool clean)
 	int ret;
 
 	img_mw_init(&mw);
-	pthread_mutex_lock(&fs->lock);
+	fs_lock(fs);
 	ret = wb_snapshot(&wb, data);
-	pthread_mutex_unlock(&fs->lock);
+	fs_unlock(fs);
 	/* mapped, not malloc'd: unmapped after, malloc's arenas would keep it */
-	wb.buf = mmap(NULL, REGION, PROT_READ | PROT_WRITE,
+	wb.buf = mmap(NULL, CLP_REGION_SIZE, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (wb.buf == MAP_FAILED)
 		wb.buf = NULL;
@@ -452,7 +450,7 @@ static int commit_once(struct fs *fs, bool data, bool clean)
 		ret = ret ? ret : -ENOMEM;
 	for (size_t i = 0; i < wb.n && !ret; i++)
 		ret = wb_inode(&wb, &wb.items[i]);
-	pthread_mutex_lock(&fs->lock);
+	fs_lock(fs);
 	if (ret) {
 		for (size_t i = 0; i < wb.n; i++)
 			wb_unalloc_new(&wb, &wb.items[i]);
@@ -461,21 +459,21 @@ static int commit_once(struct fs *fs, bool data, bool clean)
 	wb_install(&wb);
 	args.next_ino = fs->next_ino;
 	ret = fs_serialize(fs, &mw);
-	pthread_mutex_unlock(&fs->lock);
+	fs_unlock(fs);
 	if (!ret)
 		ret = img_commit(fs->img, &mw, &args);
-	pthread_mutex_lock(&fs->lock);
+	fs_lock(fs);
 	wb_finish(&wb, ret == 0);
 	goto out_unlock;
 out_finish:
 	wb_finish(&wb, false);
 out_unlock:
-	fs->last_error = ret;
-	pthread_mutex_unlock(&fs->lock);
+	fs->wb.last_error = ret;
+	fs_unlock(fs);
 	img_mw_release(&mw);
 	wb_items_free(&wb);
 	if (wb.buf)
-		munmap(wb.buf, REGION);
+		munmap(wb.buf, CLP_REGION_SIZE);
 	return ret;
 }
 
@@ -496,16 +494,16 @@ int fs_commit(struct fs *fs, bool clean)
 
 	if (fs->opts.ro)
 		return 0;
-	pthread_mutex_lock(&fs->commit_lock);
-	pthread_mutex_lock(&fs->lock);
+	fs_commit_lock(fs);
+	fs_lock(fs);
 	need = clean || fs_needs_commit(fs);
-	dead = fs->ndead > 0;
-	pthread_mutex_unlock(&fs->lock);
+	dead = fs->space.ndead > 0;
+	fs_unlock(fs);
 	if (need && dead)
 		ret = commit_once(fs, false, false);
 	if (need && !ret)
 		ret = commit_once(fs, true, clean);
-	pthread_mutex_unlock(&fs->commit_lock);
+	fs_commit_unlock(fs);
 	return ret;
 }
 
@@ -514,19 +512,19 @@ static void *wb_main(void *arg)
 	struct fs *fs = arg;
 	int ret;
 
-	pthread_mutex_lock(&fs->lock);
-	while (!fs->wb_stop) {
-		fs_wait_ms(fs, &fs->wb_cond, fs->opts.commit_interval * 1000);
-		if (fs->wb_stop)
+	fs_lock(fs);
+	while (!fs->wb.stop) {
+		fs_cond_wait_ms(fs, &fs->wb.cond, fs->opts.commit_interval * 1000);
+		if (fs->wb.stop)
 			break;
-		pthread_mutex_unlock(&fs->lock);
+		fs_unlock(fs);
 		ret = fs_commit(fs, false);
 		if (ret)
 			fs_log(LOG_ERR, "periodic writeback failed: %s",
 				strerror(-ret));
-		pthread_mutex_lock(&fs->lock);
+		fs_lock(fs);
 	}
-	pthread_mutex_unlock(&fs->lock);
+	fs_unlock(fs);
 	return NULL;
 }
 
@@ -542,15 +540,15 @@ int fs_wb_start(struct fs *fs)
 
 	if (!fs->opts.commit_interval || fs->opts.ro)
 		return 0;
-	ret = -pthread_create(&fs->wb_thread, NULL, wb_main, fs);
-	fs->wb_started = ret == 0;
+	ret = -pthread_create(&fs->wb.thread, NULL, wb_main, fs);
+	fs->wb.started = ret == 0;
 	return ret;
 }
 
 void fs_wb_stop(struct fs *fs)
 {
-	if (!fs->wb_started)
+	if (!fs->wb.started)
 		return;
-	fs_thread_stop(fs, fs->wb_thread, &fs->wb_stop, &fs->wb_cond);
-	fs->wb_started = false;
+	fs_thread_stop(fs, fs->wb.thread, &fs->wb.stop, &fs->wb.cond);
+	fs->wb.started = false;
 }

@@ -2,7 +2,7 @@
 /*
  * Private state of the image library: the open image handle, its block
  * bitmap and the little-endian load/store helpers used by the encoders.
- * Nothing outside fs/img includes this header.
+ * Nothing outside img/ includes this header.
  */
 #ifndef FOLIOFS_IMG_INT_H
 #define FOLIOFS_IMG_INT_H
@@ -43,16 +43,6 @@ struct img {
 };
 
 #define IMG_WRITEOUT_BYTES	(8ull << 20)
-
-__attribute__((format(printf, 2, 3)))
-static inline void img_seterr(struct img *img, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(img->err, sizeof(img->err), fmt, ap);
-	va_end(ap);
-}
 
 __attribute__((format(printf, 3, 4)))
 static inline void img_msg(char *msg, size_t len, const char *fmt, ...)

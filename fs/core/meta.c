@@ -6,11 +6,9 @@
  * written per directory in cookie order, so readdir order survives a remount.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <syslog.h>
 
 #include "fs.h"
 
@@ -59,8 +57,11 @@ static int load_inode(void *arg, const struct img_inode_rec *rec)
 	struct fs_inode *inode;
 
 
-	if (!ri->i_ino || ri->i_ino > FOFS_INO_MAX || fs_iget(ls->fs, ri->i_ino))
+	if (!ri->i_ino || ri->i_ino > FOFS_INO_MAX || fs_iget(ls->fs, ri->i_ino)) {
+		img_set_error(ls->fs->img, "inode number %llu is out of range or recorded "
+			      "twice", (unsigned long long)ri->i_ino);
 		return -EUCLEAN;
+	}
 	inode = fs_inode_alloc(ri->i_ino);
 	if (!inode)
 		return -ENOMEM;
@@ -84,7 +85,7 @@ static int load_inode(void *arg, const struct img_inode_rec *rec)
 	if (ri->i_extents)
 		memcpy(inode->ext, rec->ext, ri->i_extents * sizeof(*inode->ext));
 	if (inode->nlink)
-		ls->fs->cold_blocks += fs_ext_blocks(inode);
+		fs_space_cold(ls->fs, fs_ext_blocks(inode), true);
 	if (fs_inode_insert(ls->fs, inode)) {
 		fs_inode_release(inode);
 		return -ENOMEM;
@@ -115,7 +116,7 @@ static int load_dirent(void *arg, uint64_t parent, uint64_t ino,
 	return 0;
 }
 
-static int link_all(struct load_state *ls, char *why, size_t whylen)
+static int link_all(struct load_state *ls)
 {
 	struct fs *fs = ls->fs;
 
@@ -125,10 +126,10 @@ static int link_all(struct load_state *ls, char *why, size_t whylen)
 		int ret;
 
 		if (!dir || !S_ISDIR(dir->mode) || !inode || fs_dlookup(fs, dir, ls->d[i].name)) {
-			snprintf(why, whylen, "directory entry '%s' (directory %llu, "
-				 "inode %llu) is dangling or duplicated", ls->d[i].name,
-				 (unsigned long long)ls->d[i].parent,
-				 (unsigned long long)ls->d[i].ino);
+			img_set_error(fs->img, "directory entry '%s' (directory %llu, "
+				      "inode %llu) is dangling or duplicated", ls->d[i].name,
+				      (unsigned long long)ls->d[i].parent,
+				      (unsigned long long)ls->d[i].ino);
 			return -EUCLEAN;
 		}
 		ret = fs_link_add(fs, dir, ls->d[i].name, inode);
@@ -144,8 +145,11 @@ static int load_regions(void *arg, uint64_t ino, const struct img_region *r,
 	struct load_state *ls = arg;
 	struct fs_inode *inode = fs_iget(ls->fs, ino);
 
-	if (!inode)
+	if (!inode) {
+		img_set_error(ls->fs->img, "region record of missing inode %llu",
+			      (unsigned long long)ino);
 		return -EUCLEAN;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct clp_region reg = *clp_map_peek(&inode->cmap, r[i].index);
 
@@ -163,7 +167,9 @@ static int load_regions(void *arg, uint64_t ino, const struct img_region *r,
  * fs_load_image() - build the in-memory filesystem from the image
  * @fs: initialized filesystem
  *
- * On -EUCLEAN / -EBADMSG the reason is in img_errmsg(fs->img).
+ * On -EUCLEAN / -EBADMSG the reason is in img_errmsg(fs->img), recorded
+ * by the image library or by this file's visitors: the caller says it,
+ * once.
  *
  * Return: 0; -EUCLEAN for damaged or inconsistent metadata; -EBADMSG for a
  * checksum mismatch; -ENOMEM; read errors.
@@ -172,18 +178,16 @@ int fs_load_image(struct fs *fs)
 {
 	struct img_meta_ops ops = { load_inode, load_dirent, load_regions };
 	struct load_state ls = { .fs = fs };
-	char why[200] = "";
 	struct fs_inode *root;
 	int ret;
 
+	fs_lock(fs);
 	ret = img_load(fs->img, &ops, &ls);
-	if (ret == -EUCLEAN && !strcmp(img_errmsg(fs->img), "no error recorded"))
-		snprintf(why, sizeof(why), "an inode number is recorded twice");
 	if (!ret)
-		ret = link_all(&ls, why, sizeof(why));
+		ret = link_all(&ls);
 	root = fs_iget(fs, FOFS_ROOT_INO);
 	if (!ret && (!root || !S_ISDIR(root->mode))) {
-		snprintf(why, sizeof(why), "root directory is missing");
+		img_set_error(fs->img, "root directory is missing");
 		ret = -EUCLEAN;
 	}
 	if (!ret)
@@ -191,9 +195,8 @@ int fs_load_image(struct fs *fs)
 	for (size_t i = 0; i < ls.nd; i++)
 		free(ls.d[i].name);
 	free(ls.d);
-	if (why[0])
-		fs_log(LOG_ERR, "%s", why);
 	fs->meta_cseq = fs->meta_seq;
+	fs_unlock(fs);
 	return ret;
 }
 
@@ -280,6 +283,7 @@ int fs_serialize(struct fs *fs, struct img_mw *mw)
 {
 	int ret = 0;
 
+	fs_assert_held(&fs->lock);
 	for (size_t b = 0; b < fs->ibuckets && !ret; b++)
 		for (struct fs_inode *i = fs->itab[b]; i && !ret; i = i->hnext)
 			if (i->nlink || i->ino == FOFS_ROOT_INO)

@@ -1,15 +1,13 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * File data: loading an inode's extents from the image into its memfd,
- * space accounting, and writeback.  A commit runs in three phases so that
- * client requests are never held behind image I/O: (1) with only the commit
- * lock held, each dirty inode's memfd is cut into folio-sized chunks (THP >
- * LAF > S by the policy and the population), each chunk hashed and written
- * to a new extent unless the committed extent at that offset already holds
- * the same bytes; (2) under the filesystem lock the new extent lists are
- * installed and the metadata serialized; (3) the image commits the new
- * generation.  Writers that race with phase 1 leave the inode dirty for the
- * next commit.
+ * File data in memory: a loaded inode's memory file, filled from the
+ * image's extents when the file is first opened (collapse-then-fill gives
+ * 2 MiB extents huge pages at once) and given back, least recently used
+ * first, when a clean, closed file falls outside the cache budget.  Also
+ * what a change costs before it is admitted (fs_space_check()) and what a
+ * client did to the memory directly (fs_data_sync_attr()).  The image is
+ * read with fs->lock dropped: the only function that drops it says so in
+ * its name, fs_data_load_relock().
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,13 +19,6 @@
 #include <unistd.h>
 
 #include "fs.h"
-
-#define REGION		CLP_REGION_SIZE
-#define PAGES		(REGION / CLP_PAGE_SIZE)
-
-#ifndef MADV_COLLAPSE
-#define MADV_COLLAPSE	25
-#endif
 
 static void loaded_add(struct fs *fs, struct fs_inode *inode)
 {
@@ -60,37 +51,11 @@ static void loaded_del(struct fs *fs, struct fs_inode *inode)
  */
 void fs_data_use(struct fs *fs, struct fs_inode *inode)
 {
+	fs_assert_held(&fs->lock);
 	if (inode->memfd < 0 || fs->loaded == inode)
 		return;
 	loaded_del(fs, inode);
 	loaded_add(fs, inode);
-}
-
-uint64_t fs_ext_blocks(const struct fs_inode *inode)
-{
-	uint64_t n = 0;
-
-	for (uint32_t i = 0; i < inode->next; i++)
-		n += 1ull << inode->ext[i].e_order;
-	return n;
-}
-
-/* 4 KiB pages the inode's memory holds now (0 while not loaded). */
-uint64_t fs_mem_blocks(const struct fs_inode *inode)
-{
-	struct stat st;
-
-	if (inode->memfd < 0 || fstat(inode->memfd, &st) < 0)
-		return 0;
-	return (uint64_t)st.st_blocks / (FOFS_BLOCK_SIZE / 512);
-}
-
-/* Recount the pages the inode holds in memory. */
-void fs_data_account(struct fs *fs, struct fs_inode *inode)
-{
-	fs->cache_blocks -= inode->mblocks;
-	inode->mblocks = fs_mem_blocks(inode);
-	fs->cache_blocks += inode->mblocks;
 }
 
 /**
@@ -103,21 +68,10 @@ void fs_data_account(struct fs *fs, struct fs_inode *inode)
  */
 void fs_data_account_unseen(struct fs *fs)
 {
+	fs_assert_held(&fs->lock);
 	for (struct fs_inode *i = fs->loaded; i; i = i->lnext)
 		if (i->pt_writers)
-			fs_data_account(fs, i);
-}
-
-/*
- * Data of a linked inode is either in memory or only in the image; the
- * blocks of the latter are counted in fs->cold_blocks.
- */
-static void cold_move(struct fs *fs, uint64_t n, bool to_cold)
-{
-	if (to_cold)
-		fs->cold_blocks += n;
-	else
-		fs->cold_blocks -= n < fs->cold_blocks ? n : fs->cold_blocks;
+			fs_space_account(fs, i);
 }
 
 static uint64_t cold_share(const struct fs_inode *inode)
@@ -134,7 +88,7 @@ static uint64_t cold_share(const struct fs_inode *inode)
 static bool prepare_huge(uint8_t *region)
 {
 	region[0] = 0;
-	return madvise(region, REGION, MADV_COLLAPSE) == 0;
+	return madvise(region, CLP_REGION_SIZE, MADV_COLLAPSE) == 0;
 }
 
 /* What a load needs, copied under the lock so the load can run without it. */
@@ -198,18 +152,18 @@ static int load_extents(struct fs *fs, struct load_job *job, int fd)
 
 	for (uint32_t i = 0; i < job->next && !ret; i++) {
 		const struct fofs_extent *e = &job->ext[i];
-		uint64_t base = e->e_file_off & ~(REGION - 1);
+		uint64_t base = e->e_file_off & ~(CLP_REGION_SIZE - 1);
 
 		if (e->e_file_off >= job->size)
 			break;
-		if (base > (uint64_t)INT64_MAX - REGION) {
+		if (base > (uint64_t)INT64_MAX - CLP_REGION_SIZE) {
 			ret = load_unmappable(fs, e, fd);
 			goto out_report;
 		}
 		if (base != wbase) {
 			if (win)
-				munmap(win, REGION);
-			win = clp_map_aligned(fd, base, REGION, PROT_READ | PROT_WRITE);
+				munmap(win, CLP_REGION_SIZE);
+			win = clp_map_aligned(fd, base, CLP_REGION_SIZE, PROT_READ | PROT_WRITE);
 			wbase = base;
 			if (!win)
 				return -ENOMEM;
@@ -232,11 +186,11 @@ out_report:
 				(unsigned long long)e->e_file_off, strerror(-ret));
 	}
 	if (win)
-		munmap(win, REGION);
-	pthread_mutex_lock(&fs->lock);
-	fs->stats.load_collapsed += job->nhuge;
-	fs->stats.load_collapse_failed += failed;
-	pthread_mutex_unlock(&fs->lock);
+		munmap(win, CLP_REGION_SIZE);
+	fs_lock(fs);
+	fs->clp.load_collapsed += job->nhuge;
+	fs->clp.load_collapse_failed += failed;
+	fs_unlock(fs);
 	return ret;
 }
 
@@ -273,7 +227,7 @@ static void sync_attr_baseline(struct fs_inode *inode)
 }
 
 /**
- * fs_data_load() - give an inode its memfd, filled from the image
+ * fs_data_load_relock() - give an inode its memfd, filled from the image
  * @fs: the filesystem, lock held; it is dropped while the data is read, so
  *	other requests go on meanwhile (callers re-check what they need)
  * @inode: a regular file; pinned during the load
@@ -285,13 +239,14 @@ static void sync_attr_baseline(struct fs_inode *inode)
  * Return: 0; -EBADMSG if an extent fails its checksum; -ENOMEM; -errno from
  * creating the memory file or reading the image.
  */
-int fs_data_load(struct fs *fs, struct fs_inode *inode)
+int fs_data_load_relock(struct fs *fs, struct fs_inode *inode)
 {
 	struct load_job job;
 	int fd, ret;
 
+	fs_assert_held(&fs->lock);
 	while (inode->loading)
-		pthread_cond_wait(&fs->load_cond, &fs->lock);
+		fs_cond_wait(fs, &fs->load_cond);
 	if (inode->memfd >= 0)
 		return 0;
 	ret = shm_create(fs, inode->ino, &fd);
@@ -312,14 +267,14 @@ int fs_data_load(struct fs *fs, struct fs_inode *inode)
 	}
 	if (inode->next)
 		memcpy(job.ext, inode->ext, inode->next * sizeof(*job.ext));
-	cold_move(fs, cold_share(inode), false);
+	fs_space_cold(fs, cold_share(inode), false);
 	shm_update_limit(fs);
 	inode->loading = true;
 	inode->pins++;
-	pthread_mutex_unlock(&fs->lock);
+	fs_unlock(fs);
 	ret = load_unlocked(fs, &job, fd);
 	free(job.ext);
-	pthread_mutex_lock(&fs->lock);
+	fs_lock(fs);
 	if (!ret) {
 		record_huge(inode, &job);
 		if (job.nbad > 1)
@@ -335,121 +290,32 @@ int fs_data_load(struct fs *fs, struct fs_inode *inode)
 	pthread_cond_broadcast(&fs->load_cond);
 	if (ret) {
 		close(fd);
-		cold_move(fs, cold_share(inode), true);
+		fs_space_cold(fs, cold_share(inode), true);
 		shm_update_limit(fs);
 		return ret;
 	}
 	inode->memfd = fd;
 	loaded_add(fs, inode);
 	sync_attr_baseline(inode);
-	fs_data_account(fs, inode);
+	fs_space_account(fs, inode);
 	return 0;
 }
 
 void fs_data_unload(struct fs *fs, struct fs_inode *inode)
 {
+	fs_assert_held(&fs->lock);
 	if (inode->memfd < 0)
 		return;
 	loaded_del(fs, inode);
 	close(inode->memfd);
 	inode->memfd = -1;
-	fs->cache_blocks -= inode->mblocks;
+	fs->space.cache_blocks -= inode->mblocks;
 	inode->mblocks = 0;
 	spa_release(&inode->dmap);
 	fs_bad_release(inode);
 	inode->dall = inode->dirty = false;
-	cold_move(fs, cold_share(inode), true);
+	fs_space_cold(fs, cold_share(inode), true);
 	shm_update_limit(fs);
-}
-
-/* Dirty regions: a sparse array of one byte per 2 MiB region, 1 = dirty. */
-void fs_dmap_init(struct spa *dmap)
-{
-	static const uint8_t clean;
-
-	spa_init(dmap, 1, &clean);
-}
-
-/* Mark region @r dirty; if the map cannot grow, the whole file is. */
-static void dmap_mark(struct fs_inode *inode, uint64_t r)
-{
-	void *slot;
-
-	if (inode->dall)
-		return;
-	if (spa_slot(&inode->dmap, r, &slot))
-		inode->dall = true;
-	else
-		*(uint8_t *)slot = 1;
-}
-
-/* First committed extent at or after @off. */
-static uint32_t ext_from(const struct fs_inode *inode, uint64_t off)
-{
-	uint32_t lo = 0, hi = inode->next;
-
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-
-		if (inode->ext[mid].e_file_off < off)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/*
- * A large range (a truncate, a punch across a sparse file) is marked where
- * it can matter: its two end regions, the regions with committed extents
- * and those holding data in memory.  The rest holds nothing to write back.
- */
-static void dirty_sparse(struct fs_inode *inode, uint64_t off, uint64_t end)
-{
-	uint64_t r;
-
-	dmap_mark(inode, off >> CLP_REGION_SHIFT);
-	dmap_mark(inode, (end - 1) >> CLP_REGION_SHIFT);
-	for (uint32_t i = ext_from(inode, off & ~(CLP_REGION_SIZE - 1));
-	     i < inode->next && inode->ext[i].e_file_off < end; i++)
-		dmap_mark(inode, inode->ext[i].e_file_off >> CLP_REGION_SHIFT);
-	for (uint64_t pos = off; !clp_next_data(inode->memfd, pos, end, &r);
-	     pos = (r + 1) << CLP_REGION_SHIFT)
-		dmap_mark(inode, r);
-}
-
-/**
- * fs_data_dirty() - note that bytes [@off, @end) of an inode changed
- * @fs: the filesystem, lock held
- * @inode: the inode, with its memfd
- * @off: first byte
- * @end: first byte past the change; UINT64_MAX for "anything, anywhere"
- *
- * Writeback then rehashes only the 2 MiB regions marked.  The cost follows
- * what the range holds, never its length.  If the map cannot grow, the
- * whole file is marked instead.
- */
-void fs_data_dirty(struct fs *fs, struct fs_inode *inode, uint64_t off,
-		   uint64_t end)
-{
-	uint64_t first = off >> CLP_REGION_SHIFT, last;
-
-	inode->dirty = true;
-	if (end == UINT64_MAX || inode->dall) {
-		inode->dall = true;
-		goto out_account;
-	}
-	if (end <= off)
-		goto out_account;
-	last = (end - 1) >> CLP_REGION_SHIFT;
-	if (last - first < SPA_PAGE) {
-		for (uint64_t r = first; r <= last; r++)
-			dmap_mark(inode, r);
-	} else {
-		dirty_sparse(inode, off, end);
-	}
-out_account:
-	fs_data_account(fs, inode);
 }
 
 /**
@@ -467,6 +333,7 @@ void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode)
 {
 	struct stat st;
 
+	fs_assert_held(&fs->lock);
 	if (inode->memfd < 0 || fstat(inode->memfd, &st) < 0)
 		return;
 	if ((uint64_t)st.st_size != inode->size) {
@@ -500,8 +367,9 @@ void fs_data_trim(struct fs *fs)
  */
 void fs_data_trim_to(struct fs *fs, uint64_t budget)
 {
+	fs_assert_held(&fs->lock);
 	for (struct fs_inode *i = fs->loaded_tail, *prev;
-	     i && fs->cache_blocks > budget; i = prev) {
+	     i && fs->space.cache_blocks > budget; i = prev) {
 		prev = i->lprev;
 		if (!i->nopen && !i->pins && !i->dirty)
 			fs_data_unload(fs, i);
@@ -515,30 +383,23 @@ void fs_data_trim_to(struct fs *fs, uint64_t budget)
  */
 void fs_dead_extents(struct fs *fs, struct fs_inode *inode)
 {
-	if (fs->ndead + inode->next > fs->capdead) {
-		size_t cap = (fs->ndead + inode->next) * 2;
-		void *p = realloc(fs->dead, cap * sizeof(*fs->dead));
+	fs_assert_held(&fs->lock);
+	if (fs->space.ndead + inode->next > fs->space.capdead) {
+		size_t cap = (fs->space.ndead + inode->next) * 2;
+		void *p = realloc(fs->space.dead, cap * sizeof(*fs->space.dead));
 
 		if (!p)
 			return;	/* leaked until the next mount: safe */
-		fs->dead = p;
-		fs->capdead = cap;
+		fs->space.dead = p;
+		fs->space.capdead = cap;
 	}
 	if (inode->memfd < 0 && !inode->loading)	/* counted while linked */
-		cold_move(fs, fs_ext_blocks(inode), false);
+		fs_space_cold(fs, fs_ext_blocks(inode), false);
 	for (uint32_t i = 0; i < inode->next; i++)
-		fs->dead[fs->ndead++] = inode->ext[i];
+		fs->space.dead[fs->space.ndead++] = inode->ext[i];
 	inode->next = 0;
 	shm_update_limit(fs);
 	fs_meta_dirty(fs);
-}
-
-/* Blocks kept free for copy-on-write of metadata and changed extents. */
-uint64_t fs_space_reserve(const struct fs *fs)
-{
-	uint64_t total = img_sb(fs->img)->s_blocks;
-
-	return fs->committed_meta + 64 + total / 64;
 }
 
 /**
@@ -548,21 +409,20 @@ uint64_t fs_space_reserve(const struct fs *fs)
  *
  * What is in memory plus what lives only in the image, plus the metadata
  * and a copy-on-write reserve, must fit the image, so that everything
- * admitted can be committed.
+ * admitted can be committed; and memory may hold at most mem_cap, for
+ * which clean, closed files go first (least recently used).
  *
  * Return: 0; -ENOSPC.
  */
 int fs_space_check(struct fs *fs, uint64_t blocks)
 {
-	uint64_t total = img_sb(fs->img)->s_blocks;
-	uint64_t used = fs->cache_blocks + fs->cold_blocks + fs->committed_meta +
-			fs_space_reserve(fs);
-	uint64_t mem = fs->opts.mem_cap / FOFS_BLOCK_SIZE;
+	struct fs_space_use u;
 
-	if (used + blocks > total)
+	fs_space_use(fs, &u);
+	if (fs->space.cache_blocks + blocks > u.image_room)
 		return -ENOSPC;
-	/* memory: clean, closed files may go first (least recently used) */
-	if (mem && fs->cache_blocks + blocks > mem)
-		fs_data_trim_to(fs, mem > blocks ? mem - blocks : 0);
-	return mem && fs->cache_blocks + blocks > mem ? -ENOSPC : 0;
+	if (!u.mem_room || fs->space.cache_blocks + blocks <= u.mem_room)
+		return 0;
+	fs_data_trim_to(fs, u.mem_room > blocks ? u.mem_room - blocks : 0);
+	return fs->space.cache_blocks + blocks > u.mem_room ? -ENOSPC : 0;
 }

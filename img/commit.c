@@ -39,21 +39,21 @@ static int read_meta_block(struct img *img, uint64_t blk, uint8_t *block,
 
 	ret = img_pread_full(img->fd, block, FOFS_BLOCK_SIZE, blk * FOFS_BLOCK_SIZE);
 	if (ret) {
-		img_seterr(img, "cannot read metadata block %llu: %s",
+		img_set_error(img, "cannot read metadata block %llu: %s",
 			   (unsigned long long)blk, strerror(-ret));
 		return ret;
 	}
 	ret = -EUCLEAN;
 	if (get_le32(block) != FOFS_META_MAGIC ||
 	    get_le64(block + 8) != img->sb.s_generation) {
-		img_seterr(img, "metadata block %llu is not part of generation %llu",
+		img_set_error(img, "metadata block %llu is not part of generation %llu",
 			   (unsigned long long)blk,
 			   (unsigned long long)img->sb.s_generation);
 		return ret;
 	}
 	ret = -EBADMSG;
 	if (get_le64(block + MH_CSUM_OFF) != meta_block_csum(block)) {
-		img_seterr(img, "metadata block %llu checksum mismatch",
+		img_set_error(img, "metadata block %llu checksum mismatch",
 			   (unsigned long long)blk);
 		return ret;
 	}
@@ -62,7 +62,7 @@ static int read_meta_block(struct img *img, uint64_t blk, uint8_t *block,
 	ret = -EUCLEAN;
 	if (*used > FOFS_META_PAYLOAD || (*next &&
 	    (*next < FOFS_SUPER_SLOTS || *next >= img->sb.s_blocks))) {
-		img_seterr(img, "metadata block %llu has a bad length or link",
+		img_set_error(img, "metadata block %llu has a bad length or link",
 			   (unsigned long long)blk);
 		return ret;
 	}
@@ -100,7 +100,7 @@ int img_read_meta(struct img *img, void **buf, size_t *len)
 	for (n = 0; blk; n++, blk = next) {
 		ret = -EUCLEAN;
 		if (n == sb->s_meta_blocks) {
-			img_seterr(img, "metadata chain is longer than the %llu "
+			img_set_error(img, "metadata chain is longer than the %llu "
 				   "blocks the superblock records",
 				   (unsigned long long)sb->s_meta_blocks);
 			goto out_free;
@@ -114,7 +114,7 @@ int img_read_meta(struct img *img, void **buf, size_t *len)
 	}
 	ret = -EUCLEAN;
 	if (n != sb->s_meta_blocks || off != sb->s_meta_bytes) {
-		img_seterr(img, "metadata chain holds %llu blocks / %zu bytes, "
+		img_set_error(img, "metadata chain holds %llu blocks / %zu bytes, "
 			   "superblock says %llu / %llu", (unsigned long long)n, off,
 			   (unsigned long long)sb->s_meta_blocks,
 			   (unsigned long long)sb->s_meta_bytes);
@@ -143,7 +143,7 @@ static int load_inode(void *arg, const struct img_inode_rec *rec)
 		const struct fofs_extent *e = &rec->ext[i];
 
 		if (img_reserve(lc->img, e->e_block, 1ull << e->e_order)) {
-			img_seterr(lc->img, "inode %llu: extent at offset %llu uses "
+			img_set_error(lc->img, "inode %llu: extent at offset %llu uses "
 				   "blocks %llu+%u that are out of range or shared",
 				   (unsigned long long)rec->ino.i_ino,
 				   (unsigned long long)e->e_file_off,
@@ -199,7 +199,7 @@ int img_load(struct img *img, const struct img_meta_ops *ops, void *arg)
 	for (size_t i = 0; i < img->nmeta; i++) {
 		ret = img_reserve(img, img->meta[i], 1);
 		if (ret) {
-			img_seterr(img, "metadata block %llu is out of range or "
+			img_set_error(img, "metadata block %llu is out of range or "
 				   "listed twice", (unsigned long long)img->meta[i]);
 			goto out_buf;
 		}
@@ -208,12 +208,12 @@ int img_load(struct img *img, const struct img_meta_ops *ops, void *arg)
 	img->err[0] = '\0';
 	ret = img_parse_meta(buf, len, &wrap, &lc, why, sizeof(why));
 	if (ret && why[0])
-		img_seterr(img, "metadata: %s", why);
+		img_set_error(img, "metadata: %s", why);
 	if (ret)
 		goto out_buf;
 	ret = -EUCLEAN;
 	if (img->used != img->sb.s_used_blocks) {
-		img_seterr(img, "superblock counts %llu used blocks, metadata "
+		img_set_error(img, "superblock counts %llu used blocks, metadata "
 			   "references %llu", (unsigned long long)img->sb.s_used_blocks,
 			   (unsigned long long)img->used);
 		goto out_buf;

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "fs.h"
+#include "fsop.h"
 
 struct cli {
 	char *image;
@@ -138,7 +138,7 @@ static const struct fuse_lowlevel_ops *fs_ops(void)
 
 static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
 {
-	struct fs *fs = userdata;
+	struct fsd *d = userdata;
 
 	/* Passthrough is refused with a writeback cache. */
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
@@ -146,8 +146,8 @@ static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
 	/* name_to_handle_at()/open_by_handle_at(): lookups of "." and ".." */
 	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
 		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
-	pt_init(fs, conn);
-	pt_report(fs);
+	pt_init(d, conn);
+	pt_report(d);
 }
 
 /* A count option in [0, @max]; unset keeps @dflt.  One line on error. */
@@ -174,7 +174,7 @@ static int opt_uint(const char *name, const char *val, uint64_t max, unsigned df
  */
 static int remount(const char *mnt, bool ro)
 {
-	char *status = NULL;
+	char *status = NULL, mode[8];
 	ssize_t n;
 	int fd;
 
@@ -187,11 +187,12 @@ static int remount(const char *mnt, bool ro)
 	status = n > 0 ? calloc(1, (size_t)n + 1) : NULL;
 	if (status && fgetxattr(fd, FOFS_XATTR_STATUS, status, (size_t)n) < 0)
 		status[0] = '\0';
-	if (!status || !strstr(status, "image=")) {
+	if (!status || !fofs_status_value(status, FOFS_ST_IMAGE, mode, sizeof(mode))) {
 		fs_log(LOG_ERR, "%s: not a foliofs mount", mnt);
 		goto out_fail;
 	}
-	if (!ro && strstr(status, "\nimage_mode=ro\n")) {
+	if (!ro && fofs_status_value(status, FOFS_ST_IMAGE_MODE, mode, sizeof(mode)) &&
+	    !strcmp(mode, "ro")) {
 		fs_log(LOG_ERR, "%s: the daemon opened its image read-only; "
 			"unmount and mount it read-write", mnt);
 		goto out_fail;
@@ -269,7 +270,7 @@ static int open_fs(struct fs *fs, const struct cli *cli)
 	}
 	/* file data is charged to the daemon's memory cgroup: cache less */
 	cglimit = shm_memory_limit();
-	opts.mem_cap = shm_data_cap(cglimit);
+	opts.mem_cap = fs_space_mem_cap(cglimit);
 	if (!cli->cache_size && cglimit && cglimit / 4 < opts.cache_size) {
 		opts.cache_size = cglimit / 4;
 		fs_log(LOG_INFO, "memory cgroup limit %llu MiB: cache_size "
@@ -302,7 +303,9 @@ static int open_fs(struct fs *fs, const struct cli *cli)
 		return ret;
 	}
 	/* Mark the image in use now: a later crash then shows as unclean. */
+	fs_lock(fs);
 	fs_meta_dirty(fs);
+	fs_unlock(fs);
 	ret = fs_commit(fs, false);
 	if (ret)
 		fs_log(LOG_ERR, "%s: cannot write the image: %s",
@@ -365,28 +368,29 @@ static void mark_umount_helper(const char *image, const char *mnt)
 		       "wait for the final commit", mnt);
 }
 
-static int serve(struct fs *fs, struct fuse_args *args,
+static int serve(struct fsd *d, struct fuse_args *args,
 		 struct fuse_cmdline_opts *o)
 {
+	struct fs *fs = &d->fs;
 	struct fuse_lowlevel_ops ops = *fs_ops();
 	struct fuse_loop_config *cfg;
 	struct fuse_session *se;
 	int ret = 1;
 
 	ops.init = fs_init_conn;
-	se = fuse_session_new(args, &ops, sizeof(ops), fs);
+	se = fuse_session_new(args, &ops, sizeof(ops), d);
 	if (!se)
 		return 1;
 	if (fuse_set_signal_handlers(se))
 		goto out_session;
 	if (fuse_session_mount(se, o->mountpoint))
 		goto out_signals;
-	if (pt_install(fs, se)) {
+	if (pt_install(d, se)) {
 		fs_log(LOG_ERR, "cannot hook the FUSE session");
 		goto out_unmount;
 	}
 	mark_umount_helper(fs->image_path, o->mountpoint);
-	pt_report(fs);		/* before detaching, where already known */
+	pt_report(d);		/* before detaching, where already known */
 	fuse_daemonize(o->foreground);
 	ret = fs_drop_privileges();
 	if (ret)
@@ -428,7 +432,7 @@ int main(int argc, char *argv[])
 	struct cli cli = { 0 };
 	struct fuse_cmdline_opts o = { 0 };
 	char opt[PATH_MAX + 32], *abs;
-	struct fs fs;
+	struct fsd d;
 	int ret;
 
 	ret = 2;
@@ -463,13 +467,16 @@ int main(int argc, char *argv[])
 	if (fuse_opt_add_arg(&args, opt))
 		goto out_free;
 	raise_nofile();
-	memset(&fs, 0, sizeof(fs));
-	if (open_fs(&fs, &cli) == 0)
-		ret = serve(&fs, &args, &o);
-	if (fs.img) {
-		fs_destroy(&fs);
-		img_close(fs.img);
+	memset(&d, 0, sizeof(d));
+	pthread_mutex_init(&d.pt.lock, NULL);
+	d.devfd = -1;
+	if (open_fs(&d.fs, &cli) == 0)
+		ret = serve(&d, &args, &o);
+	if (d.fs.img) {
+		fs_destroy(&d.fs);
+		img_close(d.fs.img);
 	}
+	pthread_mutex_destroy(&d.pt.lock);
 out_free:
 	free(o.mountpoint);
 	free(cli.image);

@@ -23,7 +23,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "fs.h"
+#include "fsop.h"
 
 #define KEEP_CAP	CAP_SYS_ADMIN
 

@@ -1,9 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * The daemon's side of the collapser: per-inode region maps, the effective
- * folio policy of a file (its user.foliofs.policy xattr, inherited from the
- * directory at create, against the mount default), synchronous collapse on
- * request, the keep-off bookkeeping on punch and truncate, and the
+ * The daemon's side of the collapser: per-inode region maps, synchronous
+ * collapse on request, the keep-off bookkeeping on punch and truncate, and the
  * background collapser thread (a khugepaged for the daemon's memory).  The
  * collapse itself (collapse/) always runs without the filesystem lock: the
  * inode is pinned and its memory file duplicated first, and results are
@@ -17,29 +15,6 @@
 #include <unistd.h>
 
 #include "fs.h"
-
-/**
- * fs_inode_policy() - the effective folio policy of a file
- * @fs: the filesystem, lock held
- * @inode: the file
- *
- * Return: the file's user.foliofs.policy resolved against -o huge=.
- */
-enum clp_policy fs_inode_policy(struct fs *fs, const struct fs_inode *inode)
-{
-	enum clp_policy p = CLP_POLICY_UNSET;
-	char val[16];
-
-	for (struct fs_xattr *x = inode->xattrs; x; x = x->next) {
-		if (strcmp(x->name, FOFS_XATTR_POLICY) || x->value_len >= sizeof(val))
-			continue;
-		memcpy(val, x->value, x->value_len);
-		val[x->value_len] = '\0';
-		if (clp_policy_parse(val, &p))
-			p = CLP_POLICY_UNSET;
-	}
-	return clp_policy_resolve(p, fs->opts.huge);
-}
 
 /* Is region @r a huge page that a punch of [@off, @end) cuts in part? */
 static bool splits_huge(struct fs_inode *inode, uint64_t r, uint64_t off, uint64_t end)
@@ -66,12 +41,13 @@ void fsclp_punch(struct fs *fs, struct fs_inode *inode, uint64_t off, uint64_t l
 	uint64_t end = len > UINT64_MAX - off ? UINT64_MAX : off + len;
 	uint64_t first = off >> CLP_REGION_SHIFT, last;
 
+	fs_assert_held(&fs->lock);
 	if (!len)
 		return;
 	last = (end - 1) >> CLP_REGION_SHIFT;
-	fs->clp_stats.splits += splits_huge(inode, first, off, end);
+	fs->clp.stats.splits += splits_huge(inode, first, off, end);
 	if (last != first)
-		fs->clp_stats.splits += splits_huge(inode, last, off, end);
+		fs->clp.stats.splits += splits_huge(inode, last, off, end);
 	clp_map_punch(&inode->cmap, off, len, inode->size);
 	inode->cmap_gen++;
 	fs_meta_dirty(fs);
@@ -87,9 +63,10 @@ void fsclp_truncate(struct fs *fs, struct fs_inode *inode, uint64_t old_size)
 {
 	uint64_t r = inode->size >> CLP_REGION_SHIFT;
 
+	fs_assert_held(&fs->lock);
 	if (inode->size < old_size && (inode->size & (CLP_REGION_SIZE - 1)) &&
 	    clp_map_peek(&inode->cmap, r)->state == CLP_R_HUGE)
-		fs->clp_stats.splits++;
+		fs->clp.stats.splits++;
 	clp_map_truncate(&inode->cmap, old_size, inode->size);
 	inode->cmap_gen++;
 	fs_meta_dirty(fs);
@@ -101,6 +78,7 @@ struct clp_job {
 	struct clp_stats st;
 	int fd;
 	uint64_t size, end, ino;
+	enum clp_result first;	/* first failing region's result */
 };
 
 /*
@@ -108,50 +86,53 @@ struct clp_job {
  * the lock dropped, and the result is folded back only if no punch or
  * truncate raced with it (they know better).  Lock held on entry and exit.
  */
-static int collapse_region_unlocked(struct fs *fs, struct fs_inode *inode,
-				    struct clp_job *job, uint64_t idx)
+static enum clp_result collapse_region_relock(struct fs *fs, struct fs_inode *inode,
+					      struct clp_job *job, uint64_t idx)
 {
 	struct clp_region reg = *clp_map_peek(&inode->cmap, idx);
 	uint32_t gen = inode->cmap_gen;
-	int ret;
+	enum clp_result res;
 
-	pthread_mutex_unlock(&fs->lock);
-	ret = clp_collapse_step(&reg, job->fd, idx, job->size, &job->p, &job->st,
-				fs->tracefd, job->ino);
-	pthread_mutex_lock(&fs->lock);
+	fs_unlock(fs);
+	res = clp_collapse_step(&reg, job->fd, idx, job->size, &job->p, &job->st,
+				fs->clp.tracefd, job->ino);
+	fs_lock(fs);
 	if (gen == inode->cmap_gen)
 		clp_map_set(&inode->cmap, idx, &reg);
-	return ret;
+	return res;
 }
 
-/* Walk the regions of [@off, job->end) that hold data; lock held. */
-static int collapse_walk(struct fs *fs, struct fs_inode *inode,
-			 struct clp_job *job, uint64_t off)
+/*
+ * Walk the regions of [@off, job->end) that hold data; lock held, dropped
+ * around each step.  The first failing region's result is kept, as
+ * madvise(MADV_COLLAPSE) keeps its last failure; a failing seek is an errno.
+ */
+static int collapse_walk_relock(struct fs *fs, struct fs_inode *inode,
+				struct clp_job *job, uint64_t off)
 {
-	int first = 0, ret;
 	uint64_t idx;
+	int ret;
 
-	while (job->p.explicit_req || !fs->clp_stop) {
-		pthread_mutex_unlock(&fs->lock);
+	while (job->p.explicit_req || !fs->clp.stop) {
+		enum clp_result res;
+
+		fs_unlock(fs);
 		ret = clp_next_data(job->fd, off, job->end, &idx);
-		pthread_mutex_lock(&fs->lock);
-		if (ret) {
-			if (ret != -ENXIO && !first)
-				first = ret;
-			break;
-		}
-		ret = collapse_region_unlocked(fs, inode, job, idx);
-		if (ret && !first)
-			first = ret;
+		fs_lock(fs);
+		if (ret)
+			return ret == -ENXIO ? 0 : ret;
+		res = collapse_region_relock(fs, inode, job, idx);
+		if (res != CLP_SUCCEEDED && job->first == CLP_SUCCEEDED)
+			job->first = res;
 		if (idx + 1 > (UINT64_MAX >> CLP_REGION_SHIFT))
 			break;
 		off = (idx + 1) << CLP_REGION_SHIFT;
 	}
-	return first;
+	return 0;
 }
 
 /**
- * fsclp_collapse() - collapse a range of a file now
+ * fsclp_collapse_relock() - collapse a range of a file now
  * @fs: the filesystem, lock held (dropped while loading and collapsing)
  * @inode: the file; loaded if @explicit_req, skipped otherwise when not
  * @off: start
@@ -164,21 +145,24 @@ static int collapse_walk(struct fs *fs, struct fs_inode *inode,
  * is told to stop.
  *
  * Return: 0 if every eligible region ends huge; -EAGAIN, -ENOMEM, -EBUSY or
- * -EINVAL as the first failing region's result maps (see clp_result_errno());
- * -ENOMEM; errors from loading the file.
+ * -EINVAL as the first failing region's result maps (clp_result_errno());
+ * -errno from seeking the data or duplicating the memory file; errors from
+ * loading the file.
  */
-int fsclp_collapse(struct fs *fs, struct fs_inode *inode, uint64_t off,
+int fsclp_collapse_relock(struct fs *fs, struct fs_inode *inode, uint64_t off,
 		   uint64_t len, bool explicit_req)
 {
 	struct clp_job job = { .p = { .max_ptes_none = fs->opts.max_ptes_none,
-				      .explicit_req = explicit_req } };
+				      .explicit_req = explicit_req },
+			       .first = CLP_SUCCEEDED };
 	int ret;
 
+	fs_assert_held(&fs->lock);
 	if (!S_ISREG(inode->mode))
 		return -EINVAL;
 	if (inode->memfd < 0 && !explicit_req)
 		return 0;
-	ret = fs_data_load(fs, inode);
+	ret = fs_data_load_relock(fs, inode);
 	if (ret)
 		return ret;
 	job.p.policy = fs_inode_policy(fs, inode);
@@ -189,15 +173,16 @@ int fsclp_collapse(struct fs *fs, struct fs_inode *inode, uint64_t off,
 	job.end = len > job.size - (off < job.size ? off : job.size) ? job.size : off + len;
 	job.ino = inode->ino;
 	inode->pins++;
-	ret = collapse_walk(fs, inode, &job, off);
+	ret = collapse_walk_relock(fs, inode, &job, off);
 	inode->pins--;
 	close(job.fd);
 	for (int i = 0; i < CLP_NR_RESULTS; i++)
-		fs->clp_stats.by_result[i] += job.st.by_result[i];
-	fs->clp_stats.collapsed += job.st.collapsed;
-	fs_data_account(fs, inode);
+		fs->clp.stats.by_result[i] += job.st.by_result[i];
+	fs->clp.stats.collapsed += job.st.collapsed;
+	fs_space_account(fs, inode);
 	fs_inode_put_check(fs, inode);
-	return ret;
+	/* the collapser's edge: its result becomes an errno here, once */
+	return ret ? ret : -clp_result_errno(job.first);
 }
 
 /* Next loaded inode after @cursor that the background collapser may touch. */
@@ -218,19 +203,19 @@ static struct fs_inode *next_candidate(struct fs *fs, uint64_t cursor)
 }
 
 /* One pass: up to a few files, resuming where the last pass stopped. */
-static void clp_pass(struct fs *fs)
+static void clp_pass_relock(struct fs *fs)
 {
-	for (unsigned n = 0; n < FS_CLP_FILES_PER_PASS && !fs->clp_stop; n++) {
-		struct fs_inode *inode = next_candidate(fs, fs->clp_cursor);
+	for (unsigned n = 0; n < FS_CLP_FILES_PER_PASS && !fs->clp.stop; n++) {
+		struct fs_inode *inode = next_candidate(fs, fs->clp.cursor);
 
 		if (!inode) {
-			if (fs->clp_cursor)
-				fs->clp_stats.full_scans++;
-			fs->clp_cursor = 0;
+			if (fs->clp.cursor)
+				fs->clp.stats.full_scans++;
+			fs->clp.cursor = 0;
 			return;
 		}
-		fs->clp_cursor = inode->ino;
-		fsclp_collapse(fs, inode, 0, UINT64_MAX, false);
+		fs->clp.cursor = inode->ino;
+		fsclp_collapse_relock(fs, inode, 0, UINT64_MAX, false);
 	}
 }
 
@@ -238,13 +223,13 @@ static void *clp_main(void *arg)
 {
 	struct fs *fs = arg;
 
-	pthread_mutex_lock(&fs->lock);
-	while (!fs->clp_stop) {
-		fs_wait_ms(fs, &fs->clp_cond, fs->opts.scan_sleep_ms);
-		if (!fs->clp_stop)
-			clp_pass(fs);
+	fs_lock(fs);
+	while (!fs->clp.stop) {
+		fs_cond_wait_ms(fs, &fs->clp.cond, fs->opts.scan_sleep_ms);
+		if (!fs->clp.stop)
+			clp_pass_relock(fs);
 	}
-	pthread_mutex_unlock(&fs->lock);
+	fs_unlock(fs);
 	return NULL;
 }
 
@@ -258,24 +243,24 @@ int fsclp_start(struct fs *fs)
 {
 	int ret;
 
-	fs->tracefd = geteuid() == 0 ? clp_trace_open() : -1;
-	if (fs->tracefd < 0)
-		fs->tracefd = -1;
+	fs->clp.tracefd = geteuid() == 0 ? clp_trace_open() : -1;
+	if (fs->clp.tracefd < 0)
+		fs->clp.tracefd = -1;
 	if (!fs->opts.scan_sleep_ms)
 		return 0;
-	ret = -pthread_create(&fs->clp_thread, NULL, clp_main, fs);
-	fs->clp_started = ret == 0;
+	ret = -pthread_create(&fs->clp.thread, NULL, clp_main, fs);
+	fs->clp.started = ret == 0;
 	return ret;
 }
 
 void fsclp_stop(struct fs *fs)
 {
-	if (fs->clp_started) {
-		fs_thread_stop(fs, fs->clp_thread, &fs->clp_stop, &fs->clp_cond);
-		fs->clp_started = false;
+	if (fs->clp.started) {
+		fs_thread_stop(fs, fs->clp.thread, &fs->clp.stop, &fs->clp.cond);
+		fs->clp.started = false;
 	}
-	clp_trace_close(fs->tracefd);
-	fs->tracefd = -1;
+	clp_trace_close(fs->clp.tracefd);
+	fs->clp.tracefd = -1;
 }
 
 /**
@@ -299,7 +284,7 @@ int fsclp_map_text(struct fs *fs, struct fs_inode *inode, uint64_t first, char *
 	struct strbuf sb;
 	unsigned n = 0;
 
-	(void)fs;
+	fs_assert_held(&fs->lock);
 	strbuf_init(&sb);
 	while (n < FS_MAP_PAGE) {
 		bool has_map = clp_map_next(&inode->cmap, r, &mapped);

@@ -47,7 +47,7 @@ int img_bitmap_init(struct img *img)
 	free(img->bitmap);
 	img->bitmap = calloc(words ? words : 1, sizeof(uint64_t));
 	if (!img->bitmap) {
-		img_seterr(img, "out of memory for the block bitmap");
+		img_set_error(img, "out of memory for the block bitmap");
 		return -ENOMEM;
 	}
 	img->used = 0;

@@ -25,38 +25,37 @@
  * shm_init() - create the private tmpfs, if allowed
  * @fs: the filesystem
  *
- * Return: 0 either way; the fallback to memfds is not an error.
+ * Without it each file is a plain memfd: a fallback, not an error.
  */
-int shm_init(struct fs *fs)
+void shm_init(struct fs *fs)
 {
 	int sfd, mfd;
 
-	fs->shm_mnt = -1;
+	fs->shm.mnt = -1;
 	sfd = fsopen("tmpfs", FSOPEN_CLOEXEC);
 	if (sfd < 0)
-		return 0;
+		return;
 	if (fsconfig(sfd, FSCONFIG_SET_STRING, "source", "foliofs", 0) < 0 ||
 	    fsconfig(sfd, FSCONFIG_SET_STRING, "mode", "0700", 0) < 0 ||
 	    fsconfig(sfd, FSCONFIG_SET_STRING, "size", "4k", 0) < 0 ||
 	    fsconfig(sfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
 		close(sfd);
-		return 0;
+		return;
 	}
 	mfd = fsmount(sfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID |
 		      MOUNT_ATTR_NOEXEC);
 	close(sfd);
 	if (mfd < 0)
-		return 0;
-	fs->shm_mnt = mfd;
-	fs->shm_limit = 1;
-	return 0;
+		return;
+	fs->shm.mnt = mfd;
+	fs->shm.limit = 1;
 }
 
 void shm_exit(struct fs *fs)
 {
-	if (fs->shm_mnt >= 0)
-		close(fs->shm_mnt);
-	fs->shm_mnt = -1;
+	if (fs->shm.mnt >= 0)
+		close(fs->shm.mnt);
+	fs->shm.mnt = -1;
 }
 
 /**
@@ -77,15 +76,15 @@ int shm_create(struct fs *fs, uint64_t ino, int *fd)
 	char name[40];
 
 	snprintf(name, sizeof(name), CLP_TRACE_NAME, (unsigned long long)ino);
-	if (fs->shm_mnt < 0) {
+	if (fs->shm.mnt < 0) {
 		*fd = memfd_create(name, MFD_CLOEXEC);
 		return *fd < 0 ? -errno : 0;
 	}
-	*fd = openat(fs->shm_mnt, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+	*fd = openat(fs->shm.mnt, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
 	if (*fd >= 0)
-		unlinkat(fs->shm_mnt, name, 0);
+		unlinkat(fs->shm.mnt, name, 0);
 	else	/* a name left over cannot block a load */
-		*fd = openat(fs->shm_mnt, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		*fd = openat(fs->shm.mnt, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	return *fd < 0 ? -errno : 0;
 }
 
@@ -96,47 +95,10 @@ int shm_create(struct fs *fs, uint64_t ino, int *fd)
  */
 static uint64_t room_blocks(const struct fs *fs)
 {
-	uint64_t total = img_sb(fs->img)->s_blocks;
-	uint64_t taken = fs_space_reserve(fs) + fs->committed_meta + fs->cold_blocks;
-	uint64_t room = total > taken ? total - taken : 0;
-	uint64_t mem = fs->opts.mem_cap / FOFS_BLOCK_SIZE;
+	struct fs_space_use u;
 
-	return mem && mem < room ? mem : room;
-}
-
-/* A sanitized daemon carries shadow memory and quarantines: twice the margin. */
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZER_FACTOR	2
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZER_FACTOR	2
-#endif
-#endif
-#ifndef SANITIZER_FACTOR
-#define SANITIZER_FACTOR	1
-#endif
-
-/**
- * shm_data_cap() - how much file data the daemon's memory may hold
- * @cglimit: the daemon's memory cgroup limit in bytes, or 0
- *
- * File data is charged to the daemon (writes it serves, loads, collapses):
- * under a cgroup limit, or the machine's memory without one, a margin stays
- * for the daemon itself: its request buffers (1 MiB a worker thread), the
- * image writes in flight, collapses' new pages (a quarter, at least
- * 64 MiB).
- *
- * Return: bytes.
- */
-uint64_t shm_data_cap(uint64_t cglimit)
-{
-	uint64_t mem = cglimit ? cglimit :
-		       (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
-	uint64_t margin = mem / 8 > (48ull << 20) ? mem / 8 : 48ull << 20;
-
-	margin *= SANITIZER_FACTOR;
-
-	return mem > 2 * margin ? mem - margin : mem / 2;
+	fs_space_use(fs, &u);
+	return u.mem_room && u.mem_room < u.image_room ? u.mem_room : u.image_room;
 }
 
 /**
@@ -149,23 +111,24 @@ uint64_t shm_data_cap(uint64_t cglimit)
  */
 void shm_update_limit(struct fs *fs)
 {
-	uint64_t limit = room_blocks(fs);
+	uint64_t limit;
 	char val[32];
 	int pfd;
 
-	if (fs->shm_mnt < 0)
+	if (fs->shm.mnt < 0)
 		return;
-	if (limit <= fs->cache_blocks)
-		limit = fs->cache_blocks + 1;
-	if (limit == fs->shm_limit)
+	limit = room_blocks(fs);
+	if (limit <= fs->space.cache_blocks)
+		limit = fs->space.cache_blocks + 1;
+	if (limit == fs->shm.limit)
 		return;
-	pfd = fspick(fs->shm_mnt, "", FSPICK_EMPTY_PATH | FSPICK_CLOEXEC);
+	pfd = fspick(fs->shm.mnt, "", FSPICK_EMPTY_PATH | FSPICK_CLOEXEC);
 	if (pfd < 0)
 		return;
 	snprintf(val, sizeof(val), "%llu", (unsigned long long)limit * FOFS_BLOCK_SIZE);
 	if (fsconfig(pfd, FSCONFIG_SET_STRING, "size", val, 0) == 0 &&
 	    fsconfig(pfd, FSCONFIG_CMD_RECONFIGURE, NULL, NULL, 0) == 0)
-		fs->shm_limit = limit;
+		fs->shm.limit = limit;
 	close(pfd);
 }
 

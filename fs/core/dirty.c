@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Dirty maps: which 2 MiB regions of a loaded file changed since they were
+ * last written back.  One byte per region in a sparse paged array (so a
+ * map costs the regions that changed, not the file's apparent size), or
+ * "all" when the map cannot grow or the changes are unseen (passthrough
+ * writers).  Writeback rehashes only what is marked; a range too long to
+ * mark region by region is marked where it can matter.
+ */
+#include <stdint.h>
+
+#include "fs.h"
+
+/* Dirty regions: a sparse array of one byte per 2 MiB region, 1 = dirty. */
+void fs_dmap_init(struct spa *dmap)
+{
+	static const uint8_t clean;
+
+	spa_init(dmap, 1, &clean);
+}
+
+/* Mark region @r dirty; if the map cannot grow, the whole file is. */
+static void dmap_mark(struct fs_inode *inode, uint64_t r)
+{
+	void *slot;
+
+	if (inode->dall)
+		return;
+	if (spa_slot(&inode->dmap, r, &slot))
+		inode->dall = true;
+	else
+		*(uint8_t *)slot = 1;
+}
+
+/* First committed extent at or after @off. */
+static uint32_t ext_from(const struct fs_inode *inode, uint64_t off)
+{
+	uint32_t lo = 0, hi = inode->next;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (inode->ext[mid].e_file_off < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * A large range (a truncate, a punch across a sparse file) is marked where
+ * it can matter: its two end regions, the regions with committed extents
+ * and those holding data in memory.  The rest holds nothing to write back.
+ */
+static void dirty_sparse(struct fs_inode *inode, uint64_t off, uint64_t end)
+{
+	uint64_t r;
+
+	dmap_mark(inode, off >> CLP_REGION_SHIFT);
+	dmap_mark(inode, (end - 1) >> CLP_REGION_SHIFT);
+	for (uint32_t i = ext_from(inode, off & ~(CLP_REGION_SIZE - 1));
+	     i < inode->next && inode->ext[i].e_file_off < end; i++)
+		dmap_mark(inode, inode->ext[i].e_file_off >> CLP_REGION_SHIFT);
+	for (uint64_t pos = off; !clp_next_data(inode->memfd, pos, end, &r);
+	     pos = (r + 1) << CLP_REGION_SHIFT)
+		dmap_mark(inode, r);
+}
+
+/**
+ * fs_data_dirty() - note that bytes [@off, @end) of an inode changed
+ * @fs: the filesystem, lock held
+ * @inode: the inode, with its memfd
+ * @off: first byte
+ * @end: first byte past the change; UINT64_MAX for "anything, anywhere"
+ *
+ * Writeback then rehashes only the 2 MiB regions marked.  The cost follows
+ * what the range holds, never its length.  If the map cannot grow, the
+ * whole file is marked instead.
+ */
+void fs_data_dirty(struct fs *fs, struct fs_inode *inode, uint64_t off,
+		   uint64_t end)
+{
+	uint64_t first = off >> CLP_REGION_SHIFT, last;
+
+	fs_assert_held(&fs->lock);
+	inode->dirty = true;
+	if (end == UINT64_MAX || inode->dall) {
+		inode->dall = true;
+		goto out_account;
+	}
+	if (end <= off)
+		goto out_account;
+	last = (end - 1) >> CLP_REGION_SHIFT;
+	if (last - first < SPA_PAGE) {
+		for (uint64_t r = first; r <= last; r++)
+			dmap_mark(inode, r);
+	} else {
+		dirty_sparse(inode, off, end);
+	}
+out_account:
+	fs_space_account(fs, inode);
+}

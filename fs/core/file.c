@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * What the data and attribute requests do to a file: open (with O_TRUNC),
+ * the checks before a read, write, truncate (one path for setattr and
+ * O_TRUNC), fallocate (0, KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE) and setattr.
+ * Each admits the change against space and memory first, applies it to the
+ * memory file, then marks the regions dirty and clears set-ID bits by
+ * fs_sxid_kill()'s rule.  fs->lock is held throughout; the two functions
+ * that may load the file drop it meanwhile and say so (_relock).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+#define RELATIME_SECS	(24 * 3600)
+
+/**
+ * fs_file_get() - the open regular file @ino
+ * @fs: the filesystem, lock held
+ * @ino: its inode number
+ * @out: the inode, with its memory file
+ *
+ * Return: 0; -EBADF if it is not open here.
+ */
+int fs_file_get(struct fs *fs, uint64_t ino, struct fs_inode **out)
+{
+	struct fs_inode *inode = fs_iget(fs, ino);
+
+	fs_assert_held(&fs->lock);
+	if (!inode || inode->memfd < 0)
+		return -EBADF;
+	*out = inode;
+	return 0;
+}
+
+/**
+ * fs_file_truncate_relock() - change the size of a regular file
+ * @fs: the filesystem, lock held (dropped while the file loads)
+ * @inode: the file
+ * @size: the new size
+ *
+ * Damage may only be cut away whole; the regions the change touches are
+ * dirty, and the collapser's map forgets what lies past the end.  Times
+ * and set-ID bits are the caller's.
+ *
+ * Return: 0; -EISDIR; -EINVAL for other non-regular files; -EIO if the cut
+ * splits a damaged extent; -errno from loading or ftruncate(2).
+ */
+int fs_file_truncate_relock(struct fs *fs, struct fs_inode *inode, uint64_t size)
+{
+	uint64_t old;
+	int ret;
+
+	fs_assert_held(&fs->lock);
+	ret = -EISDIR;
+	if (S_ISDIR(inode->mode))
+		return ret;
+	ret = -EINVAL;
+	if (!S_ISREG(inode->mode))
+		return ret;
+	ret = fs_data_load_relock(fs, inode);
+	if (!ret && size < inode->size)
+		ret = fs_bad_punch(inode, size, inode->size);
+	if (ret)
+		return ret;
+	if (ftruncate(inode->memfd, (off_t)size) < 0)
+		return -errno;
+	fs_data_dirty(fs, inode, size < inode->size ? size : inode->size,
+		      (size > inode->size ? size : inode->size) + 1);
+	old = inode->size;
+	inode->size = size;
+	fsclp_truncate(fs, inode, old);
+	return 0;
+}
+
+/**
+ * fs_file_open_relock() - one more open of a regular file
+ * @fs: the filesystem, lock held (dropped while the file loads)
+ * @inode: the file
+ * @trunc: O_TRUNC
+ * @c: the opener; its kill_sxid is the kernel's request to clear set-ID
+ *
+ * The caller (the front end) decides the data path and then counts the
+ * open with inode->nopen++.
+ *
+ * Return: 0; -EISDIR; -ENXIO for other non-regular files; errors from
+ * loading or truncating.
+ */
+int fs_file_open_relock(struct fs *fs, struct fs_inode *inode, bool trunc,
+			const struct fs_caller *c)
+{
+	int ret;
+
+	fs_assert_held(&fs->lock);
+	ret = S_ISDIR(inode->mode) ? -EISDIR : !S_ISREG(inode->mode) ? -ENXIO : 0;
+	if (!ret)
+		ret = fs_data_load_relock(fs, inode);
+	if (ret || !trunc || !inode->size)
+		return ret;
+	ret = fs_file_truncate_relock(fs, inode, 0);
+	if (ret)
+		return ret;
+	if (c->kill_sxid)
+		fs_kill_sxid(inode, FS_SXID_DATA, c);
+	fs_touch(&inode->mtime);
+	inode->ctime = inode->mtime;
+	fs_meta_dirty(fs);
+	return 0;
+}
+
+/* relatime: update atime if it is older than mtime/ctime or a day old. */
+static void read_atime(struct fs *fs, struct fs_inode *inode)
+{
+	struct timespec now;
+
+	fs_touch(&now);
+	if (inode->atime.tv_sec > inode->mtime.tv_sec &&
+	    inode->atime.tv_sec > inode->ctime.tv_sec &&
+	    now.tv_sec - inode->atime.tv_sec < RELATIME_SECS)
+		return;
+	inode->atime = now;
+	fs_meta_dirty(fs);
+}
+
+/**
+ * fs_file_read_check() - may [@off, @off + @len) be read from the memory file?
+ * @fs: the filesystem, lock held
+ * @inode: an open file
+ * @off: first byte
+ * @len: bytes
+ *
+ * Damaged bytes are never served as zeros.  The memory file stays open
+ * while the file is, so the read itself needs no lock.
+ *
+ * Return: 0 (atime updated, relatime); -EIO for damaged bytes.
+ */
+int fs_file_read_check(struct fs *fs, struct fs_inode *inode, uint64_t off,
+		       uint64_t len)
+{
+	fs_assert_held(&fs->lock);
+	if (fs_bad_overlaps(inode->bad, inode->nbad, off, off + len, false))
+		return -EIO;
+	read_atime(fs, inode);
+	return 0;
+}
+
+/* Pages a write at [off, off + len) adds beyond the current end of file. */
+static uint64_t new_pages(const struct fs_inode *inode, uint64_t off, uint64_t len)
+{
+	uint64_t start = (inode->size + CLP_PAGE_SIZE - 1) & ~(CLP_PAGE_SIZE - 1);
+	uint64_t end = off + len;
+
+	if (off > start)
+		start = off & ~(CLP_PAGE_SIZE - 1);
+	return end > start ? (end - start + CLP_PAGE_SIZE - 1) / CLP_PAGE_SIZE : 0;
+}
+
+/**
+ * fs_file_write() - write(2) served by the daemon
+ * @fs: the filesystem, lock held
+ * @inode: an open file
+ * @buf: the bytes
+ * @size: how many
+ * @off: where
+ * @c: the writer; set-ID bits are cleared when its kill_sxid is set
+ * @done: bytes written
+ *
+ * Return: 0; -EFBIG past the largest file size; -EIO in a damaged region
+ * (kept as committed, damage.c); -ENOSPC; -errno from pwrite(2).
+ */
+int fs_file_write(struct fs *fs, struct fs_inode *inode, const char *buf,
+		  size_t size, uint64_t off, const struct fs_caller *c, size_t *done)
+{
+	ssize_t n;
+	int ret;
+
+	fs_assert_held(&fs->lock);
+	ret = -EFBIG;
+	if (off > (uint64_t)INT64_MAX || off + size > (uint64_t)INT64_MAX)
+		return ret;
+	ret = -EIO;
+	if (fs_bad_overlaps(inode->bad, inode->nbad, off, off + size, true))
+		return ret;
+	ret = fs_space_check(fs, new_pages(inode, off, size));
+	if (ret)
+		return ret;
+	n = pwrite(inode->memfd, buf, size, (off_t)off);
+	if (n < 0)
+		return -errno;
+	if (c->kill_sxid)
+		fs_kill_sxid(inode, FS_SXID_DATA, c);
+	if (off + (uint64_t)n > inode->size)
+		inode->size = off + (uint64_t)n;
+	fs_touch(&inode->mtime);
+	inode->ctime = inode->mtime;
+	fs_data_dirty(fs, inode, off, off + (uint64_t)n);
+	fs_meta_dirty(fs);
+	*done = (size_t)n;
+	return 0;
+}
+
+/* ZERO_RANGE on shmem: punch, then allocate the range again. */
+static int zero_range(int fd, int mode, uint64_t off, uint64_t len)
+{
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+		      (off_t)len) < 0)
+		return -errno;
+	if (fallocate(fd, mode & FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The modes we serve, and damage: only punched away whole, never filled. */
+static int fallocate_check(struct fs *fs, struct fs_inode *inode, int mode,
+			   uint64_t off, uint64_t len)
+{
+	const int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |
+			  FALLOC_FL_ZERO_RANGE;
+	int ret;
+
+	ret = -EOPNOTSUPP;
+	if (mode & ~known || ((mode & FALLOC_FL_PUNCH_HOLE) &&
+	    (!(mode & FALLOC_FL_KEEP_SIZE) || (mode & FALLOC_FL_ZERO_RANGE))))
+		return ret;
+	ret = -EINVAL;
+	if (off > (uint64_t)INT64_MAX || !len || len > (uint64_t)INT64_MAX)
+		return ret;
+	ret = mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE) ?
+	      fs_bad_punch(inode, off, off + len) :
+	      fs_bad_overlaps(inode->bad, inode->nbad, off, off + len, true) ? -EIO : 0;
+	if (ret || (mode & FALLOC_FL_PUNCH_HOLE))
+		return ret;
+	return fs_space_check(fs, len / CLP_PAGE_SIZE + 1);
+}
+
+/**
+ * fs_file_fallocate() - fallocate(2) served by the daemon
+ * @fs: the filesystem, lock held
+ * @inode: an open file
+ * @mode: 0, KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE (|KEEP_SIZE)
+ * @off: start
+ * @len: length
+ * @c: the caller; with KILLPRIV_V2 the set-ID rule is ours here (the
+ *	kernel sends no kill flag)
+ *
+ * Return: 0; -EOPNOTSUPP for other modes; -EINVAL; -EIO for damage;
+ * -ENOSPC; -errno from fallocate(2).
+ */
+int fs_file_fallocate(struct fs *fs, struct fs_inode *inode, int mode,
+		      uint64_t off, uint64_t len, const struct fs_caller *c)
+{
+	struct stat st;
+	int ret;
+
+	fs_assert_held(&fs->lock);
+	ret = fallocate_check(fs, inode, mode, off, len);
+	if (ret)
+		return ret;
+	if (mode & FALLOC_FL_ZERO_RANGE)
+		ret = zero_range(inode->memfd, mode, off, len);
+	else if (fallocate(inode->memfd, mode, (off_t)off, (off_t)len) < 0)
+		ret = -errno;
+	if (ret)
+		return ret;
+	if (fs->killpriv)
+		fs_kill_sxid(inode, FS_SXID_DATA, c);
+	if (fstat(inode->memfd, &st) == 0)
+		inode->size = (uint64_t)st.st_size;
+	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
+		fs_touch(&inode->mtime);
+		inode->ctime = inode->mtime;
+		fsclp_punch(fs, inode, off, len);
+	}
+	fs_data_dirty(fs, inode, off, off + len);
+	fs_meta_dirty(fs);
+	return 0;
+}
+
+static void set_time(struct timespec *ts, const struct timespec *val,
+		     bool now, const struct timespec *cur)
+{
+	*ts = now ? *cur : *val;
+}
+
+/*
+ * chown: with KILLPRIV_V2 the kernel leaves clearing set-ID bits to us; the
+ * rule looks at the group before the change.  A SETATTR with nothing to set
+ * is either chown(f, -1, -1) or the kernel removing privileges before a
+ * write or fallocate (file_remove_privs()); the two cannot be told apart, and
+ * both clear by this rule for any caller without CAP_FSETID.  (tmpfs refuses
+ * chown(f, -1, -1) by a non-owner with EPERM; see docs/POSIX.md.)
+ */
+static void chown_sxid(struct fs *fs, struct fs_inode *inode, unsigned valid,
+		       const struct fs_caller *c)
+{
+	if (fs->killpriv && (!valid || (valid & (FS_ATTR_UID | FS_ATTR_GID))))
+		fs_kill_sxid(inode, FS_SXID_CHOWN, c);
+}
+
+/**
+ * fs_setattr_relock() - chmod, chown, utimens and truncate
+ * @fs: the filesystem, lock held (dropped while a truncated file loads)
+ * @inode: the inode
+ * @a: what to set (FS_ATTR_* in @a->valid)
+ * @c: the caller; kill_sxid is the kernel's request to clear set-ID bits
+ *
+ * Permission checks are the kernel's (default_permissions).
+ *
+ * Return: 0; errors from fs_file_truncate_relock().
+ */
+int fs_setattr_relock(struct fs *fs, struct fs_inode *inode,
+		      const struct fs_setattr *a, const struct fs_caller *c)
+{
+	struct fs_caller writer = *c;
+	struct timespec now;
+	int ret;
+
+	fs_assert_held(&fs->lock);
+	chown_sxid(fs, inode, a->valid, c);
+	fs_touch(&now);
+	if (a->valid & FS_ATTR_SIZE) {
+		ret = fs_file_truncate_relock(fs, inode, a->size);
+		if (ret)
+			return ret;
+		if (!(a->valid & FS_ATTR_MTIME))
+			inode->mtime = now;
+	}
+	/* the kernel asks to clear set-ID bits when the caller lacks CAP_FSETID */
+	writer.fsetid = false;
+	if ((a->valid & FS_ATTR_SIZE) && c->kill_sxid)
+		fs_kill_sxid(inode, FS_SXID_DATA, &writer);
+	if (a->valid & FS_ATTR_MODE)
+		inode->mode = (inode->mode & S_IFMT) | (a->mode & 07777);
+	if (a->valid & FS_ATTR_UID)
+		inode->uid = a->uid;
+	if (a->valid & FS_ATTR_GID)
+		inode->gid = a->gid;
+	if (a->valid & FS_ATTR_ATIME)
+		set_time(&inode->atime, &a->atime, a->valid & FS_ATTR_ATIME_NOW, &now);
+	if (a->valid & FS_ATTR_MTIME)
+		set_time(&inode->mtime, &a->mtime, a->valid & FS_ATTR_MTIME_NOW, &now);
+	inode->ctime = (a->valid & FS_ATTR_CTIME) ? a->ctime : now;
+	fs_meta_dirty(fs);
+	return 0;
+}

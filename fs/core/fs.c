@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The filesystem object: set up from an opened image (tables, locks, the
+ * memory-file mount) before fs_load_image() fills it, and torn down after
+ * the final commit.  Everything in between is the other core files' work.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+/**
+ * fs_init() - an empty filesystem over an opened image
+ * @fs: to fill in
+ * @img: the image, still owned by the caller
+ * @opts: mount options
+ *
+ * fs_destroy() undoes it, also after a failure here.
+ *
+ * Return: 0; -ENOMEM.
+ */
+int fs_init(struct fs *fs, struct img *img, const struct fs_opts *opts)
+{
+	memset(fs, 0, sizeof(*fs));
+	fs->img = img;
+	fs->opts = *opts;
+	fs_mutex_init(&fs->commit_lock, "commit_lock");
+	fs_mutex_init(&fs->lock, "lock");
+	pthread_cond_init(&fs->wb.cond, NULL);
+	pthread_cond_init(&fs->load_cond, NULL);
+	pthread_cond_init(&fs->clp.cond, NULL);
+	fs->clp.tracefd = -1;
+	fs->next_ino = img_sb(img)->s_next_ino;
+	fs->space.committed_used = img_sb(img)->s_used_blocks;
+	fs->space.committed_meta = img_sb(img)->s_meta_blocks;
+	shm_init(fs);
+	if (fs_itab_init(fs) || fs_dtab_init(fs))
+		return -ENOMEM;
+	return 0;
+}
+
+/* Free every inode and entry; the image is the caller's to close. */
+void fs_destroy(struct fs *fs)
+{
+	fs_lock(fs);
+	for (size_t b = 0; b < fs->ibuckets; b++) {
+		while (fs->itab[b]) {
+			struct fs_inode *i = fs->itab[b];
+
+			while (i->dhead)
+				fs_link_del(fs, i->dhead);
+			fs_inode_free(fs, i);
+		}
+	}
+	free(fs->itab);
+	free(fs->dtab);
+	free(fs->space.dead);
+	fs->itab = NULL;
+	fs->dtab = NULL;
+	shm_exit(fs);
+	fs_unlock(fs);
+	fs_mutex_destroy(&fs->lock);
+	fs_mutex_destroy(&fs->commit_lock);
+	pthread_cond_destroy(&fs->wb.cond);
+	pthread_cond_destroy(&fs->load_cond);
+	pthread_cond_destroy(&fs->clp.cond);
+}

@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The daemon core: the in-memory filesystem (inodes, directory entries,
+ * extended attributes), the memory files that hold open files' data, space
+ * and memory accounting, the effective folio policy, writeback and commit,
+ * and the glue to the collapser.  No FUSE here: the front end (fs/fuse/)
+ * decodes requests into calls on this state, takes fs->lock around them and
+ * converts the negative errno they return into a reply exactly once.
+ *
+ * Dependencies between the core's files run one way (docs/ARCHITECTURE.md):
+ * lock, log, strbuf < space < shm, dirty, damage, policy < data < inode <
+ * dirent < xattr < namei, collapser < file, ctl < meta < writeback < fs.
+ */
+#ifndef FOLIOFS_CORE_FS_H
+#define FOLIOFS_CORE_FS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "foliofs/clp.h"
+#include "foliofs/ctl.h"
+#include "foliofs/img.h"
+#include "strbuf.h"
+
+/*
+ * A mutex that knows its owner, so a function documented "lock held" can
+ * assert it (fs_assert_held()).  Debug and sanitizer builds (assertions on)
+ * make it an error-checking mutex: relocking, or unlocking a lock the
+ * thread does not hold, aborts instead of deadlocking or corrupting.
+ */
+struct fs_mutex {
+	pthread_mutex_t m;
+	pthread_t owner;	/* valid while held; read atomically */
+	bool held;		/* read atomically */
+	const char *name;
+};
+
+struct fs_xattr {
+	struct fs_xattr *next;
+	uint32_t value_len;
+	uint16_t name_len;
+	char *value;
+	char name[];		/* NUL-terminated */
+};
+
+struct fs_dirent {
+	struct fs_dirent *next, *prev;	/* in the directory, by cookie */
+	struct fs_dirent *hnext;	/* hash chain */
+	struct fs_inode *dir;
+	struct fs_inode *inode;
+	uint64_t cookie;		/* readdir offset, stable */
+	uint16_t len;
+	char name[];			/* NUL-terminated */
+};
+
+/*
+ * Every field is protected by fs->lock unless noted.  An inode stays in the
+ * table while it has links, lookups, opens or pins.
+ */
+struct fs_inode {
+	struct fs_inode *hnext;		/* inode hash chain */
+	struct fs_inode *lnext, *lprev;	/* fs->loaded list, when memfd >= 0 */
+	uint64_t ino;
+	uint32_t mode, uid, gid, nlink;
+	uint64_t size, rdev;
+	struct timespec atime, mtime, ctime;
+	struct fs_xattr *xattrs;
+	char *target;			/* symlink target */
+	/* extents that failed their checksum at load (damage.c) */
+	struct fofs_extent *bad;
+	uint32_t nbad;
+	/* committed extents: changed only with fs->commit_lock held too */
+	struct fofs_extent *ext;
+	uint32_t next, capext;
+	uint64_t ext_size;		/* a file size all of ext lies inside */
+	int memfd;			/* -1 while the data is not loaded */
+	bool loading;			/* fs_data_load_relock() reads it in */
+	uint64_t nlookup;
+	uint32_t nopen;
+	uint32_t pins;			/* writeback or a load holds the memfd */
+	/* data not yet written back: per 2 MiB region (dirty.c), or all */
+	struct spa dmap;
+	bool dall;
+	bool dirty;			/* dall or any bit in dmap */
+	/*
+	 * A commit that wrote new extents for this inode failed: they are
+	 * installed but maybe not on disk (a failed fdatasync forgets the
+	 * lost pages), so the next commit rewrites instead of reusing them.
+	 */
+	bool wb_unsynced;
+	/* opens whose reads and writes bypass the daemon (the front end's
+	 * passthrough); their writes are unseen, so writeback rehashes */
+	int backing_id;			/* > 0 while such opens exist */
+	uint32_t pt_opens, pt_writers;
+	struct timespec mfd_mtime;	/* memfd mtime last folded into mtime */
+	/* collapser: one entry per 2 MiB region; gen counts punches */
+	struct clp_map cmap;
+	uint32_t cmap_gen;
+	uint64_t mblocks;		/* 4 KiB pages allocated in the memfd */
+	/* directories */
+	struct fs_dirent *dhead, *dtail;
+	uint64_t next_cookie;
+	uint32_t nentries;
+	struct fs_inode *parent;
+};
+
+/* Who a change comes from, as the set-ID rules need to know. */
+struct fs_caller {
+	uint32_t uid, gid;
+	bool fsetid;		/* holds CAP_FSETID (root) */
+	bool in_group;		/* the file's group is one of the caller's */
+	bool kill_sxid;		/* the kernel asked to clear set-ID bits */
+};
+
+enum fs_sxid_cause {
+	FS_SXID_DATA,		/* write, truncate, fallocate */
+	FS_SXID_CHOWN,
+};
+
+struct fs_opts {
+	unsigned commit_interval;	/* seconds between periodic writebacks */
+	bool ro;
+	bool passthrough;		/* the front end may pass data through */
+	enum clp_policy huge;		/* mount default folio policy */
+	uint64_t cache_size;		/* bytes of clean, closed data kept */
+	uint64_t mem_cap;		/* bytes of file data memory may hold */
+	unsigned scan_sleep_ms;		/* background collapser period, 0 off */
+	unsigned max_ptes_none;		/* empty pages a region may have */
+};
+
+#define FS_CLP_FILES_PER_PASS	4
+#define FS_MAP_PAGE		700	/* regions per map xattr page */
+#define FS_FIRST_COOKIE		3	/* readdir: 1 and 2 are "." and ".." */
+
+/* Where the image's blocks go (space.c); protected by fs->lock. */
+struct fs_space {
+	uint64_t cache_blocks;		/* sum of mblocks over loaded inodes */
+	uint64_t cold_blocks;		/* extents of linked files not in memory */
+	uint64_t committed_used;	/* of the last commit */
+	uint64_t committed_meta;
+	struct fofs_extent *dead;	/* extents of destroyed inodes */
+	size_t ndead, capdead;
+};
+
+/* One space figure for statfs, admission and the shm size (space.c). */
+struct fs_space_use {
+	uint64_t total;			/* blocks in the image */
+	uint64_t used;			/* data (memory and image) and metadata */
+	uint64_t reserve;		/* free, kept for copy-on-write */
+	uint64_t image_room;		/* data blocks memory may hold: the image */
+	uint64_t mem_room;		/* ... and memory (mem_cap); 0: no cap */
+};
+
+/* The private tmpfs for memory files (shm.c); protected by fs->lock. */
+struct fs_shm {
+	int mnt;			/* detached mount, or -1: plain memfds */
+	uint64_t limit;			/* its size in blocks */
+};
+
+/* The collapser glue (collapser.c); protected by fs->lock unless noted. */
+struct fs_clp {
+	struct clp_stats stats;
+	uint64_t load_collapsed;	/* regions loaded as huge pages */
+	uint64_t load_collapse_failed;
+	int tracefd;			/* set before the thread starts */
+	uint64_t cursor;		/* inode number the scan resumes after */
+	pthread_t thread;		/* owned by fsclp_start/stop */
+	pthread_cond_t cond;
+	bool stop, started;
+};
+
+/* Writeback (writeback.c); protected by fs->lock unless noted. */
+struct fs_wb {
+	int last_error;			/* of the last commit, for fsync */
+	uint64_t commits;
+	pthread_t thread;		/* owned by fs_wb_start/stop */
+	pthread_cond_t cond;
+	bool stop, started;
+};
+
+/*
+ * The filesystem.  Lock order: commit_lock, then lock.  lock protects every
+ * field below and every inode, entry and xattr unless a note says
+ * otherwise; it is never held across image I/O or a collapse, so a commit
+ * (commit_lock) runs beside requests and takes lock only to snapshot and
+ * to install its results.  No reply is sent with either held.
+ */
+struct fs {
+	struct fs_mutex commit_lock;	/* one commit at a time; the allocator */
+	struct fs_mutex lock;		/* all in-memory state */
+	pthread_cond_t load_cond;	/* an inode finished loading (lock) */
+	struct img *img;		/* image I/O: commit_lock; reads: none */
+	const char *image_path;		/* set at mount */
+	struct fs_opts opts;		/* set at mount */
+	bool killpriv;			/* set at FUSE INIT: set-ID bits are ours */
+	struct fs_inode **itab;
+	size_t ibuckets, ninodes;
+	struct fs_dirent **dtab;
+	size_t dbuckets, ndirents;
+	struct fs_inode *loaded;	/* inodes with a memfd, most recent first */
+	struct fs_inode *loaded_tail;
+	uint64_t next_ino;
+	uint64_t meta_seq, meta_cseq;	/* metadata changes / committed */
+	struct fs_space space;
+	struct fs_shm shm;
+	struct fs_clp clp;
+	struct fs_wb wb;
+};
+
+/* lock.c: locks that know their owner, waits, time */
+void fs_mutex_init(struct fs_mutex *l, const char *name);
+void fs_mutex_destroy(struct fs_mutex *l);
+void fs_mutex_lock(struct fs_mutex *l);
+void fs_mutex_unlock(struct fs_mutex *l);
+bool fs_mutex_held(const struct fs_mutex *l);
+void fs_lock(struct fs *fs);
+void fs_unlock(struct fs *fs);
+void fs_commit_lock(struct fs *fs);
+void fs_commit_unlock(struct fs *fs);
+void fs_cond_wait(struct fs *fs, pthread_cond_t *cond);
+void fs_cond_wait_ms(struct fs *fs, pthread_cond_t *cond, unsigned ms);
+void fs_thread_stop(struct fs *fs, pthread_t thread, bool *stop,
+		    pthread_cond_t *cond);
+void fs_touch(struct timespec *ts);
+void fs_meta_dirty(struct fs *fs);
+
+/* Abort unless this thread holds @l (a no-op without assertions). */
+#define fs_assert_held(l)	assert_held_(fs_mutex_held(l), (l)->name, __func__)
+/* Abort if this thread holds @l: before a reply, a wait on I/O. */
+#define fs_assert_unheld(l)	assert_held_(!fs_mutex_held(l), (l)->name, __func__)
+void assert_held_(bool ok, const char *lock, const char *func);
+
+/* log.c */
+void fs_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* space.c: blocks of the image and of memory */
+uint64_t fs_ext_blocks(const struct fs_inode *inode);
+uint64_t fs_mem_blocks(const struct fs_inode *inode);
+void fs_space_use(const struct fs *fs, struct fs_space_use *u);
+void fs_space_account(struct fs *fs, struct fs_inode *inode);
+void fs_space_cold(struct fs *fs, uint64_t n, bool to_cold);
+uint64_t fs_space_mem_cap(uint64_t cglimit);
+
+/* shm.c: the memory files */
+void shm_init(struct fs *fs);
+void shm_exit(struct fs *fs);
+int shm_create(struct fs *fs, uint64_t ino, int *fd);
+void shm_update_limit(struct fs *fs);
+uint64_t shm_memory_limit(void);
+
+/* dirty.c: which 2 MiB regions writeback must look at */
+void fs_dmap_init(struct spa *dmap);
+void fs_data_dirty(struct fs *fs, struct fs_inode *inode, uint64_t off,
+		   uint64_t end);
+
+/* damage.c */
+void fs_bad_install(struct fs_inode *inode, struct fofs_extent *bad, uint32_t n);
+void fs_bad_release(struct fs_inode *inode);
+bool fs_bad_overlaps(const struct fofs_extent *bad, uint32_t n, uint64_t off,
+		     uint64_t end, bool regions);
+bool fs_bad_next_region(const struct fofs_extent *bad, uint32_t n, uint64_t from,
+			uint64_t *r);
+int fs_bad_punch(struct fs_inode *inode, uint64_t off, uint64_t end);
+
+/* policy.c */
+enum clp_policy fs_inode_policy(const struct fs *fs, const struct fs_inode *inode);
+
+/* data.c: memory files filled from the image, and given back */
+int fs_data_load_relock(struct fs *fs, struct fs_inode *inode);
+void fs_data_unload(struct fs *fs, struct fs_inode *inode);
+void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode);
+void fs_data_use(struct fs *fs, struct fs_inode *inode);
+void fs_data_trim(struct fs *fs);
+void fs_data_trim_to(struct fs *fs, uint64_t budget);
+void fs_data_account_unseen(struct fs *fs);
+int fs_space_check(struct fs *fs, uint64_t blocks);
+void fs_dead_extents(struct fs *fs, struct fs_inode *inode);
+
+/* inode.c */
+int fs_itab_init(struct fs *fs);
+struct fs_inode *fs_iget(struct fs *fs, uint64_t ino);
+struct fs_inode *fs_inode_alloc(uint64_t ino);
+int fs_inode_insert(struct fs *fs, struct fs_inode *inode);
+void fs_inode_free(struct fs *fs, struct fs_inode *inode);
+void fs_inode_release(struct fs_inode *inode);
+int fs_inode_new(struct fs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
+		 struct fs_inode **out);
+void fs_inode_put_check(struct fs *fs, struct fs_inode *inode);
+bool fs_inode_sxid(const struct fs_inode *inode);
+uint32_t fs_sxid_kill(const struct fs_inode *inode, enum fs_sxid_cause cause,
+		      const struct fs_caller *c);
+bool fs_kill_sxid(struct fs_inode *inode, enum fs_sxid_cause cause,
+		  const struct fs_caller *c);
+void fs_stat(const struct fs_inode *inode, struct stat *st);
+
+/* dirent.c: names */
+int fs_dtab_init(struct fs *fs);
+int fs_check_name(const char *name);
+struct fs_dirent *fs_dlookup(struct fs *fs, struct fs_inode *dir,
+			     const char *name);
+int fs_link_add(struct fs *fs, struct fs_inode *dir, const char *name,
+		struct fs_inode *inode);
+void fs_link_del(struct fs *fs, struct fs_dirent *de);
+int fs_get_dir(struct fs *fs, uint64_t ino, struct fs_inode **out);
+
+/* xattr.c: extended attributes */
+int fs_xattr_set(struct fs *fs, struct fs_inode *inode, const char *name,
+		 const char *value, size_t size, int flags);
+int fs_xattr_get(struct fs_inode *inode, const char *name, char **value,
+		 size_t *len);
+int fs_xattr_list(struct fs_inode *inode, char **names, size_t *len);
+int fs_xattr_remove(struct fs *fs, struct fs_inode *inode, const char *name);
+int fs_xattr_inherit(struct fs *fs, struct fs_inode *dir, struct fs_inode *inode);
+
+/* namei.c: creating, linking, removing and renaming */
+int fs_make_node(struct fs *fs, uint64_t parent, const char *name, uint32_t mode,
+		 uint64_t rdev, const char *target, const struct fs_caller *c,
+		 struct fs_inode **out);
+int fs_link(struct fs *fs, uint64_t ino, uint64_t parent, const char *name,
+	    struct fs_inode **out);
+int fs_remove(struct fs *fs, uint64_t parent, const char *name, bool dir);
+int fs_rename(struct fs *fs, uint64_t parent, const char *name,
+	      uint64_t newparent, const char *newname, unsigned flags);
+
+/* collapser.c */
+void fsclp_punch(struct fs *fs, struct fs_inode *inode, uint64_t off, uint64_t len);
+void fsclp_truncate(struct fs *fs, struct fs_inode *inode, uint64_t old_size);
+int fsclp_collapse_relock(struct fs *fs, struct fs_inode *inode, uint64_t off,
+			  uint64_t len, bool explicit_req);
+int fsclp_start(struct fs *fs);
+void fsclp_stop(struct fs *fs);
+int fsclp_map_text(struct fs *fs, struct fs_inode *inode, uint64_t first, char **out);
+
+/* file.c: what the data requests do */
+int fs_file_open_relock(struct fs *fs, struct fs_inode *inode, bool trunc,
+			const struct fs_caller *c);
+int fs_file_get(struct fs *fs, uint64_t ino, struct fs_inode **out);
+int fs_file_read_check(struct fs *fs, struct fs_inode *inode, uint64_t off,
+		       uint64_t len);
+int fs_file_write(struct fs *fs, struct fs_inode *inode, const char *buf,
+		  size_t size, uint64_t off, const struct fs_caller *c, size_t *done);
+int fs_file_truncate_relock(struct fs *fs, struct fs_inode *inode, uint64_t size);
+int fs_file_fallocate(struct fs *fs, struct fs_inode *inode, int mode,
+		      uint64_t off, uint64_t len, const struct fs_caller *c);
+
+/* What a setattr changes (FS_ATTR_* in valid), as the front end decoded it. */
+enum {
+	FS_ATTR_MODE = 1 << 0,
+	FS_ATTR_UID = 1 << 1,
+	FS_ATTR_GID = 1 << 2,
+	FS_ATTR_SIZE = 1 << 3,
+	FS_ATTR_ATIME = 1 << 4,
+	FS_ATTR_MTIME = 1 << 5,
+	FS_ATTR_ATIME_NOW = 1 << 6,
+	FS_ATTR_MTIME_NOW = 1 << 7,
+	FS_ATTR_CTIME = 1 << 8,
+};
+
+struct fs_setattr {
+	unsigned valid;
+	uint32_t mode, uid, gid;
+	uint64_t size;
+	struct timespec atime, mtime, ctime;
+};
+
+int fs_setattr_relock(struct fs *fs, struct fs_inode *inode,
+		      const struct fs_setattr *a, const struct fs_caller *c);
+
+/* ctl.c: the control attributes (user.foliofs.*) */
+int fs_ctl_set_relock(struct fs *fs, struct fs_inode *inode, const char *name,
+		      const char *value, size_t size, bool *handled);
+int fs_ctl_view(struct fs *fs, struct fs_inode *inode, const char *name,
+		const char *data_path, const char *pt_why, char **text);
+
+/* meta.c: the image's records to memory and back */
+int fs_load_image(struct fs *fs);
+int fs_serialize(struct fs *fs, struct img_mw *mw);
+
+/* writeback.c */
+int fs_commit(struct fs *fs, bool clean);
+int fs_wb_start(struct fs *fs);
+void fs_wb_stop(struct fs *fs);
+
+/* fs.c: the filesystem object */
+int fs_init(struct fs *fs, struct img *img, const struct fs_opts *opts);
+void fs_destroy(struct fs *fs);
+
+#endif /* FOLIOFS_CORE_FS_H */

@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The namespace rules: creating nodes (with set-group-ID directories and
+ * the folio policy inherited), hard links, unlink and rmdir, and rename
+ * with RENAME_NOREPLACE and RENAME_EXCHANGE.  Link counts, parents and
+ * directory times are kept here; the entries themselves are dirent.c's.
+ * Every function runs with fs->lock held and returns 0 or a negative errno.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE	(1 << 0)
+#endif
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE		(1 << 1)
+#endif
+
+/* Bump a directory's times after its entries changed. */
+static void dir_changed(struct fs_inode *dir)
+{
+	fs_touch(&dir->mtime);
+	dir->ctime = dir->mtime;
+}
+
+/* The new inode's group and mode, per setgid directories. */
+static void inherit(const struct fs_inode *dir, uint32_t *mode, uint32_t *gid)
+{
+	if (!(dir->mode & S_ISGID))
+		return;
+	*gid = dir->gid;
+	if (S_ISDIR(*mode))
+		*mode |= S_ISGID;
+}
+
+/**
+ * fs_make_node() - create and link a new inode
+ * @fs: the filesystem, lock held
+ * @parent: directory inode number
+ * @name: new name
+ * @mode: type and permission bits (umask already applied by the kernel)
+ * @rdev: device number for device nodes
+ * @target: symlink target or NULL
+ * @c: the caller, who owns the new inode
+ * @out: the new inode, looked up once (the caller replies with its entry)
+ *
+ * Return: 0; -ENAMETOOLONG; -ENOENT / -ENOTDIR for a bad parent; -EEXIST;
+ * -ENOSPC; -ENOMEM; -EMLINK if the parent has too many subdirectories.
+ */
+int fs_make_node(struct fs *fs, uint64_t parent, const char *name, uint32_t mode,
+		 uint64_t rdev, const char *target, const struct fs_caller *c,
+		 struct fs_inode **out)
+{
+	uint32_t gid = c->gid;
+	struct fs_inode *dir, *inode;
+	int ret;
+
+	fs_assert_held(&fs->lock);
+	ret = fs_check_name(name);
+	if (!ret)
+		ret = fs_get_dir(fs, parent, &dir);
+	if (ret)
+		return ret;
+	ret = -EEXIST;
+	if (fs_dlookup(fs, dir, name))
+		return ret;
+	ret = -EMLINK;
+	if (S_ISDIR(mode) && dir->nlink >= UINT32_MAX - 1)
+		return ret;
+	ret = fs_space_check(fs, 1);
+	if (ret)
+		return ret;
+	inherit(dir, &mode, &gid);
+	ret = fs_inode_new(fs, mode, c->uid, gid, &inode);
+	if (ret)
+		return ret;
+	inode->rdev = rdev;
+	inode->nlink = S_ISDIR(mode) ? 2 : 1;
+	if (target) {
+		inode->target = strdup(target);
+		inode->size = strlen(target);
+	}
+	ret = (target && !inode->target) ? -ENOMEM : 0;
+	if (!ret && (S_ISREG(mode) || S_ISDIR(mode)))
+		ret = fs_xattr_inherit(fs, dir, inode);
+	if (!ret)
+		ret = fs_link_add(fs, dir, name, inode);
+	if (ret) {
+		inode->nlink = 0;
+		fs_inode_put_check(fs, inode);
+		return ret;
+	}
+	if (S_ISDIR(mode))
+		dir->nlink++;
+	dir_changed(dir);
+	inode->nlookup++;
+	*out = inode;
+	return 0;
+}
+
+/**
+ * fs_link() - give inode @ino one more name
+ * @fs: the filesystem, lock held
+ * @ino: the inode
+ * @parent: the directory of the new name
+ * @name: the new name
+ * @out: the inode, looked up once more (the caller replies with its entry)
+ *
+ * Return: 0; -ENAMETOOLONG; -ENOENT; -ENOTDIR; -EPERM for a directory;
+ * -EMLINK; -EEXIST; -ENOSPC; -ENOMEM.
+ */
+int fs_link(struct fs *fs, uint64_t ino, uint64_t parent, const char *name,
+	    struct fs_inode **out)
+{
+	struct fs_inode *inode = fs_iget(fs, ino), *dir;
+	int ret;
+
+	fs_assert_held(&fs->lock);
+	ret = fs_check_name(name);
+	if (!ret)
+		ret = fs_get_dir(fs, parent, &dir);
+	if (ret)
+		return ret;
+	ret = !inode || !inode->nlink ? -ENOENT : S_ISDIR(inode->mode) ? -EPERM : 0;
+	if (!ret && inode->nlink >= UINT32_MAX)
+		ret = -EMLINK;
+	if (!ret && fs_dlookup(fs, dir, name))
+		ret = -EEXIST;
+	if (!ret)
+		ret = fs_space_check(fs, 1);
+	if (!ret)
+		ret = fs_link_add(fs, dir, name, inode);
+	if (ret)
+		return ret;
+	inode->nlink++;
+	fs_touch(&inode->ctime);
+	dir_changed(dir);
+	inode->nlookup++;
+	*out = inode;
+	return 0;
+}
+
+/* Drop one link of @inode; lock held. */
+static void drop_link(struct fs *fs, struct fs_inode *inode)
+{
+	if (S_ISDIR(inode->mode))
+		inode->nlink = 0;
+	else if (inode->nlink)
+		inode->nlink--;
+	fs_touch(&inode->ctime);
+	if (!inode->nlink)
+		fs_dead_extents(fs, inode);
+	fs_meta_dirty(fs);
+}
+
+/**
+ * fs_remove() - unlink or rmdir
+ * @fs: the filesystem, lock held
+ * @parent: the directory
+ * @name: the name to remove
+ * @dir: rmdir (the name must be an empty directory) rather than unlink
+ *
+ * Return: 0; -ENOENT; -ENOTDIR; -EISDIR; -ENOTEMPTY.
+ */
+int fs_remove(struct fs *fs, uint64_t parent, const char *name, bool dir)
+{
+	struct fs_inode *pdir, *inode;
+	struct fs_dirent *d;
+	int ret;
+
+	fs_assert_held(&fs->lock);
+	ret = fs_get_dir(fs, parent, &pdir);
+	if (ret)
+		return ret;
+	d = fs_dlookup(fs, pdir, name);
+	if (!d)
+		return -ENOENT;
+	inode = d->inode;
+	if (dir && !S_ISDIR(inode->mode))
+		return -ENOTDIR;
+	if (!dir && S_ISDIR(inode->mode))
+		return -EISDIR;
+	if (dir && inode->nentries)
+		return -ENOTEMPTY;
+	fs_link_del(fs, d);
+	if (dir)
+		pdir->nlink--;
+	dir_changed(pdir);
+	drop_link(fs, inode);
+	fs_inode_put_check(fs, inode);
+	return 0;
+}
+
+/* Is @dir equal to @anc or below it?  Lock held. */
+static bool is_below(struct fs_inode *dir, struct fs_inode *anc)
+{
+	for (;;) {
+		if (dir == anc)
+			return true;
+		if (!dir->parent || dir->parent == dir)
+			return false;
+		dir = dir->parent;
+	}
+}
+
+/* A directory moves from @from to @to: fix the parents' link counts. */
+static void reparent(struct fs_inode *inode, struct fs_inode *from,
+		     struct fs_inode *to)
+{
+	if (!S_ISDIR(inode->mode) || from == to)
+		return;
+	from->nlink--;
+	to->nlink++;
+}
+
+static int rename_exchange(struct fs *fs, struct fs_dirent *sd, struct fs_dirent *dd)
+{
+	struct fs_inode *a = sd->inode, *b = dd->inode;
+
+	if ((S_ISDIR(a->mode) && is_below(dd->dir, a)) ||
+	    (S_ISDIR(b->mode) && is_below(sd->dir, b)))
+		return -EINVAL;
+	sd->inode = b;
+	dd->inode = a;
+	reparent(a, sd->dir, dd->dir);
+	reparent(b, dd->dir, sd->dir);
+	if (S_ISDIR(a->mode))
+		a->parent = dd->dir;
+	if (S_ISDIR(b->mode))
+		b->parent = sd->dir;
+	fs_touch(&a->ctime);
+	b->ctime = a->ctime;
+	dir_changed(sd->dir);
+	dir_changed(dd->dir);
+	fs_meta_dirty(fs);
+	return 0;
+}
+
+static int rename_replace_check(struct fs_inode *src, struct fs_inode *dst)
+{
+	if (S_ISDIR(src->mode) && !S_ISDIR(dst->mode))
+		return -ENOTDIR;
+	if (!S_ISDIR(src->mode) && S_ISDIR(dst->mode))
+		return -EISDIR;
+	if (S_ISDIR(dst->mode) && dst->nentries)
+		return -ENOTEMPTY;
+	return 0;
+}
+
+static int rename_move(struct fs *fs, struct fs_dirent *sd, struct fs_inode *ndir,
+		       const char *newname, struct fs_dirent *dd)
+{
+	struct fs_inode *inode = sd->inode, *odir = sd->dir;
+	int ret;
+
+	if (S_ISDIR(inode->mode) && is_below(ndir, inode))
+		return -EINVAL;
+	if (dd) {
+		struct fs_inode *victim = dd->inode;
+
+		ret = rename_replace_check(inode, victim);
+		if (ret)
+			return ret;
+		/* Reuse the target's entry: nothing to allocate, nothing to undo. */
+		dd->inode = inode;
+		if (S_ISDIR(inode->mode))
+			inode->parent = ndir;
+		fs_link_del(fs, sd);
+		if (S_ISDIR(victim->mode))
+			ndir->nlink--;
+		drop_link(fs, victim);
+		fs_inode_put_check(fs, victim);
+	} else {
+		ret = fs_space_check(fs, 1);
+		if (!ret)
+			ret = fs_link_add(fs, ndir, newname, inode);
+		if (ret)
+			return ret;
+		fs_link_del(fs, sd);
+	}
+	reparent(inode, odir, ndir);
+	fs_touch(&inode->ctime);
+	dir_changed(odir);
+	dir_changed(ndir);
+	return 0;
+}
+
+/**
+ * fs_rename() - rename(2) with RENAME_NOREPLACE and RENAME_EXCHANGE
+ * @fs: the filesystem, lock held
+ * @parent: the source directory
+ * @name: the source name
+ * @newparent: the target directory
+ * @newname: the target name
+ * @flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE
+ *
+ * A directory cannot move below itself; a replaced target must be of the
+ * same kind (and an empty directory); renaming one of two links of an
+ * inode onto the other does nothing, as POSIX says.
+ *
+ * Return: 0; -EINVAL; -ENAMETOOLONG; -ENOENT; -ENOTDIR; -EISDIR; -EEXIST;
+ * -ENOTEMPTY; -ENOSPC; -ENOMEM.
+ */
+int fs_rename(struct fs *fs, uint64_t parent, const char *name,
+	      uint64_t newparent, const char *newname, unsigned flags)
+{
+	struct fs_inode *odir, *ndir;
+	struct fs_dirent *sd, *dd;
+	int ret;
+
+	fs_assert_held(&fs->lock);
+	ret = -EINVAL;
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) ||
+	    (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE))
+		return ret;
+	ret = fs_check_name(newname);
+	if (!ret)
+		ret = fs_get_dir(fs, parent, &odir);
+	if (!ret)
+		ret = fs_get_dir(fs, newparent, &ndir);
+	if (ret)
+		return ret;
+	sd = fs_dlookup(fs, odir, name);
+	if (!sd)
+		return -ENOENT;
+	dd = fs_dlookup(fs, ndir, newname);
+	if (flags & RENAME_NOREPLACE && dd)
+		return -EEXIST;
+	if (flags & RENAME_EXCHANGE)
+		return dd ? rename_exchange(fs, sd, dd) : -ENOENT;
+	if (dd && dd->inode == sd->inode)
+		return 0;	/* two links to one inode: POSIX says do nothing */
+	return rename_move(fs, sd, ndir, newname, dd);
+}

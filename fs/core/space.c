@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Space accounting: where the image's blocks go and how much file data
+ * memory may hold.  Data of a linked file is either in memory (counted in
+ * cache_blocks, one memory file's pages at a time) or only in the image
+ * (cold_blocks); metadata takes committed_meta, and a copy-on-write reserve
+ * keeps room for the next commit's new metadata and changed extents.  One
+ * function (fs_space_use()) turns that into the figures statfs reports,
+ * writes are admitted against and the private tmpfs is sized to, so the
+ * three cannot disagree.
+ */
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+/* Fixed part of the copy-on-write reserve, in blocks. */
+#define RESERVE_MIN		64
+/* ... and its share of the image: 1/64 (1.6 %), as ext4's 5 % is for root. */
+#define RESERVE_SHIFT		6
+
+/* A sanitized daemon carries shadow memory and quarantines: twice the margin. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZER_FACTOR	2
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZER_FACTOR	2
+#endif
+#endif
+#ifndef SANITIZER_FACTOR
+#define SANITIZER_FACTOR	1
+#endif
+
+/* Blocks of an inode's committed extents. */
+uint64_t fs_ext_blocks(const struct fs_inode *inode)
+{
+	uint64_t n = 0;
+
+	for (uint32_t i = 0; i < inode->next; i++)
+		n += 1ull << inode->ext[i].e_order;
+	return n;
+}
+
+/* 4 KiB pages the inode's memory holds now (0 while not loaded). */
+uint64_t fs_mem_blocks(const struct fs_inode *inode)
+{
+	struct stat st;
+
+	if (inode->memfd < 0 || fstat(inode->memfd, &st) < 0)
+		return 0;
+	return (uint64_t)st.st_blocks / (FOFS_BLOCK_SIZE / 512);
+}
+
+/**
+ * fs_space_use() - the filesystem's space, one formula for every user
+ * @fs: the filesystem, lock held
+ * @u: filled in
+ *
+ * Metadata counts twice: the committed copy, and (inside the reserve) the
+ * copy the next commit writes before the old one is freed.
+ */
+void fs_space_use(const struct fs *fs, struct fs_space_use *u)
+{
+	const struct fs_space *s = &fs->space;
+	uint64_t taken;
+
+	fs_assert_held(&fs->lock);
+	u->total = img_sb(fs->img)->s_blocks;
+	u->used = s->cache_blocks + s->cold_blocks + s->committed_meta + FOFS_SUPER_SLOTS;
+	u->reserve = s->committed_meta + RESERVE_MIN + (u->total >> RESERVE_SHIFT);
+	taken = u->used - s->cache_blocks + u->reserve;
+	u->image_room = u->total > taken ? u->total - taken : 0;
+	u->mem_room = fs->opts.mem_cap / FOFS_BLOCK_SIZE;
+}
+
+/**
+ * fs_space_account() - recount the pages an inode holds in memory
+ * @fs: the filesystem, lock held
+ * @inode: the inode
+ */
+void fs_space_account(struct fs *fs, struct fs_inode *inode)
+{
+	fs_assert_held(&fs->lock);
+	fs->space.cache_blocks -= inode->mblocks;
+	inode->mblocks = fs_mem_blocks(inode);
+	fs->space.cache_blocks += inode->mblocks;
+}
+
+/**
+ * fs_space_cold() - @n blocks of data move between memory and image only
+ * @fs: the filesystem, lock held
+ * @n: blocks
+ * @to_cold: true when they now live only in the image
+ */
+void fs_space_cold(struct fs *fs, uint64_t n, bool to_cold)
+{
+	struct fs_space *s = &fs->space;
+
+	fs_assert_held(&fs->lock);
+	if (to_cold)
+		s->cold_blocks += n;
+	else
+		s->cold_blocks -= n < s->cold_blocks ? n : s->cold_blocks;
+}
+
+/**
+ * fs_space_mem_cap() - how much file data the daemon's memory may hold
+ * @cglimit: the daemon's memory cgroup limit in bytes, or 0
+ *
+ * File data is charged to the daemon (writes it serves, loads, collapses):
+ * under a cgroup limit, or the machine's memory without one, a margin stays
+ * for the daemon itself: its request buffers (1 MiB a worker thread), the
+ * image writes in flight, collapses' new pages (an eighth, at least
+ * 48 MiB).
+ *
+ * Return: bytes.
+ */
+uint64_t fs_space_mem_cap(uint64_t cglimit)
+{
+	uint64_t mem = cglimit ? cglimit :
+		       (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t margin = mem / 8 > (48ull << 20) ? mem / 8 : 48ull << 20;
+
+	margin *= SANITIZER_FACTOR;
+	return mem > 2 * margin ? mem - margin : mem / 2;
+}

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * FUSE file requests: create/open/release, read and write served from the
+ * inode's memory file, flush, fsync/fdatasync (a commit), fallocate and
+ * lseek SEEK_DATA/SEEK_HOLE.  Each is decoded here, runs the core's rule
+ * (file.c) under the filesystem lock, chooses the data path of an open
+ * (passthrough.c), and is answered once, after the lock is dropped.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fsop.h"
+
+/* The writer of @fi asked by the kernel to clear set-ID bits (@kill). */
+static void kill_caller(fuse_req_t req, const struct fs_inode *inode, bool kill,
+			struct fs_caller *c)
+{
+	fsop_caller(req, c);
+	if (!kill)
+		return;
+	/* the kernel sets the flag for callers without CAP_FSETID; who they
+	 * are (their groups) is looked up only then */
+	c->fsetid = false;
+	c->kill_sxid = true;
+	fsop_caller_groups(req, inode, c);
+}
+
+static int do_open(fuse_req_t req, struct fs_inode *inode, struct fuse_file_info *fi)
+{
+	struct fsd *d = fsop_fsd(req);
+	bool kill = (unsigned)fi->flags & FSOP_FLAG_KILL_SUIDGID;
+	struct fs_caller c;
+	int ret;
+
+	fi->flags &= ~(int)FSOP_FLAG_KILL_SUIDGID;
+	kill_caller(req, inode, kill, &c);
+	ret = fs_file_open_relock(&d->fs, inode, fi->flags & O_TRUNC, &c);
+	if (ret)
+		return ret;
+	pt_open(d, inode, fi);
+	inode->nopen++;
+	fs_data_use(&d->fs, inode);
+	return 0;
+}
+
+static void fsop_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fsop_fs(req);
+	struct fs_inode *inode;
+	int ret;
+
+	fs_lock(fs);
+	inode = fs_iget(fs, ino);
+	ret = inode ? do_open(req, inode, fi) : -ENOENT;
+	fs_unlock(fs);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_open(req, fi);
+}
+
+static void fsop_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+			mode_t mode, struct fuse_file_info *fi)
+{
+	struct fs *fs = fsop_fs(req);
+	struct fuse_entry_param e;
+	struct fs_inode *inode;
+	struct fs_caller c;
+	int ret;
+
+	fsop_caller(req, &c);
+	fs_lock(fs);
+	ret = fs_make_node(fs, parent, name, S_IFREG | (mode & 07777), 0, NULL, &c,
+			   &inode);
+	if (!ret)
+		ret = do_open(req, inode, fi);
+	if (!ret)
+		fsop_entry(fs, inode, &e);
+	fs_unlock(fs);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_create(req, &e, fi);
+}
+
+static void fsop_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fsd *d = fsop_fsd(req);
+	struct fs_inode *inode;
+
+	fs_lock(&d->fs);
+	inode = fs_iget(&d->fs, ino);
+	if (inode && inode->nopen) {
+		pt_release(d, inode, fi);
+		inode->nopen--;
+		fs_inode_put_check(&d->fs, inode);
+		fs_data_trim(&d->fs);
+	}
+	fs_unlock(&d->fs);
+	fuse_reply_err(req, 0);
+}
+
+static void fsop_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		      struct fuse_file_info *fi)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+	struct fs *fs = fsop_fs(req);
+	struct fs_inode *inode;
+	int ret;
+
+	(void)fi;
+	fs_lock(fs);
+	ret = fs_file_get(fs, ino, &inode);
+	if (!ret)
+		ret = fs_file_read_check(fs, inode, (uint64_t)off, size);
+	if (!ret)
+		bv.buf[0].fd = inode->memfd;
+	fs_unlock(fs);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	/* The memory file stays open while the file is: no lock to read it. */
+	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bv.buf[0].pos = off;
+	fuse_reply_data(req, &bv, 0);
+}
+
+static void fsop_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		       size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fs *fs = fsop_fs(req);
+	struct fs_inode *inode;
+	struct fs_caller c;
+	bool killed = false;
+	size_t done = 0;
+	int ret;
+
+	fs_lock(fs);
+	ret = fs_file_get(fs, ino, &inode);
+	if (!ret) {
+		uint32_t mode = inode->mode;
+
+		fs_data_sync_attr(fs, inode);
+		kill_caller(req, inode, (unsigned)fi->flags & FSOP_FLAG_KILL_SUIDGID, &c);
+		ret = fs_file_write(fs, inode, buf, size, (uint64_t)off, &c, &done);
+		killed = mode != inode->mode;
+	}
+	fs_unlock(fs);
+	/* the kernel caches the mode it no longer has: drop it first */
+	if (killed)
+		fsop_inval_attr(req, ino);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_write(req, done);
+}
+
+static void fsop_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void fsop_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		       struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, -fs_commit(fsop_fs(req), false));
+}
+
+static void fsop_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
+			   off_t len, struct fuse_file_info *fi)
+{
+	struct fs *fs = fsop_fs(req);
+	struct fs_inode *inode;
+	struct fs_caller c;
+	bool killed = false;
+	int ret;
+
+	(void)fi;
+	fs_lock(fs);
+	ret = fs_file_get(fs, ino, &inode);
+	if (!ret) {
+		uint32_t was = inode->mode;
+
+		fs_data_sync_attr(fs, inode);
+		fsop_caller(req, &c);
+		if (fs->killpriv)	/* the rule is ours only then */
+			fsop_caller_groups(req, inode, &c);
+		ret = fs_file_fallocate(fs, inode, mode, (uint64_t)off, (uint64_t)len, &c);
+		killed = was != inode->mode;
+	}
+	fs_unlock(fs);
+	if (killed)	/* as in fsop_write(): before the reply */
+		fsop_inval_attr(req, ino);
+	fuse_reply_err(req, -ret);
+}
+
+static void fsop_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		       struct fuse_file_info *fi)
+{
+	struct fs *fs = fsop_fs(req);
+	struct fs_inode *inode;
+	off_t res = -1;
+	int ret;
+
+	(void)fi;
+	fs_lock(fs);
+	ret = fs_file_get(fs, ino, &inode);
+	if (!ret && whence != SEEK_DATA && whence != SEEK_HOLE)
+		ret = -EINVAL;
+	if (!ret) {
+		res = lseek(inode->memfd, off, whence);
+		ret = res < 0 ? -errno : 0;
+	}
+	fs_unlock(fs);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_lseek(req, res);
+}
+
+void fsop_file_ops(struct fuse_lowlevel_ops *ops)
+{
+	ops->open = fsop_open;
+	ops->create = fsop_create;
+	ops->release = fsop_release;
+	ops->read = fsop_read;
+	ops->write = fsop_write;
+	ops->flush = fsop_flush;
+	ops->fsync = fsop_fsync;
+	ops->fallocate = fsop_fallocate;
+	ops->lseek = fsop_lseek;
+}

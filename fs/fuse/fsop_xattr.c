@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * FUSE extended attribute requests.  Stored attributes are the core's
+ * (xattr.c), the control names and generated views too (ctl.c); this file
+ * decodes, copies the answer out under the lock, and replies after it is
+ * dropped.  A zero size asks for the length only, as getxattr(2) does.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsop.h"
+
+static void fsop_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			  const char *value, size_t size, int flags)
+{
+	struct fs *fs = fsop_fs(req);
+	struct fs_inode *inode;
+	bool handled = false;
+	int ret;
+
+	fs_lock(fs);
+	inode = fs_iget(fs, ino);
+	ret = inode ? fs_ctl_set_relock(fs, inode, name, value, size, &handled) : -ENOENT;
+	if (!ret && !handled)
+		ret = fs_xattr_set(fs, inode, name, value, size, flags);
+	fs_unlock(fs);
+	fuse_reply_err(req, -ret);
+}
+
+/* Answer a value or a size, as getxattr/listxattr want; no lock held. */
+static void reply_sized(fuse_req_t req, int ret, const char *buf, size_t len,
+			size_t size)
+{
+	if (!ret && size && size < len)
+		ret = -ERANGE;
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else if (!size)
+		fuse_reply_xattr(req, len);
+	else
+		fuse_reply_buf(req, buf, len);
+}
+
+static void fsop_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			  size_t size)
+{
+	struct fsd *d = fsop_fsd(req);
+	bool on = d->pt.mode == FSD_PT_ON;
+	struct fs_inode *inode;
+	char *value = NULL;
+	size_t len = 0;
+	int ret;
+
+	fs_lock(&d->fs);
+	inode = fs_iget(&d->fs, ino);
+	ret = inode ? fs_ctl_view(&d->fs, inode, name, on ? "passthrough" : "daemon",
+				  on ? "-" : d->pt.why, &value) : -ENOENT;
+	if (!ret && value)
+		len = strlen(value);
+	else if (!ret)
+		ret = fs_xattr_get(inode, name, &value, &len);
+	fs_unlock(&d->fs);
+	reply_sized(req, ret, value, len, size);
+	free(value);
+}
+
+static void fsop_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct fs *fs = fsop_fs(req);
+	struct fs_inode *inode;
+	char *names = NULL;
+	size_t len = 0;
+	int ret;
+
+	fs_lock(fs);
+	inode = fs_iget(fs, ino);
+	ret = inode ? fs_xattr_list(inode, &names, &len) : -ENOENT;
+	fs_unlock(fs);
+	reply_sized(req, ret, names, len, size);
+	free(names);
+}
+
+static void fsop_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct fs *fs = fsop_fs(req);
+	struct fs_inode *inode;
+	int ret;
+
+	fs_lock(fs);
+	inode = fs_iget(fs, ino);
+	ret = inode ? fs_xattr_remove(fs, inode, name) : -ENOENT;
+	fs_unlock(fs);
+	fuse_reply_err(req, -ret);
+}
+
+void fsop_xattr_ops(struct fuse_lowlevel_ops *ops)
+{
+	ops->setxattr = fsop_setxattr;
+	ops->getxattr = fsop_getxattr;
+	ops->listxattr = fsop_listxattr;
+	ops->removexattr = fsop_removexattr;
+}
