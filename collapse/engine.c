@@ -86,8 +86,12 @@ static unsigned resident_pages(uint8_t *map)
 
 /* ---- kernel verdicts from tracefs ---- */
 
-static pthread_mutex_t trace_lock = PTHREAD_MUTEX_INITIALIZER;
-static char trace_dir[128];
+/* A private tracefs instance; one per opener, so no process-wide state. */
+struct clp_trace {
+	int fd;			/* its trace_pipe, non-blocking */
+	pthread_mutex_t lock;	/* one reader of the pipe at a time */
+	char dir[128];
+};
 
 static int write_str(const char *path, const char *val)
 {
@@ -122,12 +126,6 @@ static int set_events(const char *dir, const char *on)
 	return ret;
 }
 
-/**
- * clp_trace_open() - a private tracefs instance with the collapse events on
- *
- * Return: a non-blocking trace_pipe descriptor, or -errno when tracefs is
- * absent or not writable (the kernel verdict is then simply not reported).
- */
 /* Remove instances left by daemons that died without cleaning up. */
 static void reap_stale(const char *base)
 {
@@ -151,42 +149,75 @@ static void reap_stale(const char *base)
 	closedir(d);
 }
 
-int clp_trace_open(void)
+/* Make the instance directory under the first tracefs mount that allows it. */
+static int trace_mkdir(char *dir, size_t len)
 {
 	static const char *const bases[] = { "/sys/kernel/tracing",
 					     "/sys/kernel/debug/tracing" };
-	char path[256];
-	int fd;
 
 	for (size_t i = 0; i < 2; i++) {
 		reap_stale(bases[i]);
-		snprintf(trace_dir, sizeof(trace_dir), "%s/instances/foliofs-%d",
-			 bases[i], (int)getpid());
-		if (mkdir(trace_dir, 0700) == 0 || errno == EEXIST)
-			break;
-		trace_dir[0] = '\0';
+		snprintf(dir, len, "%s/instances/foliofs-%d", bases[i], (int)getpid());
+		if (mkdir(dir, 0700) == 0 || errno == EEXIST)
+			return 0;
 	}
-	if (!trace_dir[0])
-		return -ENOENT;
-	if (set_events(trace_dir, "1")) {
-		rmdir(trace_dir);
-		trace_dir[0] = '\0';
-		return -ENOENT;
-	}
-	snprintf(path, sizeof(path), "%s/trace_pipe", trace_dir);
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	return -ENOENT;
 }
 
-void clp_trace_close(int fd)
+/**
+ * clp_trace_open() - a private tracefs instance with the collapse events on
+ * @out: the instance, for clp_trace_close()
+ *
+ * Return: 0; -ENOENT when tracefs is absent or not writable (the kernel
+ * verdict is then simply not reported); -ENOMEM; -errno from open(2).
+ */
+int clp_trace_open(struct clp_trace **out)
 {
-	if (fd >= 0)
-		close(fd);
-	if (!trace_dir[0])
+	struct clp_trace *t = calloc(1, sizeof(*t));
+	char path[256];
+	int ret;
+
+	if (!t)
+		return -ENOMEM;
+	ret = trace_mkdir(t->dir, sizeof(t->dir));
+	if (ret)
+		goto out_free;
+	ret = set_events(t->dir, "1");
+	if (ret)
+		goto out_rmdir;
+	snprintf(path, sizeof(path), "%s/trace_pipe", t->dir);
+	t->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	ret = t->fd < 0 ? -errno : 0;
+	if (ret)
+		goto out_events;
+	pthread_mutex_init(&t->lock, NULL);
+	*out = t;
+	return 0;
+out_events:
+	set_events(t->dir, "0");
+out_rmdir:
+	rmdir(t->dir);
+out_free:
+	free(t);
+	return ret;
+}
+
+/* The trace_pipe of @t, for a reader of its own (folioctl trace). */
+int clp_trace_fd(const struct clp_trace *t)
+{
+	return t->fd;
+}
+
+/* Turn the events off and remove the instance; NULL is fine. */
+void clp_trace_close(struct clp_trace *t)
+{
+	if (!t)
 		return;
-	set_events(trace_dir, "0");
-	if (rmdir(trace_dir) == 0)
-		trace_dir[0] = '\0';
+	close(t->fd);
+	set_events(t->dir, "0");
+	rmdir(t->dir);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
 }
 
 /*
@@ -194,21 +225,21 @@ void clp_trace_close(int fd)
  * reports the page index where its scan stopped, the region's end when it
  * got that far, so both ends of the region are accepted.
  */
-static int trace_verdict(int tracefd, const char *name, uint64_t index)
+static int trace_verdict(struct clp_trace *t, const char *name, uint64_t index)
 {
 	char buf[16384], want_idx[40], want_end[40], want_name[48];
 	int verdict = -1;
 	ssize_t n;
 
-	if (tracefd < 0)
+	if (!t)
 		return -1;
 	snprintf(want_idx, sizeof(want_idx), " index=%llu,", (unsigned long long)index);
 	snprintf(want_end, sizeof(want_end), " index=%llu,",
 		 (unsigned long long)(index + CLP_REGION_PAGES));
 	/* "ino-5," cannot match "ino-15,": the prefix anchors it */
 	snprintf(want_name, sizeof(want_name), "%s", name);
-	pthread_mutex_lock(&trace_lock);
-	while ((n = read(tracefd, buf, sizeof(buf) - 1)) > 0) {
+	pthread_mutex_lock(&t->lock);
+	while ((n = read(t->fd, buf, sizeof(buf) - 1)) > 0) {
 		buf[n] = '\0';
 		for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
 			char *res = strstr(line, "result=");
@@ -219,7 +250,7 @@ static int trace_verdict(int tracefd, const char *name, uint64_t index)
 			verdict = clp_kernel_result_parse(res + 7);
 		}
 	}
-	pthread_mutex_unlock(&trace_lock);
+	pthread_mutex_unlock(&t->lock);
 	return verdict;
 }
 
@@ -247,7 +278,7 @@ static enum clp_result refine(enum clp_result res, int kverdict)
  * @file_size: the file's size now
  * @p: policy, population threshold, explicit request or not
  * @reg: the region's entry; resident and kverdict are updated
- * @tracefd: from clp_trace_open(), or -1
+ * @trace: from clp_trace_open(), or NULL
  * @ino: the number in @fd's name (CLP_TRACE_NAME), which the trace shows
  *
  * Return: the result; never blocks on a filesystem lock, so callers must
@@ -255,7 +286,7 @@ static enum clp_result refine(enum clp_result res, int kverdict)
  */
 enum clp_result clp_collapse_region(int fd, uint64_t off, uint64_t file_size,
 				    const struct clp_params *p, struct clp_region *reg,
-				    int tracefd, uint64_t ino)
+				    struct clp_trace *trace, uint64_t ino)
 {
 	enum clp_result res;
 	char name[40];
@@ -282,7 +313,7 @@ enum clp_result clp_collapse_region(int fd, uint64_t off, uint64_t file_size,
 		int err = madvise(map, CLP_REGION_SIZE, MADV_COLLAPSE) ? errno : 0;
 
 		snprintf(name, sizeof(name), CLP_TRACE_NAME ",", (unsigned long long)ino);
-		reg->kverdict = (int8_t)trace_verdict(tracefd, name, off / CLP_PAGE_SIZE);
+		reg->kverdict = (int8_t)trace_verdict(trace, name, off / CLP_PAGE_SIZE);
 		res = refine(clp_errno_result(err), reg->kverdict);
 		if (res == CLP_SUCCEEDED || res == CLP_PAGE_PMD_MAPPED)
 			reg->resident = CLP_REGION_PAGES;
@@ -379,7 +410,7 @@ int clp_next_data(int fd, uint64_t from, uint64_t end, uint64_t *idx)
  * @file_size: the file's size
  * @p: parameters; an explicit request also ends keep-off
  * @st: counters to update (may be NULL)
- * @tracefd: from clp_trace_open(), or -1
+ * @trace: from clp_trace_open(), or NULL
  * @ino: the number in @fd's name (CLP_TRACE_NAME)
  *
  * A region that is not due (huge, backing off) is left alone.  Regions with
@@ -393,7 +424,7 @@ int clp_next_data(int fd, uint64_t from, uint64_t end, uint64_t *idx)
  */
 enum clp_result clp_collapse_step(struct clp_region *reg, int fd, uint64_t idx,
 				  uint64_t file_size, const struct clp_params *p,
-				  struct clp_stats *st, int tracefd, uint64_t ino)
+				  struct clp_stats *st, struct clp_trace *trace, uint64_t ino)
 {
 	uint64_t off = idx << CLP_REGION_SHIFT;
 	enum clp_result res;
@@ -402,14 +433,14 @@ enum clp_result clp_collapse_step(struct clp_region *reg, int fd, uint64_t idx,
 		return CLP_SUCCEEDED;
 	if (p->explicit_req && reg->state == CLP_R_KEEP_OFF)
 		reg->state = CLP_R_SMALL;	/* a user asked: keep-off ends */
-	res = clp_collapse_region(fd, off, file_size, p, reg, tracefd,
+	res = clp_collapse_region(fd, off, file_size, p, reg, trace,
 						   ino);
 	/* a user waits for this one: ride out short races (pages just
 	 * written may not be on the LRU yet) before reporting EAGAIN */
 	for (int again = 0; p->explicit_req && res == CLP_SCAN_ABORTED && again < 5; again++) {
 		usleep(20000);
 		res = clp_collapse_region(fd, off, file_size, p, reg,
-							   tracefd, ino);
+					    trace, ino);
 	}
 	/*
 	 * Keep-off ends only where the region was looked at and found whole

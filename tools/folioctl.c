@@ -396,14 +396,11 @@ static int cmd_collapse(const char *path, const char *off, const char *len)
 static enum clp_policy mount_policy(const char *path)
 {
 	enum clp_policy p = CLP_POLICY_ALWAYS;
-	char *text = get_text(path, FOFS_XATTR_STATUS), *h;
+	char *text = get_text(path, FOFS_XATTR_STATUS), val[16];
 
-	h = text ? strstr(text, "\nhuge=") : NULL;
-	if (h) {
-		h[6 + strcspn(h + 6, "\n")] = '\0';
-		if (clp_policy_parse(h + 6, &p))
-			p = CLP_POLICY_ALWAYS;
-	}
+	if (text && fofs_status_value(text, FOFS_ST_HUGE, val, sizeof(val)) &&
+	    clp_policy_parse(val, &p))
+		p = CLP_POLICY_ALWAYS;
 	free(text);
 	return p;
 }
@@ -573,12 +570,12 @@ static bool trace_line(const char *buf)
 static int cmd_trace(long count)
 {
 	struct sigaction sa = { .sa_handler = trace_signal };	/* no SA_RESTART */
-	int fd = clp_trace_open();
+	struct clp_trace *t;
 	char buf[8192];
 	long seen = 0;
 	FILE *f;
 
-	if (fd < 0) {
+	if (clp_trace_open(&t)) {
 		fprintf(stderr, "folioctl: trace needs root and tracefs "
 			"(mount -t tracefs nodev /sys/kernel/tracing)\n");
 		return 1;
@@ -588,13 +585,13 @@ static int cmd_trace(long count)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);
-	f = fdopen(dup(fd), "r");
+	f = fdopen(dup(clp_trace_fd(t)), "r");
 	fcntl(fileno(f), F_SETFL, 0);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	while (!trace_stop && (count <= 0 || seen < count) && fgets(buf, sizeof(buf), f))
 		seen += trace_line(buf);
 	fclose(f);
-	clp_trace_close(fd);
+	clp_trace_close(t);
 	return 0;
 }
 

@@ -95,7 +95,7 @@ static enum clp_result collapse_region_relock(struct fs *fs, struct fs_inode *in
 
 	fs_unlock(fs);
 	res = clp_collapse_step(&reg, job->fd, idx, job->size, &job->p, &job->st,
-				fs->clp.tracefd, job->ino);
+				fs->clp.trace, job->ino);
 	fs_lock(fs);
 	if (gen == inode->cmap_gen)
 		clp_map_set(&inode->cmap, idx, &reg);
@@ -113,6 +113,7 @@ static int collapse_walk_relock(struct fs *fs, struct fs_inode *inode,
 	uint64_t idx;
 	int ret;
 
+	fs_assert_held(&fs->lock);
 	while (job->p.explicit_req || !fs->clp.stop) {
 		enum clp_result res;
 
@@ -243,9 +244,9 @@ int fsclp_start(struct fs *fs)
 {
 	int ret;
 
-	fs->clp.tracefd = geteuid() == 0 ? clp_trace_open() : -1;
-	if (fs->clp.tracefd < 0)
-		fs->clp.tracefd = -1;
+	/* without tracefs (or root) the kernel's verdicts are simply not named */
+	if (geteuid() != 0 || clp_trace_open(&fs->clp.trace))
+		fs->clp.trace = NULL;
 	if (!fs->opts.scan_sleep_ms)
 		return 0;
 	ret = -pthread_create(&fs->clp.thread, NULL, clp_main, fs);
@@ -259,8 +260,8 @@ void fsclp_stop(struct fs *fs)
 		fs_thread_stop(fs, fs->clp.thread, &fs->clp.stop, &fs->clp.cond);
 		fs->clp.started = false;
 	}
-	clp_trace_close(fs->clp.tracefd);
-	fs->clp.tracefd = -1;
+	clp_trace_close(fs->clp.trace);
+	fs->clp.trace = NULL;
 }
 
 /**

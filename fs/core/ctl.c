@@ -121,7 +121,7 @@ static int status_text(struct fs *fs, const char *data_path, const char *pt_why,
 	put_u(&sb, FOFS_ST_COMMITS, fs->wb.commits);
 	put_u(&sb, FOFS_ST_CACHE_SIZE, fs->opts.cache_size);
 	put_s(&sb, FOFS_ST_HUGE, clp_policy_name(fs->opts.huge));
-	put_s(&sb, FOFS_ST_KERNEL_VERDICTS, fs->clp.tracefd >= 0 ? "on" : "off");
+	put_s(&sb, FOFS_ST_KERNEL_VERDICTS, fs->clp.trace ? "on" : "off");
 	put_u(&sb, FOFS_ST_IMAGE_BLOCKS, img_sb(fs->img)->s_blocks);
 	put_u(&sb, FOFS_ST_IMAGE_USED_BLOCKS, fs->space.committed_used);
 	strbuf_printf(&sb, "%s=%d\n", fofs_status_key(FOFS_ST_WRITEBACK_ERROR),

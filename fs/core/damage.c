@@ -22,22 +22,28 @@ static uint64_t ext_end(const struct fofs_extent *e)
 
 /**
  * fs_bad_install() - a load found these extents damaged
- * @inode: the file, lock held
+ * @fs: the filesystem, lock held
+ * @inode: the file
  * @bad: malloc'd extents, taken over (NULL when @n is 0)
  * @n: how many
  */
-void fs_bad_install(struct fs_inode *inode, struct fofs_extent *bad, uint32_t n)
+void fs_bad_install(struct fs *fs, struct fs_inode *inode, struct fofs_extent *bad,
+		    uint32_t n)
 {
-	free(inode->bad);
+	fs_assert_held(&fs->lock);
+	fs_bad_release(inode);
 	inode->bad = n ? bad : NULL;
 	inode->nbad = n;
 	if (!n)
 		free(bad);
 }
 
+/* Forget the damage of an inode being unloaded or freed. */
 void fs_bad_release(struct fs_inode *inode)
 {
-	fs_bad_install(inode, NULL, 0);
+	free(inode->bad);
+	inode->bad = NULL;
+	inode->nbad = 0;
 }
 
 /**
@@ -93,7 +99,8 @@ bool fs_bad_next_region(const struct fofs_extent *bad, uint32_t n, uint64_t from
 
 /**
  * fs_bad_punch() - [@off, @end) becomes a hole (punch, zero range, truncate)
- * @inode: the file, lock held
+ * @fs: the filesystem, lock held
+ * @inode: the file
  * @off: first byte
  * @end: first byte past the range
  *
@@ -102,10 +109,11 @@ bool fs_bad_next_region(const struct fofs_extent *bad, uint32_t n, uint64_t from
  *
  * Return: 0; -EIO if the range cuts a damaged extent (nothing changes).
  */
-int fs_bad_punch(struct fs_inode *inode, uint64_t off, uint64_t end)
+int fs_bad_punch(struct fs *fs, struct fs_inode *inode, uint64_t off, uint64_t end)
 {
 	uint32_t keep = 0;
 
+	fs_assert_held(&fs->lock);
 	for (uint32_t i = 0; i < inode->nbad; i++)
 		if (fs_bad_overlaps(&inode->bad[i], 1, off, end, false) &&
 		    (off > inode->bad[i].e_file_off || end < ext_end(&inode->bad[i])))

@@ -280,7 +280,7 @@ int fs_data_load_relock(struct fs *fs, struct fs_inode *inode)
 		if (job.nbad > 1)
 			fs_log(LOG_ERR, "inode %llu: %u damaged extents in all",
 			       (unsigned long long)inode->ino, job.nbad);
-		fs_bad_install(inode, job.bad, job.nbad);
+		fs_bad_install(fs, inode, job.bad, job.nbad);
 	} else {
 		free(job.bad);
 	}
@@ -357,6 +357,7 @@ void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode)
  */
 void fs_data_trim(struct fs *fs)
 {
+	fs_assert_held(&fs->lock);
 	fs_data_trim_to(fs, fs->opts.cache_size / FOFS_BLOCK_SIZE);
 }
 
@@ -418,6 +419,7 @@ int fs_space_check(struct fs *fs, uint64_t blocks)
 {
 	struct fs_space_use u;
 
+	fs_assert_held(&fs->lock);
 	fs_space_use(fs, &u);
 	if (fs->space.cache_blocks + blocks > u.image_room)
 		return -ENOSPC;

@@ -147,6 +147,7 @@ int fs_get_dir(struct fs *fs, uint64_t ino, struct fs_inode **out)
 {
 	struct fs_inode *dir = fs_iget(fs, ino);
 
+	fs_assert_held(&fs->lock);
 	if (!dir || !dir->nlink)
 		return -ENOENT;
 	if (!S_ISDIR(dir->mode))

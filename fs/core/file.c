@@ -63,7 +63,7 @@ int fs_file_truncate_relock(struct fs *fs, struct fs_inode *inode, uint64_t size
 		return ret;
 	ret = fs_data_load_relock(fs, inode);
 	if (!ret && size < inode->size)
-		ret = fs_bad_punch(inode, size, inode->size);
+		ret = fs_bad_punch(fs, inode, size, inode->size);
 	if (ret)
 		return ret;
 	if (ftruncate(inode->memfd, (off_t)size) < 0)
@@ -104,7 +104,7 @@ int fs_file_open_relock(struct fs *fs, struct fs_inode *inode, bool trunc,
 	if (ret)
 		return ret;
 	if (c->kill_sxid)
-		fs_kill_sxid(inode, FS_SXID_DATA, c);
+		fs_kill_sxid(fs, inode, FS_SXID_DATA, c);
 	fs_touch(&inode->mtime);
 	inode->ctime = inode->mtime;
 	fs_meta_dirty(fs);
@@ -191,7 +191,7 @@ int fs_file_write(struct fs *fs, struct fs_inode *inode, const char *buf,
 	if (n < 0)
 		return -errno;
 	if (c->kill_sxid)
-		fs_kill_sxid(inode, FS_SXID_DATA, c);
+		fs_kill_sxid(fs, inode, FS_SXID_DATA, c);
 	if (off + (uint64_t)n > inode->size)
 		inode->size = off + (uint64_t)n;
 	fs_touch(&inode->mtime);
@@ -229,7 +229,7 @@ static int fallocate_check(struct fs *fs, struct fs_inode *inode, int mode,
 	if (off > (uint64_t)INT64_MAX || !len || len > (uint64_t)INT64_MAX)
 		return ret;
 	ret = mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE) ?
-	      fs_bad_punch(inode, off, off + len) :
+	      fs_bad_punch(fs, inode, off, off + len) :
 	      fs_bad_overlaps(inode->bad, inode->nbad, off, off + len, true) ? -EIO : 0;
 	if (ret || (mode & FALLOC_FL_PUNCH_HOLE))
 		return ret;
@@ -266,7 +266,7 @@ int fs_file_fallocate(struct fs *fs, struct fs_inode *inode, int mode,
 	if (ret)
 		return ret;
 	if (fs->killpriv)
-		fs_kill_sxid(inode, FS_SXID_DATA, c);
+		fs_kill_sxid(fs, inode, FS_SXID_DATA, c);
 	if (fstat(inode->memfd, &st) == 0)
 		inode->size = (uint64_t)st.st_size;
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
@@ -297,7 +297,7 @@ static void chown_sxid(struct fs *fs, struct fs_inode *inode, unsigned valid,
 		       const struct fs_caller *c)
 {
 	if (fs->killpriv && (!valid || (valid & (FS_ATTR_UID | FS_ATTR_GID))))
-		fs_kill_sxid(inode, FS_SXID_CHOWN, c);
+		fs_kill_sxid(fs, inode, FS_SXID_CHOWN, c);
 }
 
 /**
@@ -331,7 +331,7 @@ int fs_setattr_relock(struct fs *fs, struct fs_inode *inode,
 	/* the kernel asks to clear set-ID bits when the caller lacks CAP_FSETID */
 	writer.fsetid = false;
 	if ((a->valid & FS_ATTR_SIZE) && c->kill_sxid)
-		fs_kill_sxid(inode, FS_SXID_DATA, &writer);
+		fs_kill_sxid(fs, inode, FS_SXID_DATA, &writer);
 	if (a->valid & FS_ATTR_MODE)
 		inode->mode = (inode->mode & S_IFMT) | (a->mode & 07777);
 	if (a->valid & FS_ATTR_UID)

@@ -30,7 +30,6 @@ int fs_init(struct fs *fs, struct img *img, const struct fs_opts *opts)
 	pthread_cond_init(&fs->wb.cond, NULL);
 	pthread_cond_init(&fs->load_cond, NULL);
 	pthread_cond_init(&fs->clp.cond, NULL);
-	fs->clp.tracefd = -1;
 	fs->next_ino = img_sb(img)->s_next_ino;
 	fs->space.committed_used = img_sb(img)->s_used_blocks;
 	fs->space.committed_meta = img_sb(img)->s_meta_blocks;

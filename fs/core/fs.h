@@ -165,7 +165,7 @@ struct fs_clp {
 	struct clp_stats stats;
 	uint64_t load_collapsed;	/* regions loaded as huge pages */
 	uint64_t load_collapse_failed;
-	int tracefd;			/* set before the thread starts */
+	struct clp_trace *trace;	/* kernel verdicts, or NULL; set at start */
 	uint64_t cursor;		/* inode number the scan resumes after */
 	pthread_t thread;		/* owned by fsclp_start/stop */
 	pthread_cond_t cond;
@@ -257,13 +257,14 @@ void fs_data_dirty(struct fs *fs, struct fs_inode *inode, uint64_t off,
 		   uint64_t end);
 
 /* damage.c */
-void fs_bad_install(struct fs_inode *inode, struct fofs_extent *bad, uint32_t n);
+void fs_bad_install(struct fs *fs, struct fs_inode *inode, struct fofs_extent *bad,
+		    uint32_t n);
 void fs_bad_release(struct fs_inode *inode);
 bool fs_bad_overlaps(const struct fofs_extent *bad, uint32_t n, uint64_t off,
 		     uint64_t end, bool regions);
 bool fs_bad_next_region(const struct fofs_extent *bad, uint32_t n, uint64_t from,
 			uint64_t *r);
-int fs_bad_punch(struct fs_inode *inode, uint64_t off, uint64_t end);
+int fs_bad_punch(struct fs *fs, struct fs_inode *inode, uint64_t off, uint64_t end);
 
 /* policy.c */
 enum clp_policy fs_inode_policy(const struct fs *fs, const struct fs_inode *inode);
@@ -292,7 +293,7 @@ void fs_inode_put_check(struct fs *fs, struct fs_inode *inode);
 bool fs_inode_sxid(const struct fs_inode *inode);
 uint32_t fs_sxid_kill(const struct fs_inode *inode, enum fs_sxid_cause cause,
 		      const struct fs_caller *c);
-bool fs_kill_sxid(struct fs_inode *inode, enum fs_sxid_cause cause,
+void fs_kill_sxid(struct fs *fs, struct fs_inode *inode, enum fs_sxid_cause cause,
 		  const struct fs_caller *c);
 void fs_stat(const struct fs_inode *inode, struct stat *st);
 
@@ -309,9 +310,9 @@ int fs_get_dir(struct fs *fs, uint64_t ino, struct fs_inode **out);
 /* xattr.c: extended attributes */
 int fs_xattr_set(struct fs *fs, struct fs_inode *inode, const char *name,
 		 const char *value, size_t size, int flags);
-int fs_xattr_get(struct fs_inode *inode, const char *name, char **value,
+int fs_xattr_get(struct fs *fs, struct fs_inode *inode, const char *name, char **value,
 		 size_t *len);
-int fs_xattr_list(struct fs_inode *inode, char **names, size_t *len);
+int fs_xattr_list(struct fs *fs, struct fs_inode *inode, char **names, size_t *len);
 int fs_xattr_remove(struct fs *fs, struct fs_inode *inode, const char *name);
 int fs_xattr_inherit(struct fs *fs, struct fs_inode *dir, struct fs_inode *inode);
 

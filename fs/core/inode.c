@@ -77,22 +77,24 @@ uint32_t fs_sxid_kill(const struct fs_inode *inode, enum fs_sxid_cause cause,
 
 /**
  * fs_kill_sxid() - clear the set-ID bits a change must clear
- * @inode: the file, lock held
+ * @fs: the filesystem, lock held
+ * @inode: the file
  * @cause: see fs_sxid_kill()
  * @c: who makes the change
  *
- * Return: true if the mode changed (the kernel's cached mode is stale).
+ * The front end compares the mode before and after: the kernel's cached
+ * mode is then stale.
  */
-bool fs_kill_sxid(struct fs_inode *inode, enum fs_sxid_cause cause,
+void fs_kill_sxid(struct fs *fs, struct fs_inode *inode, enum fs_sxid_cause cause,
 		  const struct fs_caller *c)
 {
 	uint32_t kill = fs_sxid_kill(inode, cause, c);
 
+	fs_assert_held(&fs->lock);
 	if (!kill)
-		return false;
+		return;
 	inode->mode &= ~kill;
 	fs_touch(&inode->ctime);
-	return true;
 }
 
 struct fs_inode *fs_iget(struct fs *fs, uint64_t ino)
@@ -150,6 +152,7 @@ int fs_inode_new(struct fs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
 	struct fs_inode *inode;
 	int ret = -ENOMEM;
 
+	fs_assert_held(&fs->lock);
 	inode = fs_inode_alloc(fs->next_ino);
 	if (!inode)
 		return ret;

@@ -9,8 +9,8 @@
  * beside struct fs: commit_lock, then lock.
  */
 #include <assert.h>
-#include <stdio.h>
 #include <stdlib.h>
+#include <syslog.h>
 
 #include "fs.h"
 
@@ -25,7 +25,7 @@ static void check_call(int err, const char *what)
 {
 	if (!err)
 		return;
-	fprintf(stderr, "foliofs: lock error %d in %s\n", err, what);
+	fs_log(LOG_CRIT, "lock error %d in %s", err, what);
 	abort();
 }
 #endif
@@ -39,7 +39,7 @@ void assert_held_(bool ok, const char *lock, const char *func)
 #else
 	if (ok)
 		return;
-	fprintf(stderr, "foliofs: %s: lock rule broken for %s\n", func, lock);
+	fs_log(LOG_CRIT, "%s: lock rule broken for %s", func, lock);
 	abort();
 #endif
 }

@@ -146,6 +146,7 @@ int fs_link(struct fs *fs, uint64_t ino, uint64_t parent, const char *name,
 /* Drop one link of @inode; lock held. */
 static void drop_link(struct fs *fs, struct fs_inode *inode)
 {
+	fs_assert_held(&fs->lock);
 	if (S_ISDIR(inode->mode))
 		inode->nlink = 0;
 	else if (inode->nlink)

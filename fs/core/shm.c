@@ -115,6 +115,7 @@ void shm_update_limit(struct fs *fs)
 	char val[32];
 	int pfd;
 
+	fs_assert_held(&fs->lock);
 	if (fs->shm.mnt < 0)
 		return;
 	limit = room_blocks(fs);

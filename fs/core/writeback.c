@@ -492,6 +492,8 @@ int fs_commit(struct fs *fs, bool clean)
 	bool need, dead;
 	int ret = 0;
 
+	fs_assert_unheld(&fs->lock);
+	fs_assert_unheld(&fs->commit_lock);
 	if (fs->opts.ro)
 		return 0;
 	fs_commit_lock(fs);

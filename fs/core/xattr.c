@@ -99,18 +99,20 @@ int fs_xattr_set(struct fs *fs, struct fs_inode *inode, const char *name,
 
 /**
  * fs_xattr_get() - a copy of one attribute's value
- * @inode: the inode, fs->lock held
+ * @fs: the filesystem, lock held
+ * @inode: the inode
  * @name: full name
  * @value: malloc'd copy, for the caller to free (answered after unlocking)
  * @len: its length
  *
  * Return: 0; -ENODATA; -ENOMEM.
  */
-int fs_xattr_get(struct fs_inode *inode, const char *name, char **value,
-		 size_t *len)
+int fs_xattr_get(struct fs *fs, struct fs_inode *inode, const char *name,
+		 char **value, size_t *len)
 {
 	struct fs_xattr **pp = xattr_find(inode, name);
 
+	fs_assert_held(&fs->lock);
 	if (!pp)
 		return -ENODATA;
 	*len = (*pp)->value_len;
@@ -123,16 +125,18 @@ int fs_xattr_get(struct fs_inode *inode, const char *name, char **value,
 
 /**
  * fs_xattr_list() - the names, each NUL-terminated, as listxattr(2) wants
- * @inode: the inode, fs->lock held
+ * @fs: the filesystem, lock held
+ * @inode: the inode
  * @names: malloc'd list, for the caller to free; NULL when empty
  * @len: its length
  *
  * Return: 0; -ENOMEM.
  */
-int fs_xattr_list(struct fs_inode *inode, char **names, size_t *len)
+int fs_xattr_list(struct fs *fs, struct fs_inode *inode, char **names, size_t *len)
 {
 	size_t n = 0;
 
+	fs_assert_held(&fs->lock);
 	*names = NULL;
 	for (struct fs_xattr *x = inode->xattrs; x; x = x->next)
 		n += x->name_len + 1u;
@@ -186,6 +190,7 @@ int fs_xattr_inherit(struct fs *fs, struct fs_inode *dir, struct fs_inode *inode
 {
 	struct fs_xattr **pp = xattr_find(dir, FOFS_XATTR_POLICY);
 
+	fs_assert_held(&fs->lock);
 	if (!pp)
 		return 0;
 	return fs_xattr_set(fs, inode, FOFS_XATTR_POLICY, (*pp)->value,

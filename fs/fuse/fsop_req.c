@@ -41,6 +41,7 @@ void fsop_caller_groups(fuse_req_t req, const struct fs_inode *inode,
 	gid_t groups[64];
 	int n;
 
+	fs_assert_held(&fsop_fs(req)->lock);
 	c->in_group = c->gid == inode->gid;
 	if (c->in_group || (inode->mode & (S_ISGID | S_IXGRP)) != S_ISGID)
 		return;
@@ -61,6 +62,7 @@ void fsop_caller_groups(fuse_req_t req, const struct fs_inode *inode,
  */
 void fsop_entry(struct fs *fs, struct fs_inode *inode, struct fuse_entry_param *e)
 {
+	fs_assert_held(&fs->lock);
 	fs_data_sync_attr(fs, inode);
 	memset(e, 0, sizeof(*e));
 	e->ino = inode->ino;
@@ -81,5 +83,6 @@ void fsop_entry(struct fs *fs, struct fs_inode *inode, struct fuse_entry_param *
  */
 void fsop_inval_attr(fuse_req_t req, uint64_t ino)
 {
+	fs_assert_unheld(&fsop_fs(req)->lock);
 	fuse_lowlevel_notify_inval_inode(fsop_fsd(req)->se, ino, -1, 0);
 }

@@ -32,6 +32,7 @@ static void fsop_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 static void reply_sized(fuse_req_t req, int ret, const char *buf, size_t len,
 			size_t size)
 {
+	fs_assert_unheld(&fsop_fs(req)->lock);
 	if (!ret && size && size < len)
 		ret = -ERANGE;
 	if (ret)
@@ -59,7 +60,7 @@ static void fsop_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (!ret && value)
 		len = strlen(value);
 	else if (!ret)
-		ret = fs_xattr_get(inode, name, &value, &len);
+		ret = fs_xattr_get(&d->fs, inode, name, &value, &len);
 	fs_unlock(&d->fs);
 	reply_sized(req, ret, value, len, size);
 	free(value);
@@ -75,7 +76,7 @@ static void fsop_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 	fs_lock(fs);
 	inode = fs_iget(fs, ino);
-	ret = inode ? fs_xattr_list(inode, &names, &len) : -ENOENT;
+	ret = inode ? fs_xattr_list(fs, inode, &names, &len) : -ENOENT;
 	fs_unlock(fs);
 	reply_sized(req, ret, names, len, size);
 	free(names);

@@ -127,6 +127,9 @@ struct clp_stats {
 	uint64_t by_result[CLP_NR_RESULTS];
 };
 
+/* A private tracefs instance for the kernel's verdicts (opaque). */
+struct clp_trace;
+
 /* What a collapse is allowed to do. */
 struct clp_params {
 	enum clp_policy policy;		/* effective policy of the file */
@@ -155,15 +158,16 @@ bool clp_region_due(const struct clp_region *r, uint64_t now_ns, bool explicit_r
 void *clp_map_aligned(int fd, uint64_t off, size_t len, int prot);
 enum clp_result clp_collapse_region(int fd, uint64_t off, uint64_t file_size,
 				    const struct clp_params *p, struct clp_region *reg,
-				    int tracefd, uint64_t ino);
+				    struct clp_trace *trace, uint64_t ino);
 int clp_data_run(int fd, uint64_t pos, uint64_t end, uint64_t *start, uint64_t *stop);
 int clp_next_data(int fd, uint64_t from, uint64_t end, uint64_t *idx);
 enum clp_result clp_collapse_step(struct clp_region *reg, int fd, uint64_t idx,
 				  uint64_t file_size, const struct clp_params *p,
-				  struct clp_stats *st, int tracefd, uint64_t ino);
+				  struct clp_stats *st, struct clp_trace *trace, uint64_t ino);
 
-int clp_trace_open(void);
-void clp_trace_close(int fd);
+int clp_trace_open(struct clp_trace **out);
+int clp_trace_fd(const struct clp_trace *t);
+void clp_trace_close(struct clp_trace *t);
 
 /* Stage two: remap a running process's mappings of files under @prefix. */
 struct clp_remap_report {
