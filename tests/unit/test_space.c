@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Unit tests for the core's space accounting (fs/core/space.c, and
+ * fs_space_check() in data.c): one formula gives the image's use, the
+ * copy-on-write reserve and the room data may take; admission stops at
+ * exactly that room; under a memory cap, clean closed files are given back
+ * (their data then counts as living in the image) before a write is
+ * refused.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core_fixture.h"
+
+#define MIB	(1ull << 20)
+
+static void test_one_formula(void **state)
+{
+	const struct fs_opts o = { .huge = CLP_POLICY_ALWAYS };
+	struct fs_space_use u;
+	struct fixture f;
+
+	(void)state;
+	assert_int_equal(fixture_up(&f, 64 * MIB, &o), 0);
+	fs_lock(&f.fs);
+	fs_space_use(&f.fs, &u);
+	assert_int_equal(u.total, img_sb(f.img)->s_blocks);
+	assert_int_equal(u.used, f.fs.space.committed_meta + FOFS_SUPER_SLOTS);
+	assert_int_equal(u.reserve, f.fs.space.committed_meta + 64 + u.total / 64);
+	assert_int_equal(u.image_room, u.total - u.used - u.reserve);
+	assert_int_equal(u.mem_room, 0);
+	/* admission stops at exactly the room */
+	assert_int_equal(fs_space_check(&f.fs, u.image_room), 0);
+	assert_int_equal(fs_space_check(&f.fs, u.image_room + 1), -ENOSPC);
+	fs_unlock(&f.fs);
+	fixture_down(&f);
+}
+
+static void test_memory_counts(void **state)
+{
+	const struct fs_opts o = { .huge = CLP_POLICY_ALWAYS };
+	struct fs_space_use before, after;
+	struct fixture f;
+	struct fs_inode *i;
+
+	(void)state;
+	assert_int_equal(fixture_up(&f, 64 * MIB, &o), 0);
+	fs_lock(&f.fs);
+	fs_space_use(&f.fs, &before);
+	assert_int_equal(fixture_file(&f, "a", &i), 0);
+	assert_int_equal(fixture_write(&f, i, 0, 40 * 4096, 'a'), 0);
+	assert_int_equal(f.fs.space.cache_blocks, 40);
+	fs_space_use(&f.fs, &after);
+	assert_int_equal(after.used, before.used + 40);
+	/* the room for data does not shrink by what data already holds */
+	assert_int_equal(after.image_room, before.image_room);
+	fs_unlock(&f.fs);
+	fixture_down(&f);
+}
+
+static void test_mem_cap_trims_clean_files(void **state)
+{
+	const struct fs_opts o = { .huge = CLP_POLICY_ALWAYS, .mem_cap = 256 * 4096 };
+	struct fixture f;
+	struct fs_inode *i;
+
+	(void)state;
+	assert_int_equal(fixture_up(&f, 64 * MIB, &o), 0);
+	fs_lock(&f.fs);
+	assert_int_equal(fixture_file(&f, "a", &i), 0);
+	assert_int_equal(fixture_write(&f, i, 0, 100 * 4096, 'a'), 0);
+	/* open or dirty data stays: the write is refused */
+	assert_int_equal(fs_space_check(&f.fs, 200), -ENOSPC);
+	assert_int_equal(fixture_commit(&f), 0);
+	i->nopen--;
+	assert_int_equal(f.fs.space.cold_blocks, 0);
+	/* clean and closed: given back first, then the write fits */
+	assert_int_equal(fs_space_check(&f.fs, 200), 0);
+	assert_int_equal(i->memfd, -1);
+	assert_int_equal(f.fs.space.cache_blocks, 0);
+	assert_int_equal(f.fs.space.cold_blocks, 100);
+	assert_int_equal(fs_space_check(&f.fs, 257), -ENOSPC);
+	fs_unlock(&f.fs);
+	fixture_down(&f);
+}
+
+static void test_mem_cap_margin(void **state)
+{
+	uint64_t g = 1ull << 30, cap = fs_space_mem_cap(g);
+
+	(void)state;
+	/* a margin stays for the daemon: an eighth, doubled when sanitized */
+	assert_true(cap < g);
+	assert_true(cap >= g - g / 4);
+	assert_int_equal(fs_space_mem_cap(64ull << 20), 32ull << 20);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_one_formula),
+		cmocka_unit_test(test_memory_counts),
+		cmocka_unit_test(test_mem_cap_trims_clean_files),
+		cmocka_unit_test(test_mem_cap_margin),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Unit tests for writeback chunking (fs/core/writeback.c) and the policy
+ * it follows (fs/core/policy.c): a fully written 2 MiB region becomes one
+ * order-9 extent under "always", a full 64 KiB chunk an order-4 extent, a
+ * sparse run 4 KiB extents; "never" stores 4 KiB extents only; a file's
+ * own policy beats the mount's and a new file takes its directory's;
+ * unchanged bytes keep their committed extent.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core_fixture.h"
+
+#define MIB	(1ull << 20)
+
+static unsigned count_order(const struct fs_inode *i, unsigned order)
+{
+	unsigned n = 0;
+
+	for (uint32_t k = 0; k < i->next; k++)
+		n += i->ext[k].e_order == order;
+	return n;
+}
+
+static void test_chunk_orders(void **state)
+{
+	const struct fs_opts o = { .huge = CLP_POLICY_ALWAYS };
+	struct fixture f;
+	struct fs_inode *i;
+
+	(void)state;
+	assert_int_equal(fixture_up(&f, 64 * MIB, &o), 0);
+	fs_lock(&f.fs);
+	assert_int_equal(fixture_file(&f, "a", &i), 0);
+	assert_int_equal(fixture_write(&f, i, 0, 2 * MIB, 'h'), 0);		/* THP */
+	assert_int_equal(fixture_write(&f, i, 2 * MIB + 65536, 65536, 'l'), 0);	/* LAF */
+	assert_int_equal(fixture_write(&f, i, 3 * MIB, 8192, 's'), 0);		/* S, S */
+	assert_int_equal(fixture_write(&f, i, 4 * MIB - 4096, 4096, 'e'), 0);	/* S */
+	assert_int_equal(fixture_commit(&f), 0);
+	assert_int_equal(i->next, 5);
+	assert_int_equal(count_order(i, FOFS_ORDER_PMD), 1);
+	assert_int_equal(count_order(i, CLP_ORDER_LAF), 1);
+	assert_int_equal(count_order(i, CLP_ORDER_S), 3);
+	assert_int_equal(i->ext[0].e_file_off, 0);
+	assert_int_equal(i->ext[1].e_file_off, 2 * MIB + 65536);
+	fs_unlock(&f.fs);
+	fixture_down(&f);
+}
+
+static void test_policy_never_and_reuse(void **state)
+{
+	const struct fs_opts o = { .huge = CLP_POLICY_ALWAYS };
+	uint64_t blk;
+	struct fixture f;
+	struct fs_inode *i;
+
+	(void)state;
+	assert_int_equal(fixture_up(&f, 64 * MIB, &o), 0);
+	fs_lock(&f.fs);
+	assert_int_equal(fixture_file(&f, "a", &i), 0);
+	assert_int_equal(fs_xattr_set(&f.fs, i, FOFS_XATTR_POLICY, "never", 5, 0), 0);
+	assert_int_equal(fs_inode_policy(&f.fs, i), CLP_POLICY_NEVER);
+	assert_int_equal(fixture_write(&f, i, 0, 2 * MIB, 'n'), 0);
+	assert_int_equal(fixture_commit(&f), 0);
+	assert_int_equal(i->next, 512);
+	assert_int_equal(count_order(i, CLP_ORDER_S), 512);
+	/* the same bytes again: the region is rehashed, its extents kept */
+	blk = i->ext[7].e_block;
+	assert_int_equal(fixture_write(&f, i, 0, 2 * MIB, 'n'), 0);
+	assert_int_equal(fixture_commit(&f), 0);
+	assert_int_equal(i->ext[7].e_block, blk);
+	fs_unlock(&f.fs);
+	fixture_down(&f);
+}
+
+static void test_policy_resolution(void **state)
+{
+	const struct fs_opts o = { .huge = CLP_POLICY_MADVISE };
+	struct fs_inode *d, *a, *b;
+	struct fixture f;
+
+	(void)state;
+	assert_int_equal(fixture_up(&f, 64 * MIB, &o), 0);
+	fs_lock(&f.fs);
+	assert_int_equal(fs_make_node(&f.fs, FOFS_ROOT_INO, "d", S_IFDIR | 0755, 0, NULL,
+				      &f.root, &d), 0);
+	assert_int_equal(fixture_file(&f, "a", &a), 0);
+	/* no attribute: the mount's default */
+	assert_int_equal(fs_inode_policy(&f.fs, a), clp_policy_resolve(CLP_POLICY_UNSET,
+								   CLP_POLICY_MADVISE));
+	/* an unreadable stored value counts as unset */
+	assert_int_equal(fs_xattr_set(&f.fs, a, FOFS_XATTR_POLICY, "bogus", 5, 0), 0);
+	assert_int_equal(fs_inode_policy(&f.fs, a), fs_inode_policy(&f.fs, d));
+	/* the directory's policy is inherited at create */
+	assert_int_equal(fs_xattr_set(&f.fs, d, FOFS_XATTR_POLICY, "always", 6, 0), 0);
+	assert_int_equal(fs_make_node(&f.fs, d->ino, "b", S_IFREG | 0644, 0, NULL,
+				      &f.root, &b), 0);
+	assert_int_equal(fs_inode_policy(&f.fs, b),
+			 clp_policy_resolve(CLP_POLICY_ALWAYS, CLP_POLICY_MADVISE));
+	fs_unlock(&f.fs);
+	fixture_down(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_chunk_orders),
+		cmocka_unit_test(test_policy_never_and_reuse),
+		cmocka_unit_test(test_policy_resolution),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
