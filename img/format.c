@@ -74,18 +74,20 @@ static int target_size(int fd, const struct img_mkfs_opts *o, uint64_t *size,
 	return o->sparse ? 0 : preallocate(fd, *size, msg, msglen);
 }
 
-static void root_inode(struct img_inode_rec *rec, uint64_t now)
+static void root_inode(struct img_inode_rec *rec, const struct img_mkfs_opts *o,
+		       uint64_t now)
 {
 	memset(rec, 0, sizeof(*rec));
 	rec->ino.i_ino = FOFS_ROOT_INO;
 	rec->ino.i_mode = S_IFDIR | 0755;
-	rec->ino.i_uid = getuid();
-	rec->ino.i_gid = getgid();
+	rec->ino.i_uid = o->root_owner ? o->root_uid : getuid();
+	rec->ino.i_gid = o->root_owner ? o->root_gid : getgid();
 	rec->ino.i_nlink = 2;
 	rec->ino.i_atime = rec->ino.i_mtime = rec->ino.i_ctime = (int64_t)now;
 }
 
-static int format_commit(struct img *img, uint64_t now, char *msg, size_t msglen)
+static int format_commit(struct img *img, const struct img_mkfs_opts *o, uint64_t now,
+			 char *msg, size_t msglen)
 {
 	struct img_commit_args args = { .next_ino = FOFS_ROOT_INO + 1, .time = now };
 	uint8_t zero[FOFS_BLOCK_SIZE] = { 0 };
@@ -103,7 +105,7 @@ static int format_commit(struct img *img, uint64_t now, char *msg, size_t msglen
 		}
 	}
 	img_mw_init(&mw);
-	root_inode(&root, now);
+	root_inode(&root, o, now);
 	ret = img_mw_inode(&mw, &root);
 	if (!ret)
 		ret = img_mw_finish(&mw);
@@ -197,7 +199,7 @@ int img_format(const char *path, const struct img_mkfs_opts *opts, char *msg,
 	ret = img_bitmap_init(&img);
 	if (ret)
 		goto out_close;
-	ret = format_commit(&img, now, msg, msglen);
+	ret = format_commit(&img, opts, now, msg, msglen);
 	free(img.bitmap);
 	free(img.meta);
 	free(img.pending);

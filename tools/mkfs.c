@@ -35,6 +35,9 @@ static void usage(FILE *f)
 "  -S, --sparse       do not reserve a file target's space on its host\n"
 "                     filesystem now (default: reserve it, so that a full\n"
 "                     host cannot fail a later commit)\n"
+"  -E root_owner[=UID:GID]\n"
+"                     owner of the root directory (default: the user\n"
+"                     running mkfs.foliofs)\n"
 "  -q, --quiet        print nothing on success\n"
 "  -h, --help         this text\n"
 "  -V, --version      version\n"
@@ -106,6 +109,36 @@ static int check_target(const char *path, bool force, uint64_t size)
 	return 0;
 }
 
+/*
+ * -E options, as mke2fs takes them: root_owner[=UID:GID] owns the root
+ * directory by UID:GID (without a value: the caller, the default).
+ */
+static int parse_extended(const char *arg, struct img_mkfs_opts *o)
+{
+	uint64_t uid, gid;
+	char *colon;
+
+	if (!strcmp(arg, "root_owner")) {
+		o->root_owner = false;
+		return 0;
+	}
+	colon = strncmp(arg, "root_owner=", 11) ? NULL : strchr(arg + 11, ':');
+	if (colon) {
+		*colon = '\0';
+		if (!img_parse_uint(arg + 11, UINT32_MAX, &uid) &&
+		    !img_parse_uint(colon + 1, UINT32_MAX, &gid)) {
+			o->root_owner = true;
+			o->root_uid = (uint32_t)uid;
+			o->root_gid = (uint32_t)gid;
+			return 0;
+		}
+		*colon = ':';
+	}
+	fprintf(stderr, "mkfs.foliofs: bad extended option '%s' (root_owner[=UID:GID])\n",
+		arg);
+	return -EINVAL;
+}
+
 int main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
@@ -114,6 +147,7 @@ int main(int argc, char *argv[])
 		{ "uuid", required_argument, NULL, 'U' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "sparse", no_argument, NULL, 'S' },
+		{ "extended", required_argument, NULL, 'E' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -126,7 +160,7 @@ int main(int argc, char *argv[])
 	struct fofs_super sb;
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "s:L:U:fSqhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:L:U:E:fSqhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			if (img_parse_size(optarg, &o.size)) {
@@ -149,6 +183,10 @@ int main(int argc, char *argv[])
 			break;
 		case 'S':
 			o.sparse = true;
+			break;
+		case 'E':
+			if (parse_extended(optarg, &o))
+				return 2;
 			break;
 		case 'q':
 			quiet = true;

@@ -77,6 +77,8 @@ struct img_mkfs_opts {
 	const uint8_t *uuid;	/* 16 bytes, NULL for a random one */
 	uint64_t time;		/* 0 for now; tests pin it for golden images */
 	bool sparse;		/* file target: do not preallocate */
+	bool root_owner;	/* root directory owned by root_uid:root_gid */
+	uint32_t root_uid, root_gid;	/* (else by the caller's uid and gid) */
 };
 
 /* Inline helpers shared by every caller. */
