@@ -231,7 +231,8 @@ static void pass_inodes(struct ck *ck)
 	for (size_t i = 0; i < ck->nin; i++) {
 		struct ck_inode *ci = &ck->in[i];
 		struct fofs_inode *ino = &ci->ino;
-		uint64_t end = (ino->i_size + FOFS_BLOCK_SIZE - 1) & ~(uint64_t)(FOFS_BLOCK_SIZE - 1);
+		uint64_t end = (ino->i_size + FOFS_BLOCK_SIZE - 1) &
+			       ~(uint64_t)(FOFS_BLOCK_SIZE - 1);
 		uint32_t keep = 0;
 
 		if (i && ck->in[i - 1].ino.i_ino == ino->i_ino) {

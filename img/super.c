@@ -223,7 +223,8 @@ static int read_slot(struct img *img, unsigned i, struct slot_read *r)
 	}
 	r->prim_ret = img_super_decode(block, &r->prim, r->why, sizeof(r->why));
 	/* the backup area is a superblock of its own, zero-padded */
-	memset(block + FOFS_SUPER_BACKUP_OFF + 256, 0, FOFS_BLOCK_SIZE - FOFS_SUPER_BACKUP_OFF - 256);
+	memset(block + FOFS_SUPER_BACKUP_OFF + 256, 0,
+	       FOFS_BLOCK_SIZE - FOFS_SUPER_BACKUP_OFF - 256);
 	r->backup_ret = img_super_decode(block + FOFS_SUPER_BACKUP_OFF, &r->backup, NULL, 0);
 	return 0;
 }

@@ -8,13 +8,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS="meson ninja-build pkg-config gcc clang libfuse3-dev fuse3 libxxhash-dev
-      libcmocka-dev fio attr util-linux python3 libclang-rt-14-dev"
+      libcmocka-dev fio attr util-linux python3 libclang-rt-14-dev clang-format git"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	# shellcheck disable=SC2086
 	apt-get install -y -qq $PKGS > /dev/null
 fi
+
+echo "== style: house rules and clang-format (tests/style.py)"
+python3 tests/style.py
 
 echo "== gcc build, full suite"
 rm -rf build-gcc build-clang build-asan build-fuzz

@@ -220,6 +220,7 @@ static void folio_orders(const struct order_src *src, uint64_t off, uint64_t siz
 		goto out_unmap;
 	o->known = true;
 	for (size_t pg = 0; pg < (len + 4095) / 4096; pg++) {
+		off_t slot = (off_t)((uintptr_t)(map + pg * 4096) / 4096 * 8);
 		uint64_t ent, flags;
 		volatile uint8_t c;
 
@@ -229,7 +230,7 @@ static void folio_orders(const struct order_src *src, uint64_t off, uint64_t siz
 		}
 		c = map[pg * 4096];
 		(void)c;
-		if (pread(src->pm, &ent, 8, (off_t)((uintptr_t)(map + pg * 4096) / 4096 * 8)) != 8 ||
+		if (pread(src->pm, &ent, 8, slot) != 8 ||
 		    !(ent & (1ull << 63)) ||
 		    pread(src->kf, &flags, 8, (off_t)((ent & ((1ull << 55) - 1)) * 8)) != 8) {
 			o->absent++;
@@ -682,7 +683,8 @@ static int cmd_doctor(void)
 	read_line("/sys/kernel/mm/transparent_hugepage/shmem_enabled", v, sizeof(v));
 	selected(v);
 	f[n] = (struct finding){ "shmem_enabled", "", "foliofs collapses its own "
-				 "memory; only deny and force change that", strcmp(v, "deny") != 0 };
+				 "memory; only deny and force change that",
+				 strcmp(v, "deny") != 0 };
 	snprintf(f[n++].value, sizeof(f[0].value), "%s", v);
 	read_line("/sys/kernel/mm/transparent_hugepage/defrag", v, sizeof(v));
 	selected(v);
@@ -754,10 +756,12 @@ static int cmd_elfcheck(const char *path)
 	for (int i = 0; i < eh.e_phnum; i++) {
 		bool congruent;
 
-		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (uint64_t)i * eh.e_phentsize)) !=
-		    (ssize_t)sizeof(ph) || ph.p_type != PT_LOAD)
+		off_t at = (off_t)(eh.e_phoff + (uint64_t)i * eh.e_phentsize);
+
+		if (pread(fd, &ph, sizeof(ph), at) != (ssize_t)sizeof(ph) || ph.p_type != PT_LOAD)
 			continue;
-		congruent = ph.p_offset % CLP_REGION_SIZE == ph.p_vaddr % CLP_REGION_SIZE && ph.p_align >= CLP_REGION_SIZE;
+		congruent = ph.p_offset % CLP_REGION_SIZE == ph.p_vaddr % CLP_REGION_SIZE &&
+			    ph.p_align >= CLP_REGION_SIZE;
 		bad += !congruent;
 		if (ph.p_flags & PF_X)
 			text += ph.p_filesz;

@@ -10,8 +10,9 @@
  * superblock switch).  Each slot block also holds, at FOFS_SUPER_BACKUP_OFF,
  * a backup copy of the newest superblock of the *other* slot, written once
  * that slot is durable: a slot damaged after its commit is recovered from
- * the backup, so one bad block never rolls a committed generation back.  Metadata is one record stream, written on every commit
- * into freshly allocated, chained metadata blocks; file data lives in extents
+ * the backup, so one bad block never rolls a committed generation back.
+ * Metadata is one record stream, written on every commit into freshly
+ * allocated, chained metadata blocks; file data lives in extents
  * whose size is a folio order (0, 4 or 9: 4 KiB, 64 KiB, 2 MiB) and which are
  * aligned both in the file and on disk to their size.  Enum values are never
  * renumbered; new ones are appended.

@@ -311,7 +311,8 @@ static int check(FILE *f)
 
 			clean++;
 			if (n != (ssize_t)last[i].size || XXH3_64bits(b, (size_t)n) != last[i].h) {
-				fprintf(stderr, "f%d: fsync'd content lost (%zd bytes, %zu expected)\n",
+				fprintf(stderr,
+					"f%d: fsync'd content lost (%zd bytes, %zu expected)\n",
 					i, n, last[i].size);
 				bad++;
 			}

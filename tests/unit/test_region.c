@@ -43,10 +43,12 @@ static void test_names_and_errno(void **state)
 	assert_int_equal(clp_errno_result(EAGAIN), CLP_SCAN_ABORTED);
 	assert_int_equal(clp_errno_result(EINVAL), CLP_VMA_CHECK_FAILED);
 	/* the kernel's reasons behind EAGAIN have names of their own */
-	assert_int_equal(clp_kernel_result(clp_kernel_result_parse("not_suitable_page_count")), CLP_PAGE_COUNT);
+	assert_int_equal(clp_kernel_result(clp_kernel_result_parse("not_suitable_page_count")),
+			 CLP_PAGE_COUNT);
 	assert_int_equal(clp_result_errno(CLP_PAGE_COUNT), EAGAIN);
 	assert_int_equal(clp_result_errno(CLP_PAGE_LRU), EAGAIN);
-	assert_int_equal(clp_kernel_result(clp_kernel_result_parse("pte_mapped_hugepage")), CLP_NR_RESULTS);
+	assert_int_equal(clp_kernel_result(clp_kernel_result_parse("pte_mapped_hugepage")),
+			 CLP_NR_RESULTS);
 	for (int r = CLP_PAGE_COUNT; r < CLP_NR_RESULTS; r++)
 		assert_true(clp_kernel_result_parse(clp_result_name(r)) >= 0);
 }
