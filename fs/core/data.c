@@ -104,6 +104,16 @@ struct load_job {
 	uint32_t nbad;
 };
 
+static void load_job_free(struct load_job *job)
+{
+	free(job->ext);
+	free(job->huge_idx);
+	free(job->bad);
+	job->ext = NULL;
+	job->huge_idx = NULL;
+	job->bad = NULL;
+}
+
 /*
  * An extent that fails its checksum costs its own bytes, not the file:
  * noted (damage.c serves the rest) and said once per file.
@@ -226,6 +236,52 @@ static void sync_attr_baseline(struct fs_inode *inode)
 		inode->mfd_mtime = st.st_mtim;
 }
 
+/* Copy what the load needs, so it can run without the lock. */
+static int load_job_init(struct fs *fs, struct fs_inode *inode, struct load_job *job)
+{
+	*job = (struct load_job){ .ino = inode->ino,
+				  .size = inode->size,
+				  .next = inode->next,
+				  .huge = clp_max_order(fs_inode_policy(fs, inode), false) >=
+					  CLP_ORDER_THP };
+	job->ext = malloc((inode->next + 1) * sizeof(*job->ext));
+	job->huge_idx = malloc((inode->next + 1) * sizeof(*job->huge_idx));
+	job->bad = malloc((inode->next + 1) * sizeof(*job->bad));
+	if (!job->ext || !job->huge_idx || !job->bad) {
+		load_job_free(job);
+		return -ENOMEM;
+	}
+	if (inode->next)
+		memcpy(job->ext, inode->ext, inode->next * sizeof(*job->ext));
+	return 0;
+}
+
+/* Install the loaded memory file (or undo on @ret); lock held. */
+static int load_finish(struct fs *fs, struct fs_inode *inode, struct load_job *job, int fd, int ret)
+{
+	fs_assert_held(&fs->lock);
+	if (!ret) {
+		record_huge(inode, job);
+		if (job->nbad > 1)
+			fs_log(LOG_ERR, "inode %llu: %u damaged extents in all",
+			       (unsigned long long)inode->ino, job->nbad);
+		fs_bad_install(fs, inode, job->bad, job->nbad);
+		job->bad = NULL;
+	}
+	load_job_free(job);
+	if (ret) {
+		close(fd);
+		fs_space_cold(fs, cold_share(inode), true);
+		shm_update_limit(fs);
+		return ret;
+	}
+	inode->memfd = fd;
+	loaded_add(fs, inode);
+	sync_attr_baseline(inode);
+	fs_space_account(fs, inode);
+	return 0;
+}
+
 /**
  * fs_data_load_relock() - give an inode its memfd, filled from the image
  * @fs: the filesystem, lock held; it is dropped while the data is read, so
@@ -242,7 +298,7 @@ static void sync_attr_baseline(struct fs_inode *inode)
 int fs_data_load_relock(struct fs *fs, struct fs_inode *inode)
 {
 	struct load_job job;
-	int fd, ret;
+	int fd = -1, ret;
 
 	fs_assert_held(&fs->lock);
 	while (inode->loading)
@@ -250,55 +306,24 @@ int fs_data_load_relock(struct fs *fs, struct fs_inode *inode)
 	if (inode->memfd >= 0)
 		return 0;
 	ret = shm_create(fs, inode->ino, &fd);
-	if (ret)
+	if (!ret)
+		ret = load_job_init(fs, inode, &job);
+	if (ret) {
+		if (fd >= 0)
+			close(fd);
 		return ret;
-	job = (struct load_job){ .ino = inode->ino, .size = inode->size,
-		.next = inode->next,
-		.huge = clp_max_order(fs_inode_policy(fs, inode), false) >= CLP_ORDER_THP };
-	job.ext = malloc((inode->next + 1) * sizeof(*job.ext));
-	job.huge_idx = malloc((inode->next + 1) * sizeof(*job.huge_idx));
-	job.bad = malloc((inode->next + 1) * sizeof(*job.bad));
-	if (!job.ext || !job.huge_idx || !job.bad) {
-		free(job.ext);
-		free(job.huge_idx);
-		free(job.bad);
-		close(fd);
-		return -ENOMEM;
 	}
-	if (inode->next)
-		memcpy(job.ext, inode->ext, inode->next * sizeof(*job.ext));
 	fs_space_cold(fs, cold_share(inode), false);
 	shm_update_limit(fs);
 	inode->loading = true;
 	inode->pins++;
 	fs_unlock(fs);
 	ret = load_unlocked(fs, &job, fd);
-	free(job.ext);
 	fs_lock(fs);
-	if (!ret) {
-		record_huge(inode, &job);
-		if (job.nbad > 1)
-			fs_log(LOG_ERR, "inode %llu: %u damaged extents in all",
-			       (unsigned long long)inode->ino, job.nbad);
-		fs_bad_install(fs, inode, job.bad, job.nbad);
-	} else {
-		free(job.bad);
-	}
-	free(job.huge_idx);
 	inode->loading = false;
 	inode->pins--;
 	pthread_cond_broadcast(&fs->load_cond);
-	if (ret) {
-		close(fd);
-		fs_space_cold(fs, cold_share(inode), true);
-		shm_update_limit(fs);
-		return ret;
-	}
-	inode->memfd = fd;
-	loaded_add(fs, inode);
-	sync_attr_baseline(inode);
-	fs_space_account(fs, inode);
-	return 0;
+	return load_finish(fs, inode, &job, fd, ret);
 }
 
 void fs_data_unload(struct fs *fs, struct fs_inode *inode)

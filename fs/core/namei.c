@@ -36,6 +36,27 @@ static void inherit(const struct fs_inode *dir, uint32_t *mode, uint32_t *gid)
 		*mode |= S_ISGID;
 }
 
+/* May @name be created in directory @parent?  Lock held. */
+static int may_create(struct fs *fs, uint64_t parent, const char *name, uint32_t mode,
+		      struct fs_inode **dir)
+{
+	int ret;
+
+	fs_assert_held(&fs->lock);
+	ret = fs_check_name(name);
+	if (!ret)
+		ret = fs_get_dir(fs, parent, dir);
+	if (ret)
+		return ret;
+	ret = -EEXIST;
+	if (fs_dlookup(fs, *dir, name))
+		return ret;
+	ret = -EMLINK;
+	if (S_ISDIR(mode) && (*dir)->nlink >= UINT32_MAX - 1)
+		return ret;
+	return fs_space_check(fs, 1);
+}
+
 /**
  * fs_make_node() - create and link a new inode
  * @fs: the filesystem, lock held
@@ -59,18 +80,7 @@ int fs_make_node(struct fs *fs, uint64_t parent, const char *name, uint32_t mode
 	int ret;
 
 	fs_assert_held(&fs->lock);
-	ret = fs_check_name(name);
-	if (!ret)
-		ret = fs_get_dir(fs, parent, &dir);
-	if (ret)
-		return ret;
-	ret = -EEXIST;
-	if (fs_dlookup(fs, dir, name))
-		return ret;
-	ret = -EMLINK;
-	if (S_ISDIR(mode) && dir->nlink >= UINT32_MAX - 1)
-		return ret;
-	ret = fs_space_check(fs, 1);
+	ret = may_create(fs, parent, name, mode, &dir);
 	if (ret)
 		return ret;
 	inherit(dir, &mode, &gid);

@@ -125,15 +125,13 @@ static int cli_proc(void *data, const char *arg, int key, struct fuse_args *out)
 	return 1;
 }
 
-static const struct fuse_lowlevel_ops *fs_ops(void)
+static void fs_ops(struct fuse_lowlevel_ops *ops)
 {
-	static struct fuse_lowlevel_ops ops;
-
-	fsop_dir_ops(&ops);
-	fsop_file_ops(&ops);
-	fsop_attr_ops(&ops);
-	fsop_xattr_ops(&ops);
-	return &ops;
+	memset(ops, 0, sizeof(*ops));
+	fsop_dir_ops(ops);
+	fsop_file_ops(ops);
+	fsop_attr_ops(ops);
+	fsop_xattr_ops(ops);
 }
 
 static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
@@ -244,58 +242,85 @@ static void report_super(struct img *img, const char *image)
 	}
 }
 
-static int open_fs(struct fs *fs, const struct cli *cli)
+/* Mount options into @opts; one line for a bad one. */
+static int opts_from_cli(const struct cli *cli, struct fs_opts *opts)
 {
-	struct fs_opts opts = { .ro = cli->ro, .huge = CLP_POLICY_ALWAYS,
-				.passthrough = !cli->nopassthrough,
-				.cache_size = (uint64_t)sysconf(_SC_PHYS_PAGES) *
-					      (uint64_t)sysconf(_SC_PAGESIZE) / 4 };
-	struct img *img = NULL;
 	uint64_t cglimit;
 	int ret;
 
-	ret = opt_uint("commit", cli->commit, 86400, 5, &opts.commit_interval);
+	*opts = (struct fs_opts){ .ro = cli->ro,
+				  .huge = CLP_POLICY_ALWAYS,
+				  .passthrough = !cli->nopassthrough,
+				  .cache_size = (uint64_t)sysconf(_SC_PHYS_PAGES) *
+						(uint64_t)sysconf(_SC_PAGESIZE) / 4 };
+	ret = opt_uint("commit", cli->commit, 86400, 5, &opts->commit_interval);
 	if (!ret)
 		ret = opt_uint("scan_sleep_ms", cli->scan_sleep_ms, 3600000, 1000,
-			       &opts.scan_sleep_ms);
+			       &opts->scan_sleep_ms);
 	if (!ret)
-		ret = opt_uint("max_ptes_none", cli->max_ptes_none, 511, 64,
-			       &opts.max_ptes_none);
+		ret = opt_uint("max_ptes_none", cli->max_ptes_none, 511, 64, &opts->max_ptes_none);
 	if (ret)
 		return ret;
-	if (cli->cache_size && img_parse_size(cli->cache_size, &opts.cache_size)) {
+	ret = -EINVAL;
+	if (cli->cache_size && img_parse_size(cli->cache_size, &opts->cache_size)) {
 		fs_log(LOG_ERR, "bad cache_size '%s' (bytes, or with a K, M, "
 			"G or T suffix)", cli->cache_size);
-		return -EINVAL;
+		return ret;
+	}
+	if (cli->huge && clp_policy_parse(cli->huge, &opts->huge)) {
+		fs_log(LOG_ERR,
+		       "unknown huge policy '%s' (never, small, "
+		       "madvise, always, auto)",
+		       cli->huge);
+		return ret;
 	}
 	/* file data is charged to the daemon's memory cgroup: cache less */
 	cglimit = shm_memory_limit();
-	opts.mem_cap = fs_space_mem_cap(cglimit);
-	if (!cli->cache_size && cglimit && cglimit / 4 < opts.cache_size) {
-		opts.cache_size = cglimit / 4;
-		fs_log(LOG_INFO, "memory cgroup limit %llu MiB: cache_size "
-			"%llu MiB", (unsigned long long)(cglimit >> 20),
-			(unsigned long long)(opts.cache_size >> 20));
+	opts->mem_cap = fs_space_mem_cap(cglimit);
+	if (!cli->cache_size && cglimit && cglimit / 4 < opts->cache_size) {
+		opts->cache_size = cglimit / 4;
+		fs_log(LOG_INFO,
+		       "memory cgroup limit %llu MiB: cache_size "
+		       "%llu MiB",
+		       (unsigned long long)(cglimit >> 20),
+		       (unsigned long long)(opts->cache_size >> 20));
 	}
-	if (cli->huge && clp_policy_parse(cli->huge, &opts.huge)) {
-		fs_log(LOG_ERR, "unknown huge policy '%s' (never, small, "
-			"madvise, always, auto)", cli->huge);
-		return -EINVAL;
-	}
-	ret = img_open(cli->image, cli->ro ? IMG_O_RDONLY : IMG_O_RDWR, &img);
+	return 0;
+}
+
+/* Open the image and build the filesystem from it; the reason in img_errmsg(). */
+static int load_fs(struct fs *fs, const struct cli *cli, const struct fs_opts *opts,
+		   struct img **img)
+{
+	int ret;
+
+	ret = img_open(cli->image, cli->ro ? IMG_O_RDONLY : IMG_O_RDWR, img);
 	if (!ret)
-		report_super(img, cli->image);
+		report_super(*img, cli->image);
 	if (!ret) {
-		ret = fs_init(fs, img, &opts);
+		ret = fs_init(fs, *img, opts);
 		fs->image_path = cli->image;
-		if (!ret)
-			ret = fs_load_image(fs);
+		if (ret)
+			img_set_error(*img, "%s", strerror(-ret));
 	}
+	if (!ret)
+		ret = fs_load_image(fs);
+	return ret;
+}
+
+static int open_fs(struct fs *fs, const struct cli *cli)
+{
+	struct img *img = NULL;
+	struct fs_opts opts;
+	int ret;
+
+	ret = opts_from_cli(cli, &opts);
+	if (ret)
+		return ret;
+	ret = load_fs(fs, cli, &opts, &img);
 	if (ret) {
-		fs_log(LOG_ERR, "%s: %s%s", cli->image,
-			img ? img_errmsg(img) : strerror(-ret),
-			ret == -EUCLEAN || ret == -EBADMSG ?
-			"; run fsck.foliofs" : "");
+		fs_log(LOG_ERR, "%s: %s%s", cli->image, img ? img_errmsg(img) : strerror(-ret),
+		       ret == -EUCLEAN || ret == -EBADMSG ? "; run fsck.foliofs" : "");
 		if (fs->itab)
 			fs_destroy(fs);
 		img_close(img);
@@ -368,15 +393,36 @@ static void mark_umount_helper(const char *image, const char *mnt)
 		       "wait for the final commit", mnt);
 }
 
+/* Serve requests until unmount or a signal; 0 for a clean stop. */
+static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *o)
+{
+	struct fuse_loop_config *cfg;
+	int ret;
+
+	if (o->singlethread) {
+		ret = fuse_session_loop(se);
+	} else {
+		cfg = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_clone_fd(cfg, o->clone_fd);
+		fuse_loop_cfg_set_max_threads(cfg, 64);
+		if (o->max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(cfg, o->max_idle_threads);
+		ret = fuse_session_loop_mt(se, cfg);
+		fuse_loop_cfg_destroy(cfg);
+	}
+	/* libfuse reports the signal that ended the loop; that is a clean stop */
+	return ret == SIGTERM || ret == SIGINT || ret == SIGHUP ? 0 : ret;
+}
+
 static int serve(struct fsd *d, struct fuse_args *args,
 		 struct fuse_cmdline_opts *o)
 {
 	struct fs *fs = &d->fs;
-	struct fuse_lowlevel_ops ops = *fs_ops();
-	struct fuse_loop_config *cfg;
+	struct fuse_lowlevel_ops ops;
 	struct fuse_session *se;
 	int ret = 1;
 
+	fs_ops(&ops);
 	ops.init = fs_init_conn;
 	se = fuse_session_new(args, &ops, sizeof(ops), d);
 	if (!se)
@@ -399,20 +445,7 @@ static int serve(struct fsd *d, struct fuse_args *args,
 		fs_log(LOG_ERR, "cannot start writeback thread");
 	if (fsclp_start(fs))
 		fs_log(LOG_ERR, "cannot start the background collapser");
-	if (o->singlethread) {
-		ret = fuse_session_loop(se);
-	} else {
-		cfg = fuse_loop_cfg_create();
-		fuse_loop_cfg_set_clone_fd(cfg, o->clone_fd);
-		fuse_loop_cfg_set_max_threads(cfg, 64);
-		if (o->max_idle_threads != UINT_MAX)
-			fuse_loop_cfg_set_idle_threads(cfg, o->max_idle_threads);
-		ret = fuse_session_loop_mt(se, cfg);
-		fuse_loop_cfg_destroy(cfg);
-	}
-	/* libfuse reports the signal that ended the loop; that is a clean stop */
-	if (ret == SIGTERM || ret == SIGINT || ret == SIGHUP)
-		ret = 0;
+	ret = run_loop(se, o);
 	fsclp_stop(fs);
 	fs_wb_stop(fs);
 	if (final_commit(fs))
