@@ -68,10 +68,8 @@ int img_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
  * img_super_encode() - serialize a superblock into a zeroed 4 KiB block
  * @sb: native-order superblock; its checksum field is ignored
  * @block: FOFS_BLOCK_SIZE bytes
- *
- * Return: 0.
  */
-int img_super_encode(const struct fofs_super *sb, void *block)
+void img_super_encode(const struct fofs_super *sb, void *block)
 {
 	uint8_t *b = block;
 
@@ -96,7 +94,6 @@ int img_super_encode(const struct fofs_super *sb, void *block)
 	put_le64(b + 192, sb->s_commit_time);
 	put_le32(b + 200, sb->s_flags);
 	put_le64(b + SB_CSUM_OFF, img_xxh3(b, SB_CSUM_OFF));
-	return 0;
 }
 
 static int super_check_fields(const struct fofs_super *sb, char *msg,

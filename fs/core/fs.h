@@ -7,9 +7,10 @@
  * decodes requests into calls on this state, takes fs->lock around them and
  * converts the negative errno they return into a reply exactly once.
  *
- * Dependencies between the core's files run one way (docs/ARCHITECTURE.md):
- * lock, log, strbuf < space < shm, dirty, damage, policy < data < inode <
- * dirent < xattr < namei, collapser < file, ctl < meta < writeback < fs.
+ * Dependencies between the core's files run one way, lowest first
+ * (docs/ARCHITECTURE.md; tests/layers.py checks the built library): log,
+ * strbuf < lock < space < shm, dirty, damage, policy < data < inode <
+ * dirent, xattr < namei, collapser < file, ctl, meta < writeback < fs.
  */
 #ifndef FOLIOFS_CORE_FS_H
 #define FOLIOFS_CORE_FS_H

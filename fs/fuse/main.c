@@ -441,10 +441,12 @@ static int serve(struct fsd *d, struct fuse_args *args,
 	ret = fs_drop_privileges();
 	if (ret)
 		goto out_unmount;
-	if (fs_wb_start(fs))
-		fs_log(LOG_ERR, "cannot start writeback thread");
-	if (fsclp_start(fs))
-		fs_log(LOG_ERR, "cannot start the background collapser");
+	ret = fs_wb_start(fs);
+	if (ret)
+		fs_log(LOG_ERR, "cannot start the writeback thread: %s", strerror(-ret));
+	ret = fsclp_start(fs);
+	if (ret)
+		fs_log(LOG_ERR, "cannot start the background collapser: %s", strerror(-ret));
 	ret = run_loop(se, o);
 	fsclp_stop(fs);
 	fs_wb_stop(fs);

@@ -114,7 +114,7 @@ int img_super_rewrite(struct img *img);
 const struct fofs_super *img_sb(const struct img *img);
 int img_fd(const struct img *img);
 
-int img_super_encode(const struct fofs_super *sb, void *block);
+void img_super_encode(const struct fofs_super *sb, void *block);
 int img_super_decode(const void *block, struct fofs_super *sb,
 		     char *msg, size_t msglen);
 
