@@ -705,7 +705,7 @@ static int ck_passes(struct ck *ck)
 		ck_find(ck, false, "root directory (inode 1) is missing or not a directory");
 		return 0;
 	}
-	buf = malloc(img_order_bytes(FOFS_ORDER_PMD));
+	buf = aligned_alloc(FOFS_BLOCK_SIZE, img_order_bytes(FOFS_ORDER_PMD));
 	if (!buf)
 		return -ENOMEM;
 	ret = pass_blocks(ck, buf);

@@ -37,7 +37,7 @@ static int read_meta_block(struct img *img, uint64_t blk, uint8_t *block,
 {
 	int ret;
 
-	ret = img_pread_full(img->fd, block, FOFS_BLOCK_SIZE, blk * FOFS_BLOCK_SIZE);
+	ret = img_bulk_read(img, block, FOFS_BLOCK_SIZE, blk * FOFS_BLOCK_SIZE);
 	if (ret) {
 		img_set_error(img, "cannot read metadata block %llu: %s",
 			   (unsigned long long)blk, strerror(-ret));
@@ -84,7 +84,7 @@ static int read_meta_block(struct img *img, uint64_t blk, uint8_t *block,
 int img_read_meta(struct img *img, void **buf, size_t *len)
 {
 	const struct fofs_super *sb = &img->sb;
-	uint8_t block[FOFS_BLOCK_SIZE];
+	_Alignas(FOFS_BLOCK_SIZE) uint8_t block[FOFS_BLOCK_SIZE];
 	uint64_t blk = sb->s_meta_head, n = 0, next;
 	uint8_t *out = NULL;
 	size_t off = 0;
@@ -224,21 +224,6 @@ out_buf:
 	return ret;
 }
 
-/*
- * Keep the image out of the host page cache as we go: what a commit writes
- * is started to disk every IMG_WRITEOUT_BYTES (8 MiB) and dropped once clean, so
- * a commit of more dirty data than memory holds twice never piles up dirty
- * pages (charged to the daemon's memory cgroup) next to the data itself.
- * Durability still comes from the commit's fdatasync.
- */
-static void img_writeout(struct img *img)
-{
-	sync_file_range(img->fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE |
-			SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-	posix_fadvise(img->fd, 0, 0, POSIX_FADV_DONTNEED);
-	img->unflushed = 0;
-}
-
 /**
  * img_write_extent() - write one extent's data and record its checksum
  * @img: the image
@@ -255,10 +240,7 @@ int img_write_extent(struct img *img, struct fofs_extent *e, const void *buf)
 	int ret;
 
 	e->e_checksum = img_xxh3(buf, len);
-	ret = img_pwrite_full(img->fd, buf, len, e->e_block * FOFS_BLOCK_SIZE);
-	img->unflushed += len;
-	if (!ret && img->unflushed >= IMG_WRITEOUT_BYTES)
-		img_writeout(img);
+	ret = img_bulk_write(img, buf, len, e->e_block * FOFS_BLOCK_SIZE);
 	return ret;
 }
 
@@ -277,12 +259,9 @@ int img_read_extent(struct img *img, const struct fofs_extent *e, void *buf)
 	size_t len = img_order_bytes(e->e_order);
 	int ret;
 
-	ret = img_pread_full(img->fd, buf, len, e->e_block * FOFS_BLOCK_SIZE);
+	ret = img_bulk_read(img, buf, len, e->e_block * FOFS_BLOCK_SIZE);
 	if (ret)
 		return ret;
-	/* the data lives in memory now: no second copy in the page cache */
-	posix_fadvise(img->fd, (off_t)(e->e_block * FOFS_BLOCK_SIZE), (off_t)len,
-		      POSIX_FADV_DONTNEED);
 	return img_xxh3(buf, len) == e->e_checksum ? 0 : -EBADMSG;
 }
 
@@ -304,7 +283,7 @@ int img_meta_write_chain(struct img *img, const struct img_mw *mw,
 			 uint64_t **blocks)
 {
 	uint64_t n = (mw->len + FOFS_META_PAYLOAD - 1) / FOFS_META_PAYLOAD, i;
-	uint8_t block[FOFS_BLOCK_SIZE];
+	_Alignas(FOFS_BLOCK_SIZE) uint8_t block[FOFS_BLOCK_SIZE];
 	uint64_t *blk;
 	int ret = -ENOMEM;
 
@@ -328,8 +307,7 @@ int img_meta_write_chain(struct img *img, const struct img_mw *mw,
 		put_le64(block + 16, i + 1 < n ? blk[i + 1] : 0);
 		memcpy(block + sizeof(struct fofs_meta_hdr), mw->buf + off, used);
 		put_le64(block + MH_CSUM_OFF, meta_block_csum(block));
-		ret = img_pwrite_full(img->fd, block, sizeof(block),
-				      blk[i] * FOFS_BLOCK_SIZE);
+		ret = img_bulk_write(img, block, sizeof(block), blk[i] * FOFS_BLOCK_SIZE);
 		if (ret)
 			goto out_unalloc_all;
 	}

@@ -158,7 +158,7 @@ int img_format(const char *path, const struct img_mkfs_opts *opts, char *msg,
 	       size_t msglen)
 {
 	uint64_t size = 0, now = opts->time ? opts->time : (uint64_t)time(NULL);
-	struct img img = { .fd = -1, .flags = IMG_O_RDWR };
+	struct img img = { .fd = -1, .dfd = -1, .flags = IMG_O_RDWR };
 	off_t old_size = -1;
 	bool created;
 	struct stat st;

@@ -24,7 +24,9 @@ struct img_range {
  * handle itself takes no lock.
  */
 struct img {
-	int fd;
+	int fd;				/* superblocks, locking; buffered */
+	int dfd;			/* extents and metadata: O_DIRECT, or -1 */
+	char direct_why[96];		/* why dfd is -1 */
 	unsigned flags;
 	struct fofs_super sb;		/* newest valid superblock */
 	enum img_sb_state sb_state;	/* how it was found (img_super_state()) */
@@ -43,6 +45,9 @@ struct img {
 };
 
 #define IMG_WRITEOUT_BYTES	(8ull << 20)
+
+int img_bulk_read(struct img *img, void *buf, size_t len, uint64_t off);
+int img_bulk_write(struct img *img, const void *buf, size_t len, uint64_t off);
 
 __attribute__((format(printf, 3, 4)))
 static inline void img_msg(char *msg, size_t len, const char *fmt, ...)

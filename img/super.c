@@ -346,6 +346,119 @@ static int img_lock(struct img *img)
 	return -errno;
 }
 
+/*
+ * Bulk I/O (extents, metadata blocks) goes through a second descriptor
+ * opened O_DIRECT, so the image costs no host page cache: a byte resident
+ * in the daemon's memory is held once.  Superblocks stay on the buffered
+ * descriptor (two blocks).  A host filesystem that refuses O_DIRECT gets
+ * buffered I/O, and img_direct_io() says why.
+ */
+static void open_direct(struct img *img, const char *path)
+{
+	int mode = (img->flags & IMG_O_RDWR) ? O_RDWR : O_RDONLY;
+
+	if (img->flags & IMG_O_BUFFERED) {
+		snprintf(img->direct_why, sizeof(img->direct_why), "buffered I/O asked for");
+		return;
+	}
+	img->dfd = open(path, mode | O_DIRECT | O_CLOEXEC);
+	if (img->dfd < 0)
+		snprintf(img->direct_why, sizeof(img->direct_why),
+			 "the host filesystem refuses O_DIRECT: %s", strerror(errno));
+}
+
+/**
+ * img_direct_io() - does bulk image I/O bypass the host page cache?
+ * @img: the image
+ * @why: if not, why (for the mount's message)
+ *
+ * Return: true for O_DIRECT.
+ */
+bool img_direct_io(const struct img *img, const char **why)
+{
+	*why = img->direct_why;
+	return img->dfd >= 0;
+}
+
+/* Direct I/O needs block-aligned buffers; others go through the page cache. */
+static bool direct_ok(const struct img *img, const void *buf, size_t len, uint64_t off)
+{
+	return img->dfd >= 0 && !((uintptr_t)buf % FOFS_BLOCK_SIZE) && !(len % FOFS_BLOCK_SIZE) &&
+	       !(off % FOFS_BLOCK_SIZE);
+}
+
+/*
+ * A filesystem that opens O_DIRECT but fails its I/O with EINVAL (an
+ * alignment it wants and we cannot give) is used buffered from then on.
+ */
+static bool direct_refused(struct img *img, int ret)
+{
+	if (ret != -EINVAL)
+		return false;
+	close(img->dfd);
+	img->dfd = -1;
+	snprintf(img->direct_why, sizeof(img->direct_why),
+		 "the host filesystem refused an O_DIRECT transfer");
+	return true;
+}
+
+/**
+ * img_bulk_read() - read extent or metadata bytes, bypassing the page cache
+ * @img: the image
+ * @buf: destination; block-aligned for direct I/O
+ * @len: bytes
+ * @off: image offset
+ *
+ * Return: 0; -EIO at end of image; -errno from pread(2).
+ */
+int img_bulk_read(struct img *img, void *buf, size_t len, uint64_t off)
+{
+	int ret;
+
+	if (direct_ok(img, buf, len, off)) {
+		ret = img_pread_full(img->dfd, buf, len, off);
+		if (!direct_refused(img, ret))
+			return ret;
+	}
+	ret = img_pread_full(img->fd, buf, len, off);
+	/* the bytes live in the caller's memory now: no second copy */
+	posix_fadvise(img->fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
+	return ret;
+}
+
+/**
+ * img_bulk_write() - write extent or metadata bytes, bypassing the page cache
+ * @img: the image
+ * @buf: source; block-aligned for direct I/O
+ * @len: bytes
+ * @off: image offset
+ *
+ * Not durable until the image is synced.  Buffered writes are started and
+ * dropped every IMG_WRITEOUT_BYTES, so they never pile up dirty pages.
+ *
+ * Return: 0; -errno from pwrite(2) (-EIO, -ENOSPC for a full host fs).
+ */
+int img_bulk_write(struct img *img, const void *buf, size_t len, uint64_t off)
+{
+	int ret;
+
+	if (direct_ok(img, buf, len, off)) {
+		ret = img_pwrite_full(img->dfd, buf, len, off);
+		if (!direct_refused(img, ret))
+			return ret;
+	}
+	ret = img_pwrite_full(img->fd, buf, len, off);
+	img->unflushed += len;
+	if (!ret && img->unflushed >= IMG_WRITEOUT_BYTES) {
+		sync_file_range(img->fd, 0, 0,
+				SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+					SYNC_FILE_RANGE_WAIT_AFTER);
+		posix_fadvise(img->fd, 0, 0, POSIX_FADV_DONTNEED);
+		img->unflushed = 0;
+	}
+	return ret;
+}
+
 /**
  * img_open() - open, lock and validate an image
  * @path: image file or block device
@@ -370,12 +483,14 @@ int img_open(const char *path, unsigned flags, struct img **out)
 		return ret;
 	*out = img;
 	img->flags = flags;
+	img->dfd = -1;
 	img->fd = open(path, ((flags & IMG_O_RDWR) ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (img->fd < 0) {
 		ret = -errno;
 		img_set_error(img, "cannot open %s: %s", path, strerror(errno));
 		return ret;
 	}
+	open_direct(img, path);
 	ret = img_lock(img);
 	if (ret)
 		return ret;
@@ -403,6 +518,8 @@ void img_close(struct img *img)
 		return;
 	if (img->fd >= 0)
 		close(img->fd);
+	if (img->dfd >= 0)
+		close(img->dfd);
 	free(img->bitmap);
 	free(img->pending);
 	free(img->meta);

@@ -97,6 +97,7 @@ static int status_text(struct fs *fs, const char *data_path, const char *pt_why,
 		       char **out)
 {
 	uint64_t huge, keep, files, resident = fs->space.cache_blocks * FOFS_BLOCK_SIZE;
+	const char *why;
 	struct strbuf sb;
 
 	count_regions(fs, &files, &huge, &keep);
@@ -126,6 +127,7 @@ static int status_text(struct fs *fs, const char *data_path, const char *pt_why,
 	put_u(&sb, FOFS_ST_IMAGE_USED_BLOCKS, fs->space.committed_used);
 	strbuf_printf(&sb, "%s=%d\n", fofs_status_key(FOFS_ST_WRITEBACK_ERROR),
 		      -fs->wb.last_error);
+	put_s(&sb, FOFS_ST_IMAGE_IO, img_direct_io(fs->img, &why) ? "direct" : "buffered");
 	for (int r = 0; r < CLP_NR_RESULTS; r++)
 		if (fs->clp.stats.by_result[r])
 			strbuf_printf(&sb, "result_%s=%llu\n",

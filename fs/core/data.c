@@ -134,7 +134,8 @@ static void load_damaged(struct load_job *job, const struct fofs_extent *e)
  */
 static int load_unmappable(struct fs *fs, const struct fofs_extent *e, int fd)
 {
-	uint8_t *buf = malloc(img_order_bytes(e->e_order));
+	/* block-aligned, so the read bypasses the page cache (img_bulk_read()) */
+	uint8_t *buf = aligned_alloc(FOFS_BLOCK_SIZE, img_order_bytes(e->e_order));
 	size_t len = img_order_bytes(e->e_order);
 	int ret;
 

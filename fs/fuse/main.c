@@ -224,11 +224,17 @@ static void raise_nofile(void)
 	}
 }
 
-/* A superblock found damaged is said once; the mount goes on from the copy. */
+/*
+ * Said once at mount: image I/O that cannot bypass the page cache, and a
+ * superblock found damaged (the mount goes on from its copy).
+ */
 static void report_super(struct img *img, const char *image)
 {
 	const char *note;
 
+	if (!img_direct_io(img, &note))
+		fs_log(LOG_NOTICE, "%s: image I/O goes through the host page cache (%s)", image,
+		       note);
 	switch (img_super_state(img, &note)) {
 	case IMG_SB_RECOVERED:
 		fs_log(LOG_WARNING, "%s: %s; mounting it (fsck.foliofs -y writes it "

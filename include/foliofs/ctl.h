@@ -37,7 +37,7 @@
 	X(COMMITS, "commits") X(CACHE_SIZE, "cache_size") X(HUGE, "huge")	\
 	X(KERNEL_VERDICTS, "kernel_verdicts") X(IMAGE_BLOCKS, "image_blocks") \
 	X(IMAGE_USED_BLOCKS, "image_used_blocks")			\
-	X(WRITEBACK_ERROR, "writeback_error")
+	X(WRITEBACK_ERROR, "writeback_error") X(IMAGE_IO, "image_io")
 
 enum fofs_status_field {
 #define FOFS_X_STATUS(id, key) FOFS_ST_##id,

@@ -24,6 +24,7 @@ struct img;
 #define IMG_O_RDONLY	0u
 #define IMG_O_RDWR	(1u << 0)
 #define IMG_O_NOLOCK	(1u << 1)	/* tests only: skip flock */
+#define IMG_O_BUFFERED	(1u << 2)	/* no O_DIRECT: through the page cache */
 
 /* One inode record as the parser hands it out (native byte order). */
 struct img_xattr {
@@ -113,6 +114,7 @@ enum img_sb_state img_super_state(const struct img *img, const char **note);
 int img_super_rewrite(struct img *img);
 const struct fofs_super *img_sb(const struct img *img);
 int img_fd(const struct img *img);
+bool img_direct_io(const struct img *img, const char **why);
 
 void img_super_encode(const struct fofs_super *sb, void *block);
 int img_super_decode(const void *block, struct fofs_super *sb,

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -240,6 +241,64 @@ static void test_corrupt_data_and_ro(void **state)
 	free(buf);
 }
 
+/* Pages of the image file [@off, @off + @len) in the host page cache. */
+static unsigned cached_pages(uint64_t off, size_t len)
+{
+	unsigned char vec[64];
+	unsigned n = 0;
+	int fd = open(path, O_RDONLY);
+	void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)off);
+
+	assert_true(map != MAP_FAILED && len / 4096 <= sizeof(vec));
+	assert_int_equal(mincore(map, len, vec), 0);
+	for (size_t i = 0; i < len / 4096; i++)
+		n += vec[i] & 1;
+	munmap(map, len);
+	close(fd);
+	return n;
+}
+
+/*
+ * Bulk I/O bypasses the page cache (O_DIRECT) from aligned buffers, and
+ * still works, through the page cache, from unaligned ones or when
+ * buffered I/O is asked for.
+ */
+static void test_direct_io(void **state)
+{
+	struct fofs_extent e = { .e_order = FOFS_ORDER_LAF };
+	uint8_t *al = aligned_alloc(4096, 65536), *raw = malloc(65536 + 1);
+	struct img *img = NULL;
+	const char *why;
+
+	(void)state;
+	assert_int_equal(img_open(path, IMG_O_RDWR, &img), 0);
+	if (!img_direct_io(img, &why)) {
+		img_close(img);
+		free(al);
+		free(raw);
+		skip();	/* the host filesystem of /tmp refuses O_DIRECT */
+	}
+	assert_int_equal(img_alloc(img, FOFS_ORDER_LAF, &e.e_block), 0);
+	memset(al, 0x5a, 65536);
+	assert_int_equal(img_write_extent(img, &e, al), 0);
+	memset(al, 0, 65536);
+	assert_int_equal(img_read_extent(img, &e, al), 0);
+	assert_int_equal(al[65535], 0x5a);
+	assert_int_equal(cached_pages(e.e_block * 4096, 65536), 0);
+	/* an unaligned buffer takes the buffered path, and reads back right */
+	memset(raw + 1, 0x33, 65536);
+	assert_int_equal(img_write_extent(img, &e, raw + 1), 0);
+	assert_int_equal(img_read_extent(img, &e, al), 0);
+	assert_int_equal(al[100], 0x33);
+	img_close(img);
+	assert_int_equal(img_open(path, IMG_O_RDWR | IMG_O_BUFFERED, &img), 0);
+	assert_false(img_direct_io(img, &why));
+	assert_string_equal(why, "buffered I/O asked for");
+	img_close(img);
+	free(al);
+	free(raw);
+}
+
 static void test_lock(void **state)
 {
 	struct img *a = NULL, *b = NULL;
@@ -260,6 +319,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_damaged_superblock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_after_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_data_and_ro, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_direct_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 	};
 
