@@ -24,7 +24,7 @@ trap cleanup EXIT
 
 mount_fofs() {
 	# shellcheck disable=SC2086
-	"$B/fs/foliofs" -f ${FOFS_OPTS:-} "$@" "$T/img" "$T/fofs" 2>> "$T/daemon.log" & pid=$!
+	"$B/fs/fuse/foliofs" -f ${FOFS_OPTS:-} "$@" "$T/img" "$T/fofs" 2>> "$T/daemon.log" & pid=$!
 	for _ in $(seq 100); do mountpoint -q "$T/fofs" && return; sleep 0.05; done
 	echo "mount failed" >&2; cat "$T/daemon.log" >&2; exit 1
 }

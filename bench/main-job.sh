@@ -27,7 +27,7 @@ pid=
 cleanup() { set +e; mountpoint -q "$MNT" && umount "$MNT"; [ -n "$pid" ] && wait "$pid"; rm -rf "$T"; }
 trap cleanup EXIT
 mount_it() {
-	"$B/fs/foliofs" -f "$IMG" "$MNT" 2>> "$T/daemon.log" & pid=$!
+	"$B/fs/fuse/foliofs" -f "$IMG" "$MNT" 2>> "$T/daemon.log" & pid=$!
 	for _ in $(seq 100); do mountpoint -q "$MNT" && return; sleep 0.05; done
 	echo "mount failed" >&2; exit 1
 }

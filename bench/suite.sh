@@ -43,7 +43,7 @@ mount_cfg() {	# mount_cfg CONFIG: mount it on $T/m-CONFIG
 	fofs_*)
 		[ -e "$T/$c.img" ] || "$B/tools/mkfs.foliofs" -q -s $((SIZE_MB * 3 + 512))M "$T/$c.img"
 		# shellcheck disable=SC2086
-		"$B/fs/foliofs" -f ${FOPTS[$c]} "$T/$c.img" "$m" 2>> "$T/daemon.log" & pid=$!
+		"$B/fs/fuse/foliofs" -f ${FOPTS[$c]} "$T/$c.img" "$m" 2>> "$T/daemon.log" & pid=$!
 		for _ in $(seq 100); do mountpoint -q "$m" && break; sleep 0.05; done
 		if [ "$c" = fofs_never ]; then
 			setfattr -n user.foliofs.policy -v never "$m"

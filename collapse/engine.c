@@ -349,6 +349,30 @@ static int last_page_run(int fd, uint64_t pos, uint64_t end, uint64_t *start,
 	return 0;
 }
 
+/*
+ * The data run at or after @pos, unbounded: SEEK_HOLE walks the page
+ * cache from the data found to the first hole, which for a dense file is
+ * its end.  Callers walking a file region by region keep the run in a
+ * struct clp_run, so that walk costs the file once, not once per region.
+ */
+static int seek_run(int fd, uint64_t pos, uint64_t end, struct clp_run *run)
+{
+	off_t d, h;
+
+	d = lseek(fd, (off_t)pos, SEEK_DATA);
+	if (d < 0 && errno != ENXIO)
+		return -errno;
+	run->from = pos;
+	if (d < 0)
+		return last_page_run(fd, pos, end, &run->start, &run->stop);
+	h = lseek(fd, d, SEEK_HOLE);
+	run->from = pos;
+	run->start = (uint64_t)d;
+	/* a run that reaches 2^63 wraps negative: it runs to the end */
+	run->stop = h <= d ? (uint64_t)INT64_MAX : (uint64_t)h;
+	return 0;
+}
+
 /**
  * clp_data_run() - the first run of data in [@pos, @end) of a file
  * @fd: the file
@@ -356,30 +380,35 @@ static int last_page_run(int fd, uint64_t pos, uint64_t end, uint64_t *start,
  * @end: where to stop (at most the file's size)
  * @start: first byte of the run
  * @stop: first byte past it, at most @end
+ * @run: the last run found, kept by a caller that walks forward (zeroed
+ *	before the walk), or NULL
  *
  * SEEK_DATA and SEEK_HOLE walk what the file holds, so a scan of a sparse
- * file costs its data, not its apparent size.
+ * file costs its data, not its apparent size; with @run, a forward walk
+ * asks the kernel once per run of data, not once per call.  The file must
+ * not change during a walk that keeps @run.
  *
  * Return: 0; -ENXIO when no data lies in the range; -errno from lseek or
  * pread.
  */
-int clp_data_run(int fd, uint64_t pos, uint64_t end, uint64_t *start, uint64_t *stop)
+int clp_data_run(int fd, uint64_t pos, uint64_t end, uint64_t *start, uint64_t *stop,
+		 struct clp_run *run)
 {
-	off_t d, h;
+	struct clp_run local = { 0 }, *r = run ? run : &local;
+	int ret;
 
 	if (pos >= end || pos > (uint64_t)INT64_MAX)
 		return -ENXIO;
-	d = lseek(fd, (off_t)pos, SEEK_DATA);
-	if (d < 0 && errno != ENXIO)
-		return -errno;
-	if (d < 0)
-		return last_page_run(fd, pos, end, start, stop);
-	if ((uint64_t)d >= end)
+	/* known: no data in [from, start), data in [start, stop) */
+	if (!(pos >= r->from && pos < r->stop) || r->stop <= r->start) {
+		ret = seek_run(fd, pos, end, r);
+		if (ret)
+			return ret;
+	}
+	if (r->start >= end)
 		return -ENXIO;
-	h = lseek(fd, d, SEEK_HOLE);
-	*start = (uint64_t)d;
-	/* a run that reaches 2^63 wraps negative: it runs to the end */
-	*stop = h <= d || (uint64_t)h > end ? end : (uint64_t)h;
+	*start = r->start > pos ? r->start : pos;
+	*stop = r->stop < end ? r->stop : end;
 	return 0;
 }
 
@@ -390,16 +419,31 @@ int clp_data_run(int fd, uint64_t pos, uint64_t end, uint64_t *start, uint64_t *
  * @end: byte offset to stop at
  * @idx: the region found
  *
+ * Only where the data starts is asked (SEEK_DATA), never where it ends.
+ *
  * Return: 0; -ENXIO when nothing lies in [@from, @end); -errno.
  */
 int clp_next_data(int fd, uint64_t from, uint64_t end, uint64_t *idx)
 {
 	uint64_t start, stop;
-	int ret = clp_data_run(fd, from, end, &start, &stop);
+	off_t d;
 
-	if (!ret)
-		*idx = start >> CLP_REGION_SHIFT;
-	return ret;
+	if (from >= end || from > (uint64_t)INT64_MAX)
+		return -ENXIO;
+	d = lseek(fd, (off_t)from, SEEK_DATA);
+	if (d < 0 && errno != ENXIO)
+		return -errno;
+	if (d < 0) {
+		int ret = last_page_run(fd, from, end, &start, &stop);
+
+		if (ret)
+			return ret;
+		d = (off_t)start;
+	}
+	if ((uint64_t)d >= end)
+		return -ENXIO;
+	*idx = (uint64_t)d >> CLP_REGION_SHIFT;
+	return 0;
 }
 
 /**

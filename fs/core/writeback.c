@@ -35,6 +35,7 @@ struct wb_item {
 	bool *reused;
 	struct fofs_extent *new;
 	uint32_t nnew, capnew;
+	struct clp_run run;	/* the memfd's data run last found */
 };
 
 struct wb {
@@ -117,14 +118,18 @@ static int wb_chunk(struct wb *wb, struct wb_item *it, uint64_t off,
 	return push_new(it, &e);
 }
 
-/* Which 4 KiB pages of [off, off + CLP_REGION_SIZE) hold data in the memfd. */
-static int region_pages(int fd, uint64_t off, uint64_t size, bool *pop)
+/*
+ * Which 4 KiB pages of [off, off + CLP_REGION_SIZE) hold data in the memfd.
+ * Regions are visited in order and @run keeps the data run last found, so
+ * a dense file costs one seek per run, not a walk to its end per region.
+ */
+static int region_pages(int fd, uint64_t off, uint64_t size, bool *pop, struct clp_run *run)
 {
 	uint64_t end = off + CLP_REGION_SIZE < size ? off + CLP_REGION_SIZE : size, pos = off, d, h;
 	int ret;
 
 	memset(pop, 0, CLP_REGION_PAGES * sizeof(*pop));
-	while (!(ret = clp_data_run(fd, pos, end, &d, &h))) {
+	while (!(ret = clp_data_run(fd, pos, end, &d, &h, run))) {
 		for (uint64_t p = d & ~(CLP_PAGE_SIZE - 1); p < h; p += CLP_PAGE_SIZE)
 			pop[(p - off) / CLP_PAGE_SIZE] = true;
 		pos = h;
@@ -222,7 +227,7 @@ static int wb_rehash(struct wb *wb, struct wb_item *it, uint64_t r)
 	ssize_t n;
 	int ret;
 
-	ret = region_pages(it->memfd, off, it->size, pop);
+	ret = region_pages(it->memfd, off, it->size, pop, &it->run);
 	if (ret || !count_pop(pop, 0, CLP_REGION_PAGES))
 		return ret;
 	memset(wb->buf + len, 0, CLP_REGION_SIZE - len);

@@ -159,7 +159,15 @@ void *clp_map_aligned(int fd, uint64_t off, size_t len, int prot);
 enum clp_result clp_collapse_region(int fd, uint64_t off, uint64_t file_size,
 				    const struct clp_params *p, struct clp_region *reg,
 				    struct clp_trace *trace, uint64_t ino);
-int clp_data_run(int fd, uint64_t pos, uint64_t end, uint64_t *start, uint64_t *stop);
+/*
+ * A run of data [start, stop) found by clp_data_run() seeking from @from
+ * (so [from, start) holds none); zero it to start a walk.
+ */
+struct clp_run {
+	uint64_t from, start, stop;
+};
+int clp_data_run(int fd, uint64_t pos, uint64_t end, uint64_t *start, uint64_t *stop,
+		 struct clp_run *run);
 int clp_next_data(int fd, uint64_t from, uint64_t end, uint64_t *idx);
 enum clp_result clp_collapse_step(struct clp_region *reg, int fd, uint64_t idx,
 				  uint64_t file_size, const struct clp_params *p,

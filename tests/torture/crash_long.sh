@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=${1:-build}
-export FOLIOFS=$PWD/$B/fs/foliofs MKFS=$PWD/$B/tools/mkfs.foliofs \
+export FOLIOFS=$PWD/$B/fs/fuse/foliofs MKFS=$PWD/$B/tools/mkfs.foliofs \
 	FSCK=$PWD/$B/tools/fsck.foliofs HELPERS=$PWD/$B/tests
 export ROUNDS=${ROUNDS:-100}
 exec bash tests/integration/crash.sh

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "foliofs/clp.h"
@@ -177,6 +179,45 @@ static void test_backoff(void **state)
 	assert_int_equal(other.last, CLP_EMPTY);
 }
 
+/*
+ * Data runs of a memory file: a walk region by region with a kept run
+ * finds exactly the data, the same as fresh seeks, and the first region
+ * holding data is found by where data starts.
+ */
+static void test_data_runs(void **state)
+{
+	const uint64_t mib = 1 << 20;
+	static const char page[4096] = { 1 };
+	struct clp_run run = { 0 };
+	uint64_t s, e, idx, seen = 0;
+	int fd = memfd_create("runs", 0);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)(16 * mib)), 0);
+	for (uint64_t off = 0; off < 5 * mib; off += 4096)	/* one run over 3 regions */
+		assert_int_equal(pwrite(fd, page, 4096, (off_t)off), 4096);
+	assert_int_equal(pwrite(fd, page, 4096, (off_t)(11 * mib)), 4096);
+	for (uint64_t r = 0; r < 8; r++) {
+		uint64_t pos = r * 2 * mib, end = pos + 2 * mib;
+
+		while (!clp_data_run(fd, pos, end, &s, &e, &run)) {
+			uint64_t fs_, fe;
+
+			assert_int_equal(clp_data_run(fd, pos, end, &fs_, &fe, NULL), 0);
+			assert_int_equal(s, fs_);
+			assert_int_equal(e, fe);
+			seen += e - s;
+			pos = e;
+		}
+	}
+	assert_int_equal(seen, 5 * mib + 4096);
+	assert_int_equal(clp_next_data(fd, 5 * mib, 16 * mib, &idx), 0);
+	assert_int_equal(idx, 5);	/* 11 MiB is in region 5 */
+	assert_int_equal(clp_next_data(fd, 11 * mib + 4096, 16 * mib, &idx), -ENXIO);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -185,6 +226,7 @@ int main(void)
 		cmocka_unit_test(test_truncate),
 		cmocka_unit_test(test_sparse),
 		cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_data_runs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
