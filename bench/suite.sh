@@ -4,8 +4,12 @@
 # with huge pages, passthrough with policy never, served by the daemon),
 # tmpfs, tmpfs huge=always and ext4 on a loop image, side by side in one run,
 # plus time to first byte and to a fully PMD-mapped 1 GiB file after a
-# remount and the client fault-in time of a 64 MiB mapping.  Writes
-# docs/BENCHMARKS.md (ratios to tmpfs huge=always) and docs/benchmarks.png.
+# remount and the client fault-in time of a 64 MiB mapping, and the
+# durability jobs (bench/durability.py: 4 KiB write + fsync, SQLite WAL
+# synchronous=FULL, fsync latency by file size and by number of files, host
+# page cache per resident byte, cold load against dd iflag=direct).  Writes
+# docs/BENCHMARKS.md (ratios to tmpfs huge=always; durability to ext4) and
+# docs/benchmarks.png.
 # As root, after building: bash bench/suite.sh   (RUNTIME=5 SIZE_MB=1024)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +18,8 @@ B=${BUILD:-$ROOT/build}
 RUNTIME=${RUNTIME:-5}
 SIZE_MB=${SIZE_MB:-1024}
 NFILES=${NFILES:-3000}
+MANY=${MANY:-100000}		# files for the fsync-latency-by-count job
+LATBIG=${LATBIG:-2048}		# MiB: the large file of the fsync-latency-by-size job
 OUT=${OUT:-$ROOT/docs}
 command -v gnuplot >/dev/null || { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive \
 	apt-get install -y -qq gnuplot-nox > /dev/null; } || true
@@ -41,17 +47,17 @@ mount_cfg() {	# mount_cfg CONFIG: mount it on $T/m-CONFIG
 	mkdir -p "$m"
 	case $c in
 	fofs_*)
-		[ -e "$T/$c.img" ] || "$B/tools/mkfs.foliofs" -q -s $((SIZE_MB * 3 + 512))M "$T/$c.img"
+		[ -e "$T/$c.img" ] || "$B/tools/mkfs.foliofs" -q -s $((SIZE_MB * 2 + LATBIG + 512))M "$T/$c.img"
 		# shellcheck disable=SC2086
 		"$B/fs/fuse/foliofs" -f ${FOPTS[$c]} "$T/$c.img" "$m" 2>> "$T/daemon.log" & pid=$!
 		for _ in $(seq 100); do mountpoint -q "$m" && break; sleep 0.05; done
 		if [ "$c" = fofs_never ]; then
 			setfattr -n user.foliofs.policy -v never "$m"
 		fi ;;
-	tmpfs)	mount -t tmpfs -o size=$((SIZE_MB * 2 + 256))M tmpfs "$m" ;;
-	tmpfs_huge) mount -t tmpfs -o size=$((SIZE_MB * 2 + 256))M,huge=always tmpfs "$m" ;;
+	tmpfs)	mount -t tmpfs -o size=$((SIZE_MB * 2 + LATBIG + 512))M tmpfs "$m" ;;
+	tmpfs_huge) mount -t tmpfs -o size=$((SIZE_MB * 2 + LATBIG + 512))M,huge=always tmpfs "$m" ;;
 	ext4)
-		[ -e "$T/ext4.img" ] || { truncate -s $((SIZE_MB * 3 + 512))M "$T/ext4.img";
+		[ -e "$T/ext4.img" ] || { truncate -s $((SIZE_MB * 2 + LATBIG + 512))M "$T/ext4.img";
 			mkfs.ext4 -q "$T/ext4.img"; }
 		LOOP=$(losetup -f --show "$T/ext4.img")
 		mount "$LOOP" "$m" ;;
@@ -100,6 +106,7 @@ run_jobs() {	# run_jobs CONFIG
 	mkdir -p "$d/data" "$d/meta"
 	fio --name=lay --directory="$d/data" --filename=big --size=${SIZE_MB}M --rw=write \
 	    --bs=1M --end_fsync=1 --output=/dev/null
+	D[$c.cache_write]=$(cache_per_byte "$c")
 	if [ "${c#fofs_}" != "$c" ]; then	# remount: load from the image
 		umount_cfg "$c"; mount_cfg "$c"
 		head -c 1 "$d/data/big" > /dev/null
@@ -134,9 +141,16 @@ extras() {	# extras CONFIG
 	if [ "${c#fofs_}" = "$c" ]; then
 		return
 	fi
-	umount_cfg "$c"; mount_cfg "$c"
+	umount_cfg "$c"
+	sync; echo 3 > /proc/sys/vm/drop_caches
+	t0=$(date +%s.%N)
+	dd if="$T/$c.img" of=/dev/null bs=2M count=$((SIZE_MB / 2)) iflag=direct status=none
+	t1=$(date +%s.%N)
+	X[$c.dd]=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
+	mount_cfg "$c"
 	t0=$(date +%s.%N); head -c 1 "$d/data/big" > /dev/null; t1=$(date +%s.%N)
 	X[$c.ttfb]=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
+	D[$c.cache_load]=$(cache_per_byte "$c")
 	umount_cfg "$c"; mount_cfg "$c"
 	t0=$(date +%s.%N)
 	for _ in $(seq 50); do		# up to ~10 s: PMD mapping or a verdict
@@ -150,15 +164,49 @@ extras() {	# extras CONFIG
 		'BEGIN {if (p >= r) printf "%.3f", b - a; else printf "never (%d of %d kB)", p, r}')
 }
 
+# Host page cache of the backing image per byte of file data (1 GiB file).
+cache_per_byte() {	# cache_per_byte CONFIG
+	local img
+	case $1 in
+	fofs_*) img=$T/$1.img ;;
+	ext4) img=$T/ext4.img ;;
+	*) echo 0.00; return ;;		# no backing store
+	esac
+	awk -v c="$(fincore -b -n -o RES "$img")" -v s=$((SIZE_MB << 20)) \
+		'BEGIN {printf "%.2f", c / s}'
+}
+
+declare -A D
+DUR="fsync4k sqlite lat64 lat2g files1k filesmany cache_write cache_load"
+durability() {	# durability CONFIG
+	local c=$1 d=$T/m-$1/dur
+	mkdir -p "$d"
+	D[$c.fsync4k]=$(fio_once "$d" w --filename=f --size=512M --time_based --ioengine=psync \
+		--rw=randwrite --bs=4k --fsync=1 | cut -d' ' -f1)
+	rm -f "$d/f"
+	D[$c.sqlite]=$(python3 "$ROOT/bench/durability.py" sqlite "$d" "$RUNTIME")
+	D[$c.lat64]=$(python3 "$ROOT/bench/durability.py" fsync-lat "$d" 64 50)
+	D[$c.lat2g]=$(python3 "$ROOT/bench/durability.py" fsync-lat "$d" "$LATBIG" 50)
+	D[$c.files1k]=$(python3 "$ROOT/bench/durability.py" many-files "$d/k" 1000 50)
+	D[$c.filesmany]=$(python3 "$ROOT/bench/durability.py" many-files "$d/m" "$MANY" 50)
+}
+
 for c in $CONFIGS; do
 	echo "== $c" >&2
 	mount_cfg "$c"
 	run_jobs "$c"
 	extras "$c"
+	durability "$c"
 	umount_cfg "$c"
 done
 
 # ---- report ----
+declare -A DLABEL=([fsync4k]="4 KiB write + fsync each, per s" [sqlite]="SQLite WAL synchronous=FULL, tx/s"
+	[lat64]="fsync latency, 64 MiB file (ms)" [lat2g]="fsync latency, $LATBIG MiB file (ms)"
+	[files1k]="fsync latency among 1,000 files (ms)"
+	[filesmany]="fsync latency among $MANY files (ms)"
+	[cache_write]="host page cache per resident byte, after write+fsync"
+	[cache_load]="host page cache per resident byte, after a cold load")
 mkdir -p "$OUT"
 value() {	# value CONFIG JOB -> the job's figure (IOPS or KiB/s)
 	local iops bw
@@ -189,15 +237,37 @@ value() {	# value CONFIG JOB -> the job's figure (IOPS or KiB/s)
 	echo
 	echo "| after a remount, 1 GiB file | ${LABEL[fofs_huge]} | ${LABEL[fofs_never]} | ${LABEL[fofs_daemon]} |"
 	echo "| --- | ---: | ---: | ---: |"
-	echo "| time to first byte (s) | ${X[fofs_huge.ttfb]} | ${X[fofs_never.ttfb]} | ${X[fofs_daemon.ttfb]} |"
-	echo "| time to fully PMD-mapped in a client (s) | ${X[fofs_huge.pmd_full]} | ${X[fofs_never.pmd_full]} | ${X[fofs_daemon.pmd_full]} |"
+	echo "| time to first byte (s) | ${X[fofs_huge.ttfb]:--} | ${X[fofs_never.ttfb]:--} | ${X[fofs_daemon.ttfb]:--} |"
+	echo "| time to fully PMD-mapped in a client (s) | ${X[fofs_huge.pmd_full]:--} | ${X[fofs_never.pmd_full]:--} | ${X[fofs_daemon.pmd_full]:--} |"
 	echo
 	printf '| client fault-in of a 64 MiB mapping (ms) |'; for c in $CONFIGS; do printf ' %s |' "${LABEL[$c]}"; done; echo
 	printf '| --- |'; for c in $CONFIGS; do printf ' ---: |'; done; echo
-	printf '| first touch of every page |'; for c in $CONFIGS; do printf ' %s |' "${X[$c.fault64]}"; done; echo
+	printf '| first touch of every page |'; for c in $CONFIGS; do printf " %s |" "${X[$c.fault64]:--}"; done; echo
 	echo
 	echo "Time to first byte is the whole load: foliofs reads a file into memory"
 	echo "(collapse-then-fill) when it is first opened."
+	echo
+	echo "Durability (ratio to ext4 on loop in brackets; for latencies lower is better):"
+	echo
+	printf '| job |'; for c in $CONFIGS; do printf ' %s |' "${LABEL[$c]}"; done; echo
+	printf '| --- |'; for c in $CONFIGS; do printf ' ---: |'; done; echo
+	for j in $DUR; do
+		printf '| %s |' "${DLABEL[$j]}"
+		for c in $CONFIGS; do
+			awk -v v="${D[$c.$j]:--}" -v r="${D[ext4.$j]:-0}" \
+				'BEGIN {if (v == "-") printf " - |"; else printf " %s (%.2f) |", v, r + 0 ? v / r : 0}'
+		done
+		echo
+	done
+	printf '| cold load of %s MiB vs dd iflag=direct of as much image |' "$SIZE_MB"
+	for c in $CONFIGS; do
+		if [ -n "${X[$c.dd]:-}" ]; then
+			awk -v d="${X[$c.dd]}" -v l="${X[$c.ttfb]}" 'BEGIN {printf " %.2f |", d / l}'
+		else
+			printf ' - |'
+		fi
+	done
+	echo
 	echo
 	echo "![ratios to tmpfs huge=always](benchmarks.png)"
 } > "$OUT/BENCHMARKS.md"
