@@ -23,8 +23,9 @@ LAYERS = [
     ["inode"],
     ["dirent", "xattr"],
     ["namei", "collapser"],
-    ["file", "ctl", "meta"],
+    ["ctl", "meta"],
     ["writeback"],
+    ["file"],
     ["fs"],
     # the FUSE front end
     ["privs", "fsop_req", "passthrough"],

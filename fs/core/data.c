@@ -29,6 +29,7 @@ static void loaded_add(struct fs *fs, struct fs_inode *inode)
 	else
 		fs->loaded_tail = inode;
 	fs->loaded = inode;
+	fs->nloaded++;
 }
 
 static void loaded_del(struct fs *fs, struct fs_inode *inode)
@@ -42,6 +43,21 @@ static void loaded_del(struct fs *fs, struct fs_inode *inode)
 	else
 		fs->loaded_tail = inode->lprev;
 	inode->lnext = inode->lprev = NULL;
+	fs->nloaded--;
+}
+
+/*
+ * Every loaded file holds a descriptor: past @keep of them, clean closed
+ * files go too (least recently used first), whatever their size, so that
+ * creating many small files never runs the daemon out of descriptors.
+ */
+static void trim_count(struct fs *fs, uint64_t keep)
+{
+	for (struct fs_inode *i = fs->loaded_tail, *prev; i && fs->nloaded > keep; i = prev) {
+		prev = i->lprev;
+		if (!i->nopen && !i->pins && !i->dirty)
+			fs_data_unload(fs, i);
+	}
 }
 
 /**
@@ -293,7 +309,8 @@ static int load_finish(struct fs *fs, struct fs_inode *inode, struct load_job *j
  * come back as huge pages where the kernel can provide them.  Concurrent
  * loads of one inode wait for the first.
  *
- * Return: 0; -EBADMSG if an extent fails its checksum; -ENOMEM; -errno from
+ * Return: 0; -EBADMSG if an extent fails its checksum; -ENOMEM; -EMFILE
+ * when every descriptor is held by an open or dirty file; -errno from
  * creating the memory file or reading the image.
  */
 int fs_data_load_relock(struct fs *fs, struct fs_inode *inode)
@@ -302,11 +319,17 @@ int fs_data_load_relock(struct fs *fs, struct fs_inode *inode)
 	int fd = -1, ret;
 
 	fs_assert_held(&fs->lock);
-	while (inode->loading)
-		fs_cond_wait(fs, &fs->load_cond);
-	if (inode->memfd >= 0)
-		return 0;
-	ret = shm_create(fs, inode->ino, &fd);
+	for (bool tried = false;; tried = true) {
+		while (inode->loading)
+			fs_cond_wait(fs, &fs->load_cond);
+		if (inode->memfd >= 0)
+			return 0;
+		ret = shm_create(fs, inode->ino, &fd);
+		if ((ret != -EMFILE && ret != -ENFILE) || tried)
+			break;
+		/* out of descriptors: clean closed files give theirs back */
+		trim_count(fs, fs->nloaded / 2);
+	}
 	if (!ret)
 		ret = load_job_init(fs, inode, &job);
 	if (ret) {
@@ -385,6 +408,8 @@ void fs_data_trim(struct fs *fs)
 {
 	fs_assert_held(&fs->lock);
 	fs_data_trim_to(fs, fs->opts.cache_size / FOFS_BLOCK_SIZE);
+	if (fs->opts.max_loaded)
+		trim_count(fs, fs->opts.max_loaded);
 }
 
 /**

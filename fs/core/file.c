@@ -36,6 +36,24 @@ int fs_file_get(struct fs *fs, uint64_t ino, struct fs_inode **out)
 	return 0;
 }
 
+/*
+ * Load @inode's data; when every descriptor is held by a dirty file, write
+ * them back (dropping fs->lock) so they can be given back, and try again.
+ */
+static int load_relock(struct fs *fs, struct fs_inode *inode)
+{
+	int ret = fs_data_load_relock(fs, inode);
+
+	if (ret != -EMFILE && ret != -ENFILE)
+		return ret;
+	inode->pins++;
+	fs_unlock(fs);
+	fs_commit(fs, false);	/* its failure is the next fsync's to report */
+	fs_lock(fs);
+	inode->pins--;
+	return fs_data_load_relock(fs, inode);
+}
+
 /**
  * fs_file_truncate_relock() - change the size of a regular file
  * @fs: the filesystem, lock held (dropped while the file loads)
@@ -61,7 +79,7 @@ int fs_file_truncate_relock(struct fs *fs, struct fs_inode *inode, uint64_t size
 	ret = -EINVAL;
 	if (!S_ISREG(inode->mode))
 		return ret;
-	ret = fs_data_load_relock(fs, inode);
+	ret = load_relock(fs, inode);
 	if (!ret && size < inode->size)
 		ret = fs_bad_punch(fs, inode, size, inode->size);
 	if (ret)
@@ -97,7 +115,7 @@ int fs_file_open_relock(struct fs *fs, struct fs_inode *inode, bool trunc,
 	fs_assert_held(&fs->lock);
 	ret = S_ISDIR(inode->mode) ? -EISDIR : !S_ISREG(inode->mode) ? -ENXIO : 0;
 	if (!ret)
-		ret = fs_data_load_relock(fs, inode);
+		ret = load_relock(fs, inode);
 	if (ret || !trunc || !inode->size)
 		return ret;
 	ret = fs_file_truncate_relock(fs, inode, 0);

@@ -10,7 +10,7 @@
  * Dependencies between the core's files run one way, lowest first
  * (docs/ARCHITECTURE.md; tests/layers.py checks the built library): log,
  * strbuf < lock < space < shm, dirty, damage, policy < data < inode <
- * dirent, xattr < namei, collapser < file, ctl, meta < writeback < fs.
+ * dirent, xattr < namei, collapser < ctl, meta < writeback < file < fs.
  */
 #ifndef FOLIOFS_CORE_FS_H
 #define FOLIOFS_CORE_FS_H
@@ -128,6 +128,7 @@ struct fs_opts {
 	enum clp_policy huge;		/* mount default folio policy */
 	uint64_t cache_size;		/* bytes of clean, closed data kept */
 	uint64_t mem_cap;		/* bytes of file data memory may hold */
+	uint64_t max_loaded;		/* memory files (descriptors) kept, 0: any */
 	unsigned scan_sleep_ms;		/* background collapser period, 0 off */
 	unsigned max_ptes_none;		/* empty pages a region may have */
 };
@@ -203,6 +204,7 @@ struct fs {
 	size_t dbuckets, ndirents;
 	struct fs_inode *loaded;	/* inodes with a memfd, most recent first */
 	struct fs_inode *loaded_tail;
+	uint64_t nloaded;		/* how many */
 	uint64_t next_ino;
 	uint64_t meta_seq, meta_cseq;	/* metadata changes / committed */
 	struct fs_space space;

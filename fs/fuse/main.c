@@ -37,6 +37,7 @@ struct cli {
 	int remount;
 	int help;
 	int version;
+	uint64_t max_loaded;	/* from RLIMIT_NOFILE, not an option */
 };
 
 enum { KEY_RO, KEY_RW, KEY_REMOUNT, KEY_HELP, KEY_VERSION };
@@ -213,15 +214,23 @@ out_fail:
 	return 1;
 }
 
-/* Every file with unwritten data holds a memfd: allow as many as we may. */
-static void raise_nofile(void)
+/*
+ * Every loaded file holds a memory-file descriptor: allow as many as we may,
+ * and keep clean closed files below that, with room for the session, the
+ * image and the workers (the rest are given back, see fs_data_trim()).
+ */
+static uint64_t raise_nofile(void)
 {
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 0;
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
 	}
+	return rl.rlim_cur > 512 ? rl.rlim_cur / 4 * 3 : rl.rlim_cur / 2;
 }
 
 /*
@@ -257,6 +266,7 @@ static int opts_from_cli(const struct cli *cli, struct fs_opts *opts)
 	*opts = (struct fs_opts){ .ro = cli->ro,
 				  .huge = CLP_POLICY_ALWAYS,
 				  .passthrough = !cli->nopassthrough,
+				  .max_loaded = cli->max_loaded,
 				  .cache_size = (uint64_t)sysconf(_SC_PHYS_PAGES) *
 						(uint64_t)sysconf(_SC_PAGESIZE) / 4 };
 	ret = opt_uint("commit", cli->commit, 86400, 5, &opts->commit_interval);
@@ -507,8 +517,8 @@ int main(int argc, char *argv[])
 		 cli.image);
 	if (fuse_opt_add_arg(&args, opt))
 		goto out_free;
-	raise_nofile();
 	memset(&d, 0, sizeof(d));
+	cli.max_loaded = raise_nofile();
 	pthread_mutex_init(&d.pt.lock, NULL);
 	d.devfd = -1;
 	if (open_fs(&d.fs, &cli) == 0)
