@@ -40,11 +40,12 @@ struct img {
 	uint64_t *meta;			/* blocks of the committed chain */
 	size_t nmeta;
 	uint64_t alloc_hint[10];	/* next-fit cursor per order */
-	uint64_t unflushed;		/* extent bytes written since a writeout */
+	uint64_t unflushed;		/* bytes of buffered I/O since the cache was dropped */
 	char err[256];
 };
 
 #define IMG_WRITEOUT_BYTES	(8ull << 20)
+#define IMG_DIRECT_MIN		(2ull << 20)	/* smaller bulk I/O is buffered */
 
 int img_bulk_read(struct img *img, void *buf, size_t len, uint64_t off);
 int img_bulk_write(struct img *img, const void *buf, size_t len, uint64_t off);

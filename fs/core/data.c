@@ -241,6 +241,7 @@ static int load_unlocked(struct fs *fs, struct load_job *job, int fd)
 	ret = ftruncate(fd, (off_t)job->size) < 0 ? -errno : 0;
 	if (!ret)
 		ret = load_extents(fs, job, fd);
+	img_drop_cache(fs->img);	/* what small extents' readahead left */
 	return ret;
 }
 

@@ -115,6 +115,7 @@ int img_super_rewrite(struct img *img);
 const struct fofs_super *img_sb(const struct img *img);
 int img_fd(const struct img *img);
 bool img_direct_io(const struct img *img, const char **why);
+void img_drop_cache(struct img *img);
 
 void img_super_encode(const struct fofs_super *sb, void *block);
 int img_super_decode(const void *block, struct fofs_super *sb,
