@@ -154,6 +154,7 @@ struct fs_space_use {
 	uint64_t reserve;		/* free, kept for copy-on-write */
 	uint64_t image_room;		/* data blocks memory may hold: the image */
 	uint64_t mem_room;		/* ... and memory (mem_cap); 0: no cap */
+	uint64_t room;			/* the tighter of the two */
 };
 
 /* The private tmpfs for memory files (shm.c); protected by fs->lock. */

@@ -98,7 +98,7 @@ static uint64_t room_blocks(const struct fs *fs)
 	struct fs_space_use u;
 
 	fs_space_use(fs, &u);
-	return u.mem_room && u.mem_room < u.image_room ? u.mem_room : u.image_room;
+	return u.room;
 }
 
 /**

@@ -71,6 +71,7 @@ void fs_space_use(const struct fs *fs, struct fs_space_use *u)
 	taken = u->used - s->cache_blocks + u->reserve;
 	u->image_room = u->total > taken ? u->total - taken : 0;
 	u->mem_room = fs->opts.mem_cap / FOFS_BLOCK_SIZE;
+	u->room = u->mem_room && u->mem_room < u->image_room ? u->mem_room : u->image_room;
 }
 
 /**

@@ -93,7 +93,7 @@ static void fsop_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct fs *fs = fsop_fs(req);
 	struct fs_space_use u;
 	struct statvfs sv;
-	uint64_t cached, free_blocks, room;
+	uint64_t cached, free_blocks;
 
 	(void)ino;
 	memset(&sv, 0, sizeof(sv));
@@ -106,12 +106,11 @@ static void fsop_statfs(fuse_req_t req, fuse_ino_t ino)
 	free_blocks = u.total > u.used ? u.total - u.used : 0;
 	/* the copy-on-write reserve is free but not available, like ext4's;
 	 * and files in memory cannot grow past what memory may hold */
-	room = u.mem_room && u.mem_room < u.image_room ? u.mem_room : u.image_room;
 	sv.f_bsize = FOFS_BLOCK_SIZE;
 	sv.f_frsize = FOFS_BLOCK_SIZE;
 	sv.f_blocks = u.total;
 	sv.f_bfree = free_blocks;
-	sv.f_bavail = room > cached ? room - cached : 0;
+	sv.f_bavail = u.room > cached ? u.room - cached : 0;
 	sv.f_files += free_blocks;
 	sv.f_ffree = free_blocks;
 	sv.f_favail = sv.f_ffree;

@@ -33,6 +33,7 @@ static void test_one_formula(void **state)
 	assert_int_equal(u.reserve, f.fs.space.committed_meta + 64 + u.total / 64);
 	assert_int_equal(u.image_room, u.total - u.used - u.reserve);
 	assert_int_equal(u.mem_room, 0);
+	assert_int_equal(u.room, u.image_room);
 	/* admission stops at exactly the room */
 	assert_int_equal(fs_space_check(&f.fs, u.image_room), 0);
 	assert_int_equal(fs_space_check(&f.fs, u.image_room + 1), -ENOSPC);
@@ -65,6 +66,7 @@ static void test_memory_counts(void **state)
 static void test_mem_cap_trims_clean_files(void **state)
 {
 	const struct fs_opts o = { .huge = CLP_POLICY_ALWAYS, .mem_cap = 256 * 4096 };
+	struct fs_space_use u;
 	struct fixture f;
 	struct fs_inode *i;
 
@@ -73,6 +75,8 @@ static void test_mem_cap_trims_clean_files(void **state)
 	fs_lock(&f.fs);
 	assert_int_equal(fixture_file(&f, "a", &i), 0);
 	assert_int_equal(fixture_write(&f, i, 0, 100 * 4096, 'a'), 0);
+	fs_space_use(&f.fs, &u);
+	assert_int_equal(u.room, 256);	/* the memory cap is the tighter */
 	/* open or dirty data stays: the write is refused */
 	assert_int_equal(fs_space_check(&f.fs, 200), -ENOSPC);
 	assert_int_equal(fixture_commit(&f), 0);
