@@ -382,6 +382,10 @@ static int pass_blocks(struct ck *ck, void *buf)
 		if (img_reserve(img, img->meta[i], 1))
 			ck_find(ck, false, "metadata block %llu is out of range or "
 				"listed twice", (unsigned long long)img->meta[i]);
+	for (size_t i = 0; i < img->nlog; i++)
+		if (img_reserve(img, img->logblk[i], 1))
+			ck_find(ck, false, "log block %llu is out of range or in use",
+				(unsigned long long)img->logblk[i]);
 	for (size_t i = 0; i < ck->nin && !ret; i++) {
 		if (!ck->in[i].dropped)
 			ret = verify_extents(ck, &ck->in[i], buf);
@@ -718,10 +722,11 @@ static int ck_passes(struct ck *ck)
 		return ret;
 	pass_nlink(ck);
 	pass_regions(ck);
-	if (ck->img->used != ck->img->sb.s_used_blocks)
-		ck_find(ck, true, "superblock counts %llu used blocks, extents and "
+	if (ck->img->used != img_state_used(ck->img))
+		ck_find(ck, true,
+			"superblock counts %llu used blocks, extents and "
 			"metadata use %llu",
-			(unsigned long long)ck->img->sb.s_used_blocks,
+			(unsigned long long)img_state_used(ck->img),
 			(unsigned long long)ck->img->used);
 	if (ck->dirty && ck->o->repair)
 		return ck_commit(ck);
@@ -763,6 +768,34 @@ static void ck_super(struct ck *ck)
 	}
 }
 
+/*
+ * What the intent log held: replayed batches are not damage, but -y folds
+ * them into a new generation, as a mount would; a torn last batch is what
+ * a crash during an fsync leaves, and only noted.
+ */
+static void ck_log(struct ck *ck)
+{
+	struct img_log_stat st;
+	char line[400];
+
+	img_log_stat(ck->img, &st);
+	if (st.batches) {
+		snprintf(line, sizeof(line),
+			 "note: the intent log holds %llu record "
+			 "batch%s (%llu blocks)%s",
+			 (unsigned long long)st.batches, st.batches == 1 ? "" : "es",
+			 (unsigned long long)st.blocks,
+			 ck->o->repair ? "; replayed into a new generation" :
+					 "; checked as replayed");
+		ck_report_raw(ck->o, line);
+		ck->dirty |= ck->o->repair;
+	}
+	if (st.stop[0]) {
+		snprintf(line, sizeof(line), "note: log: %s", st.stop);
+		ck_report_raw(ck->o, line);
+	}
+}
+
 /**
  * img_check() - check an image and optionally repair it
  * @path: the image
@@ -799,11 +832,12 @@ int img_check(const char *path, const struct img_check_opts *opts,
 		goto out_close;
 	}
 	ck_super(&ck);
-	ck.next_ino = ck.img->sb.s_next_ino;
 	res->generation = ck.img->sb.s_generation;
 	why[0] = '\0';
-	ret = img_read_meta(ck.img, &buf, &len);
+	ret = img_read_state(ck.img, &buf, &len);
+	ck.next_ino = ck.img->sb.s_next_ino; /* as the log left it */
 	if (!ret) {
+		ck_log(&ck);
 		ret = img_parse_meta(buf, len, &ops, &ck, why, sizeof(why));
 		free(buf);
 	} else {

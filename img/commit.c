@@ -20,15 +20,16 @@
 
 #define MH_CSUM_OFF	24u
 
-static uint64_t meta_block_csum(uint8_t *block)
+/* XXH3-64 of a metadata or log block with its checksum field read as 0. */
+uint64_t img_block_csum(uint8_t *block, size_t csum_off)
 {
 	uint8_t saved[8];
 	uint64_t csum;
 
-	memcpy(saved, block + MH_CSUM_OFF, 8);
-	memset(block + MH_CSUM_OFF, 0, 8);
+	memcpy(saved, block + csum_off, 8);
+	memset(block + csum_off, 0, 8);
 	csum = img_xxh3(block, FOFS_BLOCK_SIZE);
-	memcpy(block + MH_CSUM_OFF, saved, 8);
+	memcpy(block + csum_off, saved, 8);
 	return csum;
 }
 
@@ -52,7 +53,7 @@ static int read_meta_block(struct img *img, uint64_t blk, uint8_t *block,
 		return ret;
 	}
 	ret = -EBADMSG;
-	if (get_le64(block + MH_CSUM_OFF) != meta_block_csum(block)) {
+	if (get_le64(block + MH_CSUM_OFF) != img_block_csum(block, MH_CSUM_OFF)) {
 		img_set_error(img, "metadata block %llu checksum mismatch",
 			   (unsigned long long)blk);
 		return ret;
@@ -129,53 +130,76 @@ out_free:
 	return ret;
 }
 
-struct load_ctx {
-	struct img *img;
-	const struct img_meta_ops *ops;
-	void *arg;
-};
-
+/* The generation's extents take their blocks; two owners of one are corruption. */
 static int load_inode(void *arg, const struct img_inode_rec *rec)
 {
-	struct load_ctx *lc = arg;
+	struct img *img = arg;
 
 	for (uint32_t i = 0; i < rec->ino.i_extents; i++) {
 		const struct fofs_extent *e = &rec->ext[i];
 
-		if (img_reserve(lc->img, e->e_block, 1ull << e->e_order)) {
-			img_set_error(lc->img, "inode %llu: extent at offset %llu uses "
-				   "blocks %llu+%u that are out of range or shared",
-				   (unsigned long long)rec->ino.i_ino,
-				   (unsigned long long)e->e_file_off,
-				   (unsigned long long)e->e_block, 1u << e->e_order);
+		if (img_reserve(img, e->e_block, 1ull << e->e_order)) {
+			img_set_error(img,
+				      "inode %llu: extent at offset %llu uses "
+				      "blocks %llu+%u that are out of range or shared",
+				      (unsigned long long)rec->ino.i_ino,
+				      (unsigned long long)e->e_file_off,
+				      (unsigned long long)e->e_block, 1u << e->e_order);
 			return -EUCLEAN;
 		}
 	}
-	return lc->ops && lc->ops->inode ? lc->ops->inode(lc->arg, rec) : 0;
+	return 0;
 }
 
-static int load_dirent(void *arg, uint64_t parent, uint64_t ino,
-		       const char *name, size_t len)
+/* Reserve the generation's metadata chain, log head and extents; check the count. */
+static int load_reserve(struct img *img, const void *buf, size_t len)
 {
-	struct load_ctx *lc = arg;
+	struct img_meta_ops wrap = { .inode = load_inode };
+	const struct fofs_super *sb = &img->sb;
+	char why[192];
+	int ret;
 
-	return lc->ops && lc->ops->dirent ?
-	       lc->ops->dirent(lc->arg, parent, ino, name, len) : 0;
-}
-
-static int load_regions(void *arg, uint64_t ino, const struct img_region *r,
-			size_t n)
-{
-	struct load_ctx *lc = arg;
-
-	return lc->ops && lc->ops->regions ? lc->ops->regions(lc->arg, ino, r, n) : 0;
+	for (size_t i = 0; i < img->nmeta; i++) {
+		ret = img_reserve(img, img->meta[i], 1);
+		if (ret) {
+			img_set_error(img,
+				      "metadata block %llu is out of range or "
+				      "listed twice",
+				      (unsigned long long)img->meta[i]);
+			return ret;
+		}
+	}
+	if ((sb->s_feature_incompat & FOFS_FEATURE_INCOMPAT_LOG) &&
+	    img_reserve(img, sb->s_log_head, 1)) {
+		img_set_error(img, "log head %llu is in use by metadata",
+			      (unsigned long long)sb->s_log_head);
+		return -EUCLEAN;
+	}
+	why[0] = '\0';
+	img->err[0] = '\0';
+	ret = img_parse_meta(buf, len, &wrap, img, why, sizeof(why));
+	if (ret && why[0])
+		img_set_error(img, "metadata: %s", why);
+	if (ret)
+		return ret;
+	if (img->used != sb->s_used_blocks) {
+		img_set_error(img,
+			      "superblock counts %llu used blocks, metadata "
+			      "references %llu",
+			      (unsigned long long)sb->s_used_blocks, (unsigned long long)img->used);
+		return -EUCLEAN;
+	}
+	return 0;
 }
 
 /**
- * img_load() - read the committed generation and build the allocator
+ * img_load() - read the committed state and build the allocator
  * @img: the image
  * @ops: visitor for the records (may be NULL)
  * @arg: passed to @ops
+ *
+ * The state is the generation with the intent log replayed on top; blocks
+ * the log superseded stay held until the next img_commit().
  *
  * Return: 0; -EUCLEAN / -EBADMSG for damaged metadata, extents that leave the
  * image or share blocks, or a used-block count that disagrees with the
@@ -183,8 +207,6 @@ static int load_regions(void *arg, uint64_t ino, const struct img_region *r,
  */
 int img_load(struct img *img, const struct img_meta_ops *ops, void *arg)
 {
-	struct img_meta_ops wrap = { load_inode, load_dirent, load_regions };
-	struct load_ctx lc = { img, ops, arg };
 	char why[192];
 	size_t len;
 	void *buf;
@@ -196,29 +218,15 @@ int img_load(struct img *img, const struct img_meta_ops *ops, void *arg)
 	ret = img_read_meta(img, &buf, &len);
 	if (ret)
 		return ret;
-	for (size_t i = 0; i < img->nmeta; i++) {
-		ret = img_reserve(img, img->meta[i], 1);
-		if (ret) {
-			img_set_error(img, "metadata block %llu is out of range or "
-				   "listed twice", (unsigned long long)img->meta[i]);
-			goto out_buf;
-		}
-	}
-	why[0] = '\0';
-	img->err[0] = '\0';
-	ret = img_parse_meta(buf, len, &wrap, &lc, why, sizeof(why));
-	if (ret && why[0])
-		img_set_error(img, "metadata: %s", why);
+	ret = load_reserve(img, buf, len);
+	if (!ret)
+		ret = img_log_replay(img, &buf, &len, true);
 	if (ret)
 		goto out_buf;
-	ret = -EUCLEAN;
-	if (img->used != img->sb.s_used_blocks) {
-		img_set_error(img, "superblock counts %llu used blocks, metadata "
-			   "references %llu", (unsigned long long)img->sb.s_used_blocks,
-			   (unsigned long long)img->used);
-		goto out_buf;
-	}
-	ret = 0;
+	why[0] = '\0';
+	ret = ops ? img_parse_meta(buf, len, ops, arg, why, sizeof(why)) : 0;
+	if (ret && why[0])
+		img_set_error(img, "metadata: %s", why);
 out_buf:
 	free(buf);
 	return ret;
@@ -306,7 +314,7 @@ int img_meta_write_chain(struct img *img, const struct img_mw *mw,
 		put_le64(block + 8, generation);
 		put_le64(block + 16, i + 1 < n ? blk[i + 1] : 0);
 		memcpy(block + sizeof(struct fofs_meta_hdr), mw->buf + off, used);
-		put_le64(block + MH_CSUM_OFF, meta_block_csum(block));
+		put_le64(block + MH_CSUM_OFF, img_block_csum(block, MH_CSUM_OFF));
 		ret = img_bulk_write(img, block, sizeof(block), blk[i] * FOFS_BLOCK_SIZE);
 		if (ret)
 			goto out_unalloc_all;
@@ -324,7 +332,7 @@ out_unalloc:
 	return ret;
 }
 
-static int img_sync(struct img *img)
+int img_sync(struct img *img)
 {
 	return fdatasync(img->fd) < 0 ? -errno : 0;
 }
@@ -424,17 +432,24 @@ int img_commit(struct img *img, struct img_mw *mw,
 	if (!(img->flags & IMG_O_RDWR))
 		return ret;
 	sb.s_generation++;
+	sb.s_log_head = 0;
+	if (sb.s_feature_incompat & FOFS_FEATURE_INCOMPAT_LOG) {
+		/* the new generation's log starts empty, in a block of its own */
+		ret = img_alloc(img, FOFS_ORDER_SMALL, &sb.s_log_head);
+		if (ret)
+			return ret;
+	}
 	ret = img_meta_write_chain(img, mw, sb.s_generation, &sb.s_meta_head,
 				   &sb.s_meta_blocks, &blocks);
 	if (ret)
-		return ret;
+		goto out_unalloc_head;
 	ret = img_sync(img);
 	if (ret)
 		goto out_unalloc;
 	sb.s_meta_bytes = mw->len;
 	sb.s_inodes = mw->inodes;
 	sb.s_next_ino = args->next_ino;
-	sb.s_used_blocks = img->used - img->pending_blocks - img->nmeta;
+	sb.s_used_blocks = img->used - img->pending_blocks - img->nmeta - img->nlog;
 	sb.s_commit_time = args->time ? args->time : (uint64_t)time(NULL);
 	sb.s_flags = args->clean ? (sb.s_flags | FOFS_SF_CLEAN) :
 				   (sb.s_flags & ~FOFS_SF_CLEAN);
@@ -448,11 +463,12 @@ int img_commit(struct img *img, struct img_mw *mw,
 	img->unflushed = 0;
 	for (size_t i = 0; i < img->nmeta; i++)
 		img_free(img, img->meta[i], FOFS_ORDER_SMALL);
+	img->sb = sb;
+	img_log_checkpointed(img, sb.s_log_head, true);
 	img_release_pending(img);
 	free(img->meta);
 	img->meta = blocks;
 	img->nmeta = sb.s_meta_blocks;
-	img->sb = sb;
 	return 0;
 out_hold:
 	/*
@@ -462,11 +478,18 @@ out_hold:
 	 */
 	for (uint64_t i = 0; i < sb.s_meta_blocks; i++)
 		img_free(img, blocks[i], FOFS_ORDER_SMALL);
+	if (sb.s_log_head)
+		img_free(img, sb.s_log_head, FOFS_ORDER_SMALL);
 	free(blocks);
+	img_log_checkpointed(img, 0, false);
 	return ret;
 out_unalloc:
 	for (uint64_t i = 0; i < sb.s_meta_blocks; i++)
 		img_unalloc(img, blocks[i], FOFS_ORDER_SMALL);
 	free(blocks);
+out_unalloc_head:
+	if (sb.s_log_head)
+		img_unalloc(img, sb.s_log_head, FOFS_ORDER_SMALL);
+	img_log_checkpointed(img, 0, false);
 	return ret;
 }

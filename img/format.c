@@ -128,6 +128,8 @@ static void fill_super(struct fofs_super *sb, const struct img_mkfs_opts *o,
 	sb->s_blocks = blocks;
 	sb->s_next_ino = FOFS_ROOT_INO + 1;
 	sb->s_mkfs_time = now;
+	if (!o->no_log)
+		sb->s_feature_incompat |= FOFS_FEATURE_INCOMPAT_LOG;
 	if (o->uuid) {
 		memcpy(sb->s_uuid, o->uuid, 16);
 	} else {
@@ -203,6 +205,7 @@ int img_format(const char *path, const struct img_mkfs_opts *opts, char *msg,
 	free(img.bitmap);
 	free(img.meta);
 	free(img.pending);
+	free(img.logblk);
 out_undo:
 	if (ret && created)
 		unlink(path);

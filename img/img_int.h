@@ -40,6 +40,13 @@ struct img {
 	uint64_t *meta;			/* blocks of the committed chain */
 	size_t nmeta;
 	uint64_t alloc_hint[10];	/* next-fit cursor per order */
+	/* intent log (log.c) */
+	uint64_t log_head; /* block the next batch starts in */
+	uint64_t log_seq;  /* lh_seq of that block */
+	bool log_ready;	   /* a commit of ours set the generation */
+	uint64_t *logblk;  /* log blocks since the commit, head too */
+	size_t nlog, caplog;
+	struct img_log_stat log_stat;	/* what the replay found */
 	uint64_t unflushed;		/* bytes of buffered I/O since the cache was dropped */
 	char err[256];
 };
@@ -114,6 +121,13 @@ void img_release_pending(struct img *img);
 int img_meta_write_chain(struct img *img, const struct img_mw *mw,
 			 uint64_t generation, uint64_t *head, uint64_t *nblocks,
 			 uint64_t **blocks);
+int img_mw_raw(struct img_mw *mw, uint16_t type, const void *body, uint32_t len);
+int img_parse_batch(const void *buf, size_t len, char *msg, size_t msglen);
+const uint8_t *img_rec_next(const uint8_t *p, uint16_t *type, const uint8_t **body, uint32_t *len);
+uint64_t img_block_csum(uint8_t *block, size_t csum_off);
+int img_sync(struct img *img);
+int img_log_replay(struct img *img, void **buf, size_t *len, bool reserve);
+void img_log_checkpointed(struct img *img, uint64_t head, bool ok);
 int img_pread_full(int fd, void *buf, size_t len, uint64_t off);
 int img_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 

@@ -219,6 +219,80 @@ int img_mw_regions(struct img_mw *mw, uint64_t ino, const struct img_region *r,
 }
 
 /**
+ * img_mw_unlink() - append a log record removing one directory entry
+ * @mw: the writer of a log batch
+ * @parent: directory inode
+ * @name: the name
+ * @name_len: 1..FOFS_NAME_MAX
+ *
+ * Return: 0; -ENAMETOOLONG; -EINVAL for an empty name; -ENOMEM.
+ */
+int img_mw_unlink(struct img_mw *mw, uint64_t parent, const char *name, size_t name_len)
+{
+	uint8_t *p;
+
+	if (name_len > FOFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (name_len == 0)
+		return -EINVAL;
+	p = mw_record(mw, FOFS_REC_UNLINK, DIRENT_LEN + name_len);
+	if (!p)
+		return -ENOMEM;
+	put_le64(p + 0, parent);
+	put_le16(p + 16, (uint16_t)name_len);
+	memcpy(p + DIRENT_LEN, name, name_len);
+	return 0;
+}
+
+/* A log record carrying one number: DROP or NEXT_INO. */
+static int mw_u64(struct img_mw *mw, uint16_t type, uint64_t v)
+{
+	uint8_t *p = mw_record(mw, type, 8);
+
+	if (!p)
+		return -ENOMEM;
+	put_le64(p, v);
+	return 0;
+}
+
+/**
+ * img_mw_drop() - append a log record: @ino lost its last link
+ * @mw: the writer of a log batch
+ * @ino: the inode; replay forgets it and its extents
+ *
+ * Return: 0; -ENOMEM.
+ */
+int img_mw_drop(struct img_mw *mw, uint64_t ino)
+{
+	return mw_u64(mw, FOFS_REC_DROP, ino);
+}
+
+/**
+ * img_mw_next_ino() - append a log record: inode numbers below @next are used
+ * @mw: the writer of a log batch
+ * @next: the next inode number to hand out
+ *
+ * Return: 0; -ENOMEM.
+ */
+int img_mw_next_ino(struct img_mw *mw, uint64_t next)
+{
+	return mw_u64(mw, FOFS_REC_NEXT_INO, next);
+}
+
+/* Append a record whose body is already encoded (the log's merge). */
+int img_mw_raw(struct img_mw *mw, uint16_t type, const void *body, uint32_t len)
+{
+	uint8_t *p = mw_record(mw, type, len);
+
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, body, len);
+	if (type == FOFS_REC_INODE)
+		mw->inodes++;
+	return 0;
+}
+
+/**
  * img_mw_finish() - seal the stream with its END record
  * @mw: the writer
  *
@@ -424,6 +498,21 @@ bad:
 	return -EUCLEAN;
 }
 
+/* UNLINK is a dirent without a target; DROP and NEXT_INO one number. */
+static int parse_log_only(uint16_t type, const uint8_t *p, size_t len, char *msg, size_t msglen)
+{
+	bool ok;
+
+	if (type == FOFS_REC_UNLINK)
+		ok = len >= DIRENT_LEN && len == DIRENT_LEN + get_le16(p + 16) &&
+		     !get_le64(p + 8) && name_ok((const char *)p + DIRENT_LEN, len - DIRENT_LEN);
+	else
+		ok = len == 8 && get_le64(p) && get_le64(p) <= FOFS_INO_MAX + 1;
+	if (!ok)
+		img_msg(msg, msglen, "log record of type %u is damaged", type);
+	return ok ? 0 : -EUCLEAN;
+}
+
 static int parse_end(const uint8_t *base, const uint8_t *p, size_t len,
 		     size_t total, uint64_t records, char *msg, size_t msglen)
 {
@@ -455,8 +544,8 @@ static int parse_end(const uint8_t *base, const uint8_t *p, size_t len,
  * Return: 0; -EUCLEAN for a structurally damaged stream; -EBADMSG if the END
  * checksum does not match; -ENOMEM; or the first non-zero callback return.
  */
-int img_parse_meta(const void *buf, size_t len, const struct img_meta_ops *ops,
-		   void *arg, char *msg, size_t msglen)
+static int parse_stream(const void *buf, size_t len, const struct img_meta_ops *ops, void *arg,
+			bool log, char *msg, size_t msglen)
 {
 	const uint8_t *base = buf, *p = buf, *end = base + len;
 	struct parse_scratch s = { 0 };
@@ -489,6 +578,8 @@ int img_parse_meta(const void *buf, size_t len, const struct img_meta_ops *ops,
 			ret = parse_dirent(p, rlen, ops, arg, msg, msglen);
 		} else if (type == FOFS_REC_REGIONS) {
 			ret = parse_regions(p, rlen, ops, arg, msg, msglen);
+		} else if (log && type >= FOFS_REC_UNLINK && type <= FOFS_REC_NEXT_INO) {
+			ret = parse_log_only(type, p, rlen, msg, msglen);
 		} else {
 			img_msg(msg, msglen, "unknown metadata record type %u", type);
 		}
@@ -498,4 +589,28 @@ int img_parse_meta(const void *buf, size_t len, const struct img_meta_ops *ops,
 	free(s.ext);
 	free(s.xattr);
 	return ret;
+}
+
+int img_parse_meta(const void *buf, size_t len, const struct img_meta_ops *ops, void *arg,
+		   char *msg, size_t msglen)
+{
+	return parse_stream(buf, len, ops, arg, false, msg, msglen);
+}
+
+/* A log batch: a record stream that may also hold the log-only records. */
+int img_parse_batch(const void *buf, size_t len, char *msg, size_t msglen)
+{
+	return parse_stream(buf, len, NULL, NULL, true, msg, msglen);
+}
+
+/*
+ * Step over one record of a stream img_parse_meta() or img_parse_batch()
+ * accepted; returns where the next one starts.
+ */
+const uint8_t *img_rec_next(const uint8_t *p, uint16_t *type, const uint8_t **body, uint32_t *len)
+{
+	*type = get_le16(p);
+	*len = get_le32(p + 4);
+	*body = p + REC_HDR;
+	return *body + *len;
 }

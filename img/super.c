@@ -93,6 +93,7 @@ void img_super_encode(const struct fofs_super *sb, void *block)
 	put_le64(b + 184, sb->s_mkfs_time);
 	put_le64(b + 192, sb->s_commit_time);
 	put_le32(b + 200, sb->s_flags);
+	put_le64(b + 208, sb->s_log_head);
 	put_le64(b + SB_CSUM_OFF, img_xxh3(b, SB_CSUM_OFF));
 }
 
@@ -122,6 +123,12 @@ static int super_check_fields(const struct fofs_super *sb, char *msg,
 			"of range for %llu blocks",
 			(unsigned long long)sb->s_meta_head,
 			(unsigned long long)sb->s_blocks);
+		goto out;
+	}
+	if ((sb->s_feature_incompat & FOFS_FEATURE_INCOMPAT_LOG) &&
+	    (sb->s_log_head < FOFS_SUPER_SLOTS || sb->s_log_head >= sb->s_blocks)) {
+		img_msg(msg, msglen, "superblock: log head %llu out of range for %llu blocks",
+			(unsigned long long)sb->s_log_head, (unsigned long long)sb->s_blocks);
 		goto out;
 	}
 	ret = 0;
@@ -177,6 +184,7 @@ int img_super_decode(const void *block, struct fofs_super *sb, char *msg,
 	sb->s_mkfs_time = get_le64(b + 184);
 	sb->s_commit_time = get_le64(b + 192);
 	sb->s_flags = get_le32(b + 200);
+	sb->s_log_head = get_le64(b + 208);
 	ret = super_check_fields(sb, msg, msglen);
 out:
 	return ret;
@@ -546,6 +554,7 @@ void img_close(struct img *img)
 	free(img->bitmap);
 	free(img->pending);
 	free(img->meta);
+	free(img->logblk);
 	free(img);
 }
 

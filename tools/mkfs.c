@@ -222,7 +222,7 @@ int main(int argc, char *argv[])
 	       "  size      %llu blocks of %u bytes (%.1f MiB)\n"
 	       "  label     %s\n"
 	       "  uuid      %s\n"
-	       "  overhead  %llu blocks (superblocks and metadata)\n",
+	       "  overhead  %llu blocks (superblocks, metadata, log)\n",
 	       argv[optind], (unsigned long long)sb.s_blocks, FOFS_BLOCK_SIZE,
 	       (double)sb.s_blocks * FOFS_BLOCK_SIZE / (1 << 20),
 	       sb.s_label[0] ? sb.s_label : "(none)", ustr,

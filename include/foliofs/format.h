@@ -14,8 +14,12 @@
  * Metadata is one record stream, written on every commit into freshly
  * allocated, chained metadata blocks; file data lives in extents
  * whose size is a folio order (0, 4 or 9: 4 KiB, 64 KiB, 2 MiB) and which are
- * aligned both in the file and on disk to their size.  Enum values are never
- * renumbered; new ones are appended.
+ * aligned both in the file and on disk to their size.  With the LOG feature
+ * an fsync does not write a generation: it appends a record batch to the
+ * intent log, a chain of log blocks whose first block every generation
+ * preallocates (s_log_head), and mount replays the batches on top of the
+ * generation (docs/FORMAT.md).  Enum values are never renumbered; new ones
+ * are appended.
  */
 #ifndef FOLIOFS_FORMAT_H
 #define FOLIOFS_FORMAT_H
@@ -26,6 +30,7 @@
 #define FOFS_BLOCK_SIZE		(1u << FOFS_BLOCK_SHIFT)
 #define FOFS_MAGIC		0x31534f494c4f46ULL	/* "FOLIOS1\0" LE */
 #define FOFS_META_MAGIC		0x424d4f46u		/* "FOMB" */
+#define FOFS_LOG_MAGIC		0x474c4f46u		/* "FOLG" */
 #define FOFS_VERSION		1u
 #define FOFS_SUPER_SLOTS	2u	/* blocks 0 and 1 */
 #define FOFS_SUPER_BACKUP_OFF	2048u	/* in a slot block: the other's backup */
@@ -48,7 +53,9 @@ enum fofs_order {
  * ro_compat bit allows read-only use; unknown compat bits are ignored. */
 #define FOFS_FEATURE_COMPAT_SB_BACKUP	(1ull << 0)	/* slot backups kept */
 #define FOFS_FEATURE_COMPAT_SUPP	FOFS_FEATURE_COMPAT_SB_BACKUP
-#define FOFS_FEATURE_INCOMPAT_SUPP	0ull
+/* the intent log: s_log_head is the first log block of the generation */
+#define FOFS_FEATURE_INCOMPAT_LOG	(1ull << 0)
+#define FOFS_FEATURE_INCOMPAT_SUPP	FOFS_FEATURE_INCOMPAT_LOG
 #define FOFS_FEATURE_RO_COMPAT_SUPP	0ull
 
 /* Superblock flags (s_flags). */
@@ -79,7 +86,8 @@ struct fofs_super {
 	uint64_t s_commit_time;		/* 192 seconds since the epoch */
 	uint32_t s_flags;		/* 200 FOFS_SF_* */
 	uint32_t s_pad0;		/* 204 */
-	uint64_t s_reserved[5];		/* 208 zero */
+	uint64_t s_log_head;		/* 208 INCOMPAT_LOG: first log block */
+	uint64_t s_reserved[4];		/* 216 zero */
 	uint64_t s_checksum;		/* 248 XXH3-64 of bytes 0..247 */
 };					/* 256 */
 _Static_assert(sizeof(struct fofs_super) == 256, "fofs_super size");
@@ -95,12 +103,40 @@ struct fofs_meta_hdr {
 _Static_assert(sizeof(struct fofs_meta_hdr) == 32, "fofs_meta_hdr size");
 #define FOFS_META_PAYLOAD	(FOFS_BLOCK_SIZE - sizeof(struct fofs_meta_hdr))
 
-/* Record types in the metadata stream. */
+/*
+ * Header of every intent log block; the payload follows it.  A batch is one
+ * record stream (ending in END) cut into blocks with consecutive lh_seq; its
+ * last block carries FOFS_LOG_LAST.  lh_next is always set: the last block
+ * of a batch points at the block preallocated for the next batch.
+ */
+struct fofs_log_hdr {
+	uint32_t lh_magic;	/*  0 FOFS_LOG_MAGIC */
+	uint32_t lh_used;	/*  4 payload bytes in this block */
+	uint64_t lh_generation; /*  8 the generation the log extends */
+	uint64_t lh_seq;	/* 16 block number in the log, from 1 */
+	uint64_t lh_next;	/* 24 next log block */
+	uint32_t lh_flags;	/* 32 FOFS_LOG_* */
+	uint32_t lh_pad;	/* 36 zero */
+	uint64_t lh_checksum;	/* 40 XXH3-64 of the block, this field 0 */
+};				/* 48 */
+_Static_assert(sizeof(struct fofs_log_hdr) == 48, "fofs_log_hdr size");
+#define FOFS_LOG_PAYLOAD (FOFS_BLOCK_SIZE - sizeof(struct fofs_log_hdr))
+#define FOFS_LOG_LAST	 (1u << 0) /* last block of a batch */
+
+/*
+ * Record types.  A generation's stream holds INODE, DIRENT, REGIONS and
+ * END; a log batch may also hold the three log-only types, and its INODE
+ * and REGIONS records replace the inode's earlier ones (a REGIONS record
+ * follows its INODE record in a batch).
+ */
 enum fofs_rec_type {
 	FOFS_REC_INODE = 1,
 	FOFS_REC_DIRENT = 2,
 	FOFS_REC_END = 3,
 	FOFS_REC_REGIONS = 4,
+	FOFS_REC_UNLINK = 5,   /* log: struct fofs_dirent, d_ino 0, name */
+	FOFS_REC_DROP = 6,     /* log: u64 inode number; its last link went */
+	FOFS_REC_NEXT_INO = 7, /* log: u64 next inode number */
 };
 
 /* Every record starts with this header; rh_len counts the bytes after it. */

@@ -72,6 +72,16 @@ struct img_commit_args {
 	bool clean;		/* final commit of an unmount */
 };
 
+/* What the intent log held when the image was read (img_log_stat()). */
+struct img_log_stat {
+	uint64_t batches; /* record batches replayed */
+	uint64_t blocks;  /* log blocks in use, the preallocated head too */
+	uint64_t added;	  /* extent blocks the batches added ... */
+	uint64_t dropped; /* ... and those they superseded */
+	uint64_t checked; /* bytes of logged data verified */
+	char stop[256];	  /* why replay stopped before an unwritten block */
+};
+
 struct img_mkfs_opts {
 	uint64_t size;		/* bytes; 0 keeps the current size */
 	const char *label;	/* may be NULL */
@@ -79,6 +89,7 @@ struct img_mkfs_opts {
 	uint64_t time;		/* 0 for now; tests pin it for golden images */
 	bool sparse;		/* file target: do not preallocate */
 	bool root_owner;	/* root directory owned by root_uid:root_gid */
+	bool no_log;		/* without the intent log (-O ^log) */
 	uint32_t root_uid, root_gid;	/* (else by the caller's uid and gid) */
 };
 
@@ -122,6 +133,7 @@ int img_super_decode(const void *block, struct fofs_super *sb,
 		     char *msg, size_t msglen);
 
 int img_read_meta(struct img *img, void **buf, size_t *len);
+int img_read_state(struct img *img, void **buf, size_t *len);
 int img_parse_meta(const void *buf, size_t len, const struct img_meta_ops *ops,
 		   void *arg, char *msg, size_t msglen);
 int img_load(struct img *img, const struct img_meta_ops *ops, void *arg);
@@ -133,7 +145,17 @@ int img_mw_dirent(struct img_mw *mw, uint64_t parent, uint64_t ino,
 		  const char *name, size_t name_len);
 int img_mw_regions(struct img_mw *mw, uint64_t ino, const struct img_region *r,
 		   size_t n);
+int img_mw_unlink(struct img_mw *mw, uint64_t parent, const char *name, size_t name_len);
+int img_mw_drop(struct img_mw *mw, uint64_t ino);
+int img_mw_next_ino(struct img_mw *mw, uint64_t next);
 int img_mw_finish(struct img_mw *mw);
+
+/* the intent log */
+bool img_log_ready(const struct img *img);
+int img_log_append(struct img *img, const struct img_mw *mw);
+uint64_t img_log_blocks(const struct img *img);
+void img_log_stat(const struct img *img, struct img_log_stat *st);
+uint64_t img_state_used(const struct img *img);
 
 int img_alloc(struct img *img, unsigned order, uint64_t *blk);
 int img_reserve(struct img *img, uint64_t blk, uint64_t nblocks);

@@ -116,8 +116,8 @@ static void test_commit_replay(void **state)
 	assert_int_equal(f.ext.e_block, e.e_block);
 	assert_int_equal(img_read_extent(img, &f.ext, buf), 0);
 	assert_int_equal(buf[12345], 0xab);
-	/* used: 2 superblocks + 1 metadata block + 512 data blocks */
-	assert_int_equal(img_sb(img)->s_used_blocks, 515);
+	/* used: 2 superblocks + 1 metadata block + log head + 512 data blocks */
+	assert_int_equal(img_sb(img)->s_used_blocks, 516);
 	img_close(img);
 	free(buf);
 }

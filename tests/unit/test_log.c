@@ -1,0 +1,353 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Unit tests for the intent log: batches appended after a commit replay on
+ * open with replace semantics (inodes, entries added and removed, dropped
+ * inodes), again on every open until a commit folds them; replay stops at a
+ * torn batch and at one whose data never reached the disk; fsck checks the
+ * replayed state and -y folds it into a generation.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "foliofs/img.h"
+
+static char path[64];
+
+struct seen {
+	int inodes, dirents;
+	uint64_t size2;		 /* inode 2's size, or 0 */
+	struct fofs_extent ext2; /* inode 2's first extent */
+	char names[64][16];
+};
+
+static int on_inode(void *arg, const struct img_inode_rec *rec)
+{
+	struct seen *s = arg;
+
+	s->inodes++;
+	if (rec->ino.i_ino == 2) {
+		s->size2 = rec->ino.i_size;
+		if (rec->ino.i_extents)
+			s->ext2 = rec->ext[0];
+	}
+	return 0;
+}
+
+static int on_dirent(void *arg, uint64_t parent, uint64_t ino, const char *name, size_t len)
+{
+	struct seen *s = arg;
+
+	(void)parent;
+	(void)ino;
+	if (s->dirents < 64)
+		snprintf(s->names[s->dirents], sizeof(s->names[0]), "%.*s", (int)len, name);
+	s->dirents++;
+	return 0;
+}
+
+static const struct img_meta_ops ops = { .inode = on_inode, .dirent = on_dirent };
+
+static int setup(void **state)
+{
+	struct img_mkfs_opts o = { .size = 32u << 20 };
+	int fd;
+
+	(void)state;
+	strcpy(path, "/tmp/foliofs-log.XXXXXX");
+	fd = mkstemp(path);
+	close(fd);
+	return img_format(path, &o, NULL, 0);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unlink(path);
+	return 0;
+}
+
+static struct img *open_load(struct seen *s)
+{
+	struct img *img = NULL;
+
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(img_open(path, IMG_O_RDWR, &img), 0);
+	assert_int_equal(img_load(img, &ops, s), 0);
+	return img;
+}
+
+static void put_root(struct img_mw *mw, uint32_t nlink)
+{
+	struct img_inode_rec root = { 0 };
+
+	root.ino = (struct fofs_inode){ .i_ino = 1, .i_mode = 040755, .i_nlink = nlink };
+	assert_int_equal(img_mw_inode(mw, &root), 0);
+}
+
+/* Inode 2, one 4 KiB extent of @fill written now (copy-on-write). */
+static void put_file(struct img *img, struct img_mw *mw, int fill, struct fofs_extent *e)
+{
+	struct img_inode_rec file = { 0 };
+	uint8_t buf[4096];
+
+	memset(buf, fill, sizeof(buf));
+	memset(e, 0, sizeof(*e));
+	assert_int_equal(img_alloc(img, FOFS_ORDER_SMALL, &e->e_block), 0);
+	assert_int_equal(img_write_extent(img, e, buf), 0);
+	file.ino = (struct fofs_inode){
+		.i_ino = 2, .i_mode = 0100644, .i_nlink = 1, .i_size = 4096, .i_extents = 1
+	};
+	file.ext = e;
+	assert_int_equal(img_mw_inode(mw, &file), 0);
+}
+
+static void append(struct img *img, struct img_mw *mw)
+{
+	assert_int_equal(img_mw_finish(mw), 0);
+	assert_int_equal(img_log_append(img, mw), 0);
+	img_mw_release(mw);
+}
+
+/* The mount's commit: the log takes batches only after one of ours. */
+static void checkpoint_empty(struct img *img)
+{
+	struct img_commit_args args = { .next_ino = 2 };
+	struct img_mw mw;
+
+	img_mw_init(&mw);
+	put_root(&mw, 2);
+	assert_int_equal(img_mw_finish(&mw), 0);
+	assert_int_equal(img_log_append(img, &mw), -EAGAIN);
+	assert_int_equal(img_commit(img, &mw, &args), 0);
+	img_mw_release(&mw);
+}
+
+static unsigned found_lines;
+
+static void count_line(void *arg, const char *line)
+{
+	(void)arg;
+	fprintf(stderr, "fsck: %s\n", line);
+	found_lines += strncmp(line, "note:", 5) != 0;
+}
+
+static void assert_fsck_clean(bool repair)
+{
+	struct img_check_opts o = { .repair = repair, .verify_data = true, .report = count_line };
+	struct img_check_result r;
+
+	found_lines = 0;
+	assert_int_equal(img_check(path, &o, &r), 0);
+	assert_int_equal(r.found, 0);
+	assert_int_equal(found_lines, 0);
+}
+
+/* Create a file in a batch, rewrite it in another: both replay, twice. */
+static void test_replay_replace(void **state)
+{
+	struct fofs_extent e1, e2;
+	struct img_log_stat st;
+	struct img_mw mw;
+	struct seen s;
+	struct img *img = open_load(&s);
+
+	(void)state;
+	checkpoint_empty(img);
+	img_mw_init(&mw);
+	put_file(img, &mw, 0x11, &e1);
+	assert_int_equal(img_mw_dirent(&mw, 1, 2, "f", 1), 0);
+	assert_int_equal(img_mw_next_ino(&mw, 3), 0);
+	append(img, &mw);
+	img_mw_init(&mw);
+	put_file(img, &mw, 0x22, &e2);
+	append(img, &mw);
+	img_close(img);
+	for (int round = 0; round < 2; round++) { /* replay after replay */
+		img = open_load(&s);
+		img_log_stat(img, &st);
+		assert_int_equal(st.batches, 2);
+		assert_int_equal(st.added, 2);
+		assert_int_equal(st.dropped, 1);
+		assert_int_equal(s.inodes, 2);
+		assert_int_equal(s.dirents, 1);
+		assert_string_equal(s.names[0], "f");
+		assert_int_equal(s.ext2.e_block, e2.e_block);
+		assert_int_equal(img_sb(img)->s_next_ino, 3);
+		img_close(img);
+		assert_fsck_clean(false);
+	}
+}
+
+/* Remove the file: UNLINK and DROP leave neither entry nor inode. */
+static void test_replay_unlink(void **state)
+{
+	struct fofs_extent e;
+	struct img_mw mw;
+	struct seen s;
+	struct img *img = open_load(&s);
+
+	(void)state;
+	checkpoint_empty(img);
+	img_mw_init(&mw);
+	put_file(img, &mw, 0x33, &e);
+	assert_int_equal(img_mw_dirent(&mw, 1, 2, "gone", 4), 0);
+	assert_int_equal(img_mw_next_ino(&mw, 3), 0);
+	append(img, &mw);
+	img_mw_init(&mw);
+	assert_int_equal(img_mw_unlink(&mw, 1, "gone", 4), 0);
+	assert_int_equal(img_mw_drop(&mw, 2), 0);
+	append(img, &mw);
+	img_close(img);
+	img = open_load(&s);
+	assert_int_equal(s.inodes, 1);
+	assert_int_equal(s.dirents, 0);
+	img_close(img);
+	assert_fsck_clean(false);
+}
+
+static void corrupt_block(uint64_t blk)
+{
+	int fd = open(path, O_WRONLY);
+	uint8_t junk[64];
+
+	memset(junk, 0x5a, sizeof(junk));
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, junk, sizeof(junk), (off_t)(blk * 4096 + 100)),
+			 (ssize_t)sizeof(junk));
+	close(fd);
+}
+
+/* The block a log block points at (lh_next). */
+static uint64_t log_next(uint64_t blk)
+{
+	int fd = open(path, O_RDONLY);
+	uint64_t next = 0;
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &next, 8, (off_t)(blk * 4096 + 24)), 8);
+	close(fd);
+	return le64toh(next);
+}
+
+/* A torn second batch (it spans blocks) is not applied; the first is. */
+static void test_torn_batch(void **state)
+{
+	struct img_log_stat st;
+	struct fofs_extent e;
+	struct img_mw mw;
+	struct seen s;
+	char name[16];
+	uint64_t second, head;
+	struct img *img = open_load(&s);
+
+	(void)state;
+	checkpoint_empty(img);
+	img_mw_init(&mw);
+	put_file(img, &mw, 0x44, &e);
+	assert_int_equal(img_mw_dirent(&mw, 1, 2, "kept", 4), 0);
+	assert_int_equal(img_mw_next_ino(&mw, 3), 0);
+	append(img, &mw);
+	second = img_log_blocks(img); /* the batch below starts in the head */
+	img_mw_init(&mw);
+	for (int i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "link%03d", i);
+		assert_int_equal(img_mw_dirent(&mw, 1, 2, name, strlen(name)), 0);
+	}
+	append(img, &mw);
+	assert_true(img_log_blocks(img) >= second + 2);
+	head = img_sb(img)->s_log_head;
+	img_close(img);
+	img = open_load(&s);
+	assert_int_equal(s.dirents, 301);
+	img_close(img);
+	corrupt_block(log_next(log_next(head))); /* batch 2's second block */
+	img = open_load(&s);
+	assert_int_equal(s.dirents, 1);
+	assert_string_equal(s.names[0], "kept");
+	img_log_stat(img, &st);
+	assert_int_equal(st.batches, 1);
+	assert_non_null(strstr(st.stop, "torn"));
+	img_close(img);
+	assert_fsck_clean(false);
+}
+
+/* A batch whose data did not reach the disk is not applied. */
+static void test_unflushed_data(void **state)
+{
+	struct img_log_stat st;
+	struct fofs_extent e;
+	struct img_mw mw;
+	struct seen s;
+	struct img *img = open_load(&s);
+
+	(void)state;
+	checkpoint_empty(img);
+	img_mw_init(&mw);
+	put_file(img, &mw, 0x55, &e);
+	assert_int_equal(img_mw_dirent(&mw, 1, 2, "lost", 4), 0);
+	assert_int_equal(img_mw_next_ino(&mw, 3), 0);
+	append(img, &mw);
+	img_close(img);
+	corrupt_block(e.e_block);
+	img = open_load(&s);
+	assert_int_equal(s.inodes, 1);
+	assert_int_equal(s.dirents, 0);
+	img_log_stat(img, &st);
+	assert_int_equal(st.batches, 0);
+	assert_non_null(strstr(st.stop, "checksum"));
+	img_close(img);
+	assert_fsck_clean(false);
+}
+
+/* fsck -y folds the log into a generation: the state stays, the log empties. */
+static void test_fsck_folds(void **state)
+{
+	struct img_log_stat st;
+	struct fofs_extent e;
+	struct img_mw mw;
+	struct seen s;
+	uint64_t gen;
+	struct img *img = open_load(&s);
+
+	(void)state;
+	checkpoint_empty(img);
+	gen = img_sb(img)->s_generation;
+	img_mw_init(&mw);
+	put_file(img, &mw, 0x66, &e);
+	assert_int_equal(img_mw_dirent(&mw, 1, 2, "f", 1), 0);
+	assert_int_equal(img_mw_next_ino(&mw, 3), 0);
+	append(img, &mw);
+	img_close(img);
+	assert_fsck_clean(true);
+	img = open_load(&s);
+	img_log_stat(img, &st);
+	assert_int_equal(st.batches, 0);
+	assert_int_equal(img_sb(img)->s_generation, gen + 1);
+	assert_int_equal(s.dirents, 1);
+	assert_int_equal(s.ext2.e_block, e.e_block);
+	img_close(img);
+	assert_fsck_clean(false);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_replay_replace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_unlink, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unflushed_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fsck_folds, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
