@@ -17,6 +17,7 @@ import sys
 LAYERS = [
     ["log", "strbuf"],
     ["lock"],
+    ["track"],
     ["space"],
     ["shm", "dirty", "damage", "policy"],
     ["data"],

@@ -50,7 +50,7 @@ void fsclp_punch(struct fs *fs, struct fs_inode *inode, uint64_t off, uint64_t l
 		fs->clp.stats.splits += splits_huge(inode, last, off, end);
 	clp_map_punch(&inode->cmap, off, len, inode->size);
 	inode->cmap_gen++;
-	fs_meta_dirty(fs);
+	fs_meta_dirty(fs, inode);
 }
 
 /**
@@ -69,7 +69,7 @@ void fsclp_truncate(struct fs *fs, struct fs_inode *inode, uint64_t old_size)
 		fs->clp.stats.splits++;
 	clp_map_truncate(&inode->cmap, old_size, inode->size);
 	inode->cmap_gen++;
-	fs_meta_dirty(fs);
+	fs_meta_dirty(fs, inode);
 }
 
 /* What one collapse call works on, copied under the lock. */

@@ -388,13 +388,13 @@ void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode)
 		return;
 	if ((uint64_t)st.st_size != inode->size) {
 		inode->size = (uint64_t)st.st_size;
-		fs_meta_dirty(fs);
+		fs_meta_dirty(fs, inode);
 	}
 	if (st.st_mtim.tv_sec != inode->mfd_mtime.tv_sec ||
 	    st.st_mtim.tv_nsec != inode->mfd_mtime.tv_nsec) {
 		inode->mtime = inode->ctime = st.st_mtim;
 		inode->mfd_mtime = st.st_mtim;
-		fs_meta_dirty(fs);
+		fs_meta_dirty(fs, inode);
 	}
 }
 
@@ -452,7 +452,7 @@ void fs_dead_extents(struct fs *fs, struct fs_inode *inode)
 		fs->space.dead[fs->space.ndead++] = inode->ext[i];
 	inode->next = 0;
 	shm_update_limit(fs);
-	fs_meta_dirty(fs);
+	fs_meta_dirty(fs, NULL);
 }
 
 /**

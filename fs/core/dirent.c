@@ -97,7 +97,9 @@ int fs_link_add(struct fs *fs, struct fs_inode *dir, const char *name,
 	dir->nentries++;
 	if (S_ISDIR(inode->mode))
 		inode->parent = dir;
-	fs_meta_dirty(fs);
+	fs_meta_dirty(fs, dir);
+	fs_meta_dirty(fs, inode);
+	fs_track_op(fs, FOFS_REC_DIRENT, dir->ino, d->name, inode->ino);
 	return 0;
 }
 
@@ -125,7 +127,8 @@ void fs_link_del(struct fs *fs, struct fs_dirent *d)
 		dir->dtail = d->prev;
 	fs->ndirents--;
 	dir->nentries--;
-	fs_meta_dirty(fs);
+	fs_meta_dirty(fs, dir);
+	fs_track_op(fs, FOFS_REC_UNLINK, dir->ino, d->name, 0);
 	free(d);
 }
 

@@ -125,7 +125,7 @@ int fs_file_open_relock(struct fs *fs, struct fs_inode *inode, bool trunc,
 		fs_kill_sxid(fs, inode, FS_SXID_DATA, c);
 	fs_touch(&inode->mtime);
 	inode->ctime = inode->mtime;
-	fs_meta_dirty(fs);
+	fs_meta_dirty(fs, inode);
 	return 0;
 }
 
@@ -140,7 +140,7 @@ static void read_atime(struct fs *fs, struct fs_inode *inode)
 	    now.tv_sec - inode->atime.tv_sec < RELATIME_SECS)
 		return;
 	inode->atime = now;
-	fs_meta_dirty(fs);
+	fs_meta_dirty(fs, inode);
 }
 
 /**
@@ -215,7 +215,7 @@ int fs_file_write(struct fs *fs, struct fs_inode *inode, const char *buf,
 	fs_touch(&inode->mtime);
 	inode->ctime = inode->mtime;
 	fs_data_dirty(fs, inode, off, off + (uint64_t)n);
-	fs_meta_dirty(fs);
+	fs_meta_dirty(fs, inode);
 	*done = (size_t)n;
 	return 0;
 }
@@ -293,7 +293,7 @@ int fs_file_fallocate(struct fs *fs, struct fs_inode *inode, int mode,
 		fsclp_punch(fs, inode, off, len);
 	}
 	fs_data_dirty(fs, inode, off, off + len);
-	fs_meta_dirty(fs);
+	fs_meta_dirty(fs, inode);
 	return 0;
 }
 
@@ -361,6 +361,6 @@ int fs_setattr_relock(struct fs *fs, struct fs_inode *inode,
 	if (a->valid & FS_ATTR_MTIME)
 		set_time(&inode->mtime, &a->mtime, a->valid & FS_ATTR_MTIME_NOW, &now);
 	inode->ctime = (a->valid & FS_ATTR_CTIME) ? a->ctime : now;
-	fs_meta_dirty(fs);
+	fs_meta_dirty(fs, inode);
 	return 0;
 }

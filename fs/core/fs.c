@@ -52,6 +52,7 @@ void fs_destroy(struct fs *fs)
 			fs_inode_free(fs, i);
 		}
 	}
+	fs_track_release(fs);
 	free(fs->itab);
 	free(fs->dtab);
 	free(fs->space.dead);

@@ -9,7 +9,7 @@
  *
  * Dependencies between the core's files run one way, lowest first
  * (docs/ARCHITECTURE.md; tests/layers.py checks the built library): log,
- * strbuf < lock < space < shm, dirty, damage, policy < data < inode <
+ * strbuf < lock < track < space < shm, dirty, damage, policy < data < inode <
  * dirent, xattr < namei, collapser < ctl, meta < writeback < file < fs.
  */
 #ifndef FOLIOFS_CORE_FS_H
@@ -106,6 +106,10 @@ struct fs_inode {
 	uint64_t next_cookie;
 	uint32_t nentries;
 	struct fs_inode *parent;
+	/* changed since the image recorded it (track.c) */
+	struct fs_inode *tnext, *tprev;
+	uint64_t tseq; /* meta_seq of its last change */
+	bool tracked;
 };
 
 /* Who a change comes from, as the set-ID rules need to know. */
@@ -175,10 +179,36 @@ struct fs_clp {
 	bool stop, started;
 };
 
+/* One namespace change for the intent log (track.c). */
+struct fs_track_op {
+	uint64_t parent, ino, seq;
+	uint16_t type; /* FOFS_REC_DIRENT, _UNLINK or _DROP */
+	uint16_t len;
+	char name[];
+};
+
+/* Changes the image does not hold yet (track.c); protected by fs->lock. */
+struct fs_track {
+	struct fs_inode *inodes; /* via tnext/tprev */
+	size_t ninodes;
+	struct fs_track_op **ops; /* in order */
+	size_t nops, capops;
+	bool overflow; /* an op went unrecorded: commit */
+	uint64_t overflow_seq;
+};
+
+/* Beyond these an fsync commits a generation instead of a log batch. */
+#define FS_LOG_MAX_INODES 4096
+#define FS_LOG_MAX_OPS	  16384
+#define FS_LOG_MAX_BLOCKS 16384 /* 64 MiB of log */
+/* Periodic writeback checkpoints once the log holds this much. */
+#define FS_LOG_CHECKPOINT_BLOCKS 2048
+
 /* Writeback (writeback.c); protected by fs->lock unless noted. */
 struct fs_wb {
 	int last_error;			/* of the last commit, for fsync */
 	uint64_t commits;
+	uint64_t log_batches;		/* fsyncs recorded by the intent log */
 	pthread_t thread;		/* owned by fs_wb_start/stop */
 	pthread_cond_t cond;
 	bool stop, started;
@@ -208,6 +238,7 @@ struct fs {
 	uint64_t nloaded;		/* how many */
 	uint64_t next_ino;
 	uint64_t meta_seq, meta_cseq;	/* metadata changes / committed */
+	struct fs_track track;
 	struct fs_space space;
 	struct fs_shm shm;
 	struct fs_clp clp;
@@ -229,7 +260,6 @@ void fs_cond_wait_ms(struct fs *fs, pthread_cond_t *cond, unsigned ms);
 void fs_thread_stop(struct fs *fs, pthread_t thread, bool *stop,
 		    pthread_cond_t *cond);
 void fs_touch(struct timespec *ts);
-void fs_meta_dirty(struct fs *fs);
 
 /* Abort unless this thread holds @l (a no-op without assertions). */
 #define fs_assert_held(l)	assert_held_(fs_mutex_held(l), (l)->name, __func__)
@@ -254,6 +284,14 @@ void shm_exit(struct fs *fs);
 int shm_create(struct fs *fs, uint64_t ino, int *fd);
 void shm_update_limit(struct fs *fs);
 uint64_t shm_memory_limit(void);
+
+/* track.c: what the next log batch must record */
+void fs_meta_dirty(struct fs *fs, struct fs_inode *inode);
+void fs_track_forget(struct fs *fs, struct fs_inode *inode);
+void fs_track_op(struct fs *fs, uint16_t type, uint64_t parent, const char *name, uint64_t ino);
+bool fs_track_fits(const struct fs *fs);
+void fs_track_clean(struct fs *fs, uint64_t seq);
+void fs_track_release(struct fs *fs);
 
 /* dirty.c: which 2 MiB regions writeback must look at */
 void fs_dmap_init(struct spa *dmap);
@@ -383,9 +421,11 @@ int fs_ctl_view(struct fs *fs, struct fs_inode *inode, const char *name,
 /* meta.c: the image's records to memory and back */
 int fs_load_image(struct fs *fs);
 int fs_serialize(struct fs *fs, struct img_mw *mw);
+int fs_log_batch(struct fs *fs, struct img_mw *mw, struct fs_inode *target, uint64_t *seq);
 
 /* writeback.c */
 int fs_commit(struct fs *fs, bool clean);
+int fs_fsync(struct fs *fs, uint64_t ino);
 int fs_wb_start(struct fs *fs);
 void fs_wb_stop(struct fs *fs);
 

@@ -167,7 +167,7 @@ int fs_inode_new(struct fs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
 		return ret;
 	}
 	fs->next_ino++;
-	fs_meta_dirty(fs);
+	fs_meta_dirty(fs, inode);
 	*out = inode;
 	return 0;
 }
@@ -197,6 +197,7 @@ void fs_inode_free(struct fs *fs, struct fs_inode *inode)
 		pp = &(*pp)->hnext;
 	*pp = inode->hnext;
 	fs->ninodes--;
+	fs_track_forget(fs, inode);
 	fs_dead_extents(fs, inode);
 	fs_data_unload(fs, inode);
 	fs_inode_release(inode);

@@ -160,10 +160,3 @@ void fs_touch(struct timespec *ts)
 {
 	clock_gettime(CLOCK_REALTIME, ts);
 }
-
-/* Metadata changed: the next commit has something to write.  Lock held. */
-void fs_meta_dirty(struct fs *fs)
-{
-	fs_assert_held(&fs->lock);
-	fs->meta_seq++;
-}

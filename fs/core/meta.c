@@ -183,6 +183,9 @@ int fs_load_image(struct fs *fs)
 
 	fs_lock(fs);
 	ret = img_load(fs->img, &ops, &ls);
+	/* a replayed log may have handed out numbers past the generation's */
+	if (fs->next_ino < img_sb(fs->img)->s_next_ino)
+		fs->next_ino = img_sb(fs->img)->s_next_ino;
 	if (!ret)
 		ret = link_all(&ls);
 	root = fs_iget(fs, FOFS_ROOT_INO);
@@ -196,18 +199,23 @@ int fs_load_image(struct fs *fs)
 		free(ls.d[i].name);
 	free(ls.d);
 	fs->meta_cseq = fs->meta_seq;
+	fs_track_clean(fs, fs->meta_seq); /* loading is no change */
 	fs_unlock(fs);
 	return ret;
 }
 
-/* Keep-off regions must outlive a remount: the hole would look sparse. */
-static int serialize_regions(struct img_mw *mw, const struct fs_inode *inode)
+/*
+ * Keep-off regions must outlive a remount: the hole would look sparse.
+ * Only those inside the @size recorded with them.
+ */
+static int serialize_regions(struct img_mw *mw, const struct fs_inode *inode, uint64_t size)
 {
+	uint64_t end = (size + CLP_REGION_SIZE - 1) >> CLP_REGION_SHIFT;
 	struct img_region *r;
 	size_t n = 0;
 	int ret;
 
-	for (uint64_t i = 0; clp_map_next(&inode->cmap, i, &i); i++)
+	for (uint64_t i = 0; clp_map_next(&inode->cmap, i, &i) && i < end; i++)
 		n += clp_map_peek(&inode->cmap, i)->state == CLP_R_KEEP_OFF;
 	if (!n)
 		return 0;
@@ -215,7 +223,7 @@ static int serialize_regions(struct img_mw *mw, const struct fs_inode *inode)
 	if (!r)
 		return -ENOMEM;
 	n = 0;
-	for (uint64_t i = 0; clp_map_next(&inode->cmap, i, &i); i++)
+	for (uint64_t i = 0; clp_map_next(&inode->cmap, i, &i) && i < end; i++)
 		if (clp_map_peek(&inode->cmap, i)->state == CLP_R_KEEP_OFF)
 			r[n++] = (struct img_region){ i, CLP_R_KEEP_OFF,
 						      clp_map_peek(&inode->cmap, i)->last };
@@ -237,7 +245,7 @@ static uint64_t ext_fit_size(const struct fs_inode *inode)
 	return inode->size;
 }
 
-static int serialize_inode(struct img_mw *mw, const struct fs_inode *inode)
+static int serialize_inode(struct img_mw *mw, const struct fs_inode *inode, uint64_t size)
 {
 	struct img_inode_rec rec = { 0 };
 	struct img_xattr *xa = NULL;
@@ -252,13 +260,21 @@ static int serialize_inode(struct img_mw *mw, const struct fs_inode *inode)
 	for (struct fs_xattr *x = inode->xattrs; x; x = x->next, nx++)
 		xa[nx] = (struct img_xattr){ x->name, x->name_len, x->value, x->value_len };
 	rec.ino = (struct fofs_inode){
-		.i_ino = inode->ino, .i_mode = inode->mode, .i_uid = inode->uid,
-		.i_gid = inode->gid, .i_nlink = inode->nlink, .i_size = ext_fit_size(inode),
+		.i_ino = inode->ino,
+		.i_mode = inode->mode,
+		.i_uid = inode->uid,
+		.i_gid = inode->gid,
+		.i_nlink = inode->nlink,
+		.i_size = size,
 		.i_rdev = inode->rdev,
-		.i_atime = inode->atime.tv_sec, .i_atime_ns = (uint32_t)inode->atime.tv_nsec,
-		.i_mtime = inode->mtime.tv_sec, .i_mtime_ns = (uint32_t)inode->mtime.tv_nsec,
-		.i_ctime = inode->ctime.tv_sec, .i_ctime_ns = (uint32_t)inode->ctime.tv_nsec,
-		.i_extents = inode->next, .i_xattrs = nx,
+		.i_atime = inode->atime.tv_sec,
+		.i_atime_ns = (uint32_t)inode->atime.tv_nsec,
+		.i_mtime = inode->mtime.tv_sec,
+		.i_mtime_ns = (uint32_t)inode->mtime.tv_nsec,
+		.i_ctime = inode->ctime.tv_sec,
+		.i_ctime_ns = (uint32_t)inode->ctime.tv_nsec,
+		.i_extents = inode->next,
+		.i_xattrs = nx,
 		.i_target_len = inode->target ? (uint32_t)strlen(inode->target) : 0,
 	};
 	rec.ext = inode->ext;
@@ -266,7 +282,7 @@ static int serialize_inode(struct img_mw *mw, const struct fs_inode *inode)
 	rec.target = inode->target;
 	ret = img_mw_inode(mw, &rec);
 	free(xa);
-	return ret ? ret : serialize_regions(mw, inode);
+	return ret ? ret : serialize_regions(mw, inode, size);
 }
 
 /**
@@ -287,7 +303,7 @@ int fs_serialize(struct fs *fs, struct img_mw *mw)
 	for (size_t b = 0; b < fs->ibuckets && !ret; b++)
 		for (struct fs_inode *i = fs->itab[b]; i && !ret; i = i->hnext)
 			if (i->nlink || i->ino == FOFS_ROOT_INO)
-				ret = serialize_inode(mw, i);
+				ret = serialize_inode(mw, i, ext_fit_size(i));
 	for (size_t b = 0; b < fs->ibuckets && !ret; b++) {
 		for (struct fs_inode *i = fs->itab[b]; i && !ret; i = i->hnext) {
 			if (!S_ISDIR(i->mode) || !i->nlink)
@@ -296,5 +312,66 @@ int fs_serialize(struct fs *fs, struct img_mw *mw)
 				ret = img_mw_dirent(mw, i->ino, d->inode->ino, d->name, d->len);
 		}
 	}
+	return ret ? ret : img_mw_finish(mw);
+}
+
+/*
+ * The size a log batch records for an inode whose data it does not write:
+ * the extents' own size while its data is dirty (the new bytes are not on
+ * disk, so a larger size would read as zeros after a crash).
+ */
+static uint64_t log_size(const struct fs_inode *inode, const struct fs_inode *target)
+{
+	uint64_t size = ext_fit_size(inode);
+
+	if (inode != target && (inode->dirty || inode->pt_writers) && inode->ext_size < size)
+		size = inode->ext_size;
+	return size;
+}
+
+static int log_ops(struct fs *fs, struct img_mw *mw)
+{
+	int ret = 0;
+
+	for (size_t k = 0; k < fs->track.nops && !ret; k++) {
+		const struct fs_track_op *op = fs->track.ops[k];
+
+		if (op->type == FOFS_REC_DIRENT)
+			ret = img_mw_dirent(mw, op->parent, op->ino, op->name, op->len);
+		else if (op->type == FOFS_REC_UNLINK)
+			ret = img_mw_unlink(mw, op->parent, op->name, op->len);
+		else
+			ret = img_mw_drop(mw, op->ino);
+	}
+	return ret;
+}
+
+/**
+ * fs_log_batch() - one intent log batch: every change not yet recorded
+ * @fs: the filesystem, lock held
+ * @mw: an empty writer; sealed on success
+ * @target: the inode fsync'd (its data just written back), recorded even
+ *	when nothing else about it changed
+ * @seq: the change number the batch covers, for fs_track_clean()
+ *
+ * Namespace changes come first, in order, then the changed inodes that
+ * still have links, then the next inode number.
+ *
+ * Return: 0; -ENOMEM.
+ */
+int fs_log_batch(struct fs *fs, struct img_mw *mw, struct fs_inode *target, uint64_t *seq)
+{
+	int ret;
+
+	fs_assert_held(&fs->lock);
+	*seq = fs->meta_seq;
+	ret = log_ops(fs, mw);
+	for (struct fs_inode *i = fs->track.inodes; i && !ret; i = i->tnext)
+		if (i->nlink || i->ino == FOFS_ROOT_INO)
+			ret = serialize_inode(mw, i, log_size(i, target));
+	if (!ret && !target->tracked && target->nlink)
+		ret = serialize_inode(mw, target, log_size(target, target));
+	if (!ret)
+		ret = img_mw_next_ino(mw, fs->next_ino);
 	return ret ? ret : img_mw_finish(mw);
 }

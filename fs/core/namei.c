@@ -19,11 +19,22 @@
 #define RENAME_EXCHANGE		(1 << 1)
 #endif
 
-/* Bump a directory's times after its entries changed. */
-static void dir_changed(struct fs_inode *dir)
+/* Bump a directory's times after its entries changed.  Lock held. */
+static void dir_changed(struct fs *fs, struct fs_inode *dir)
 {
 	fs_touch(&dir->mtime);
 	dir->ctime = dir->mtime;
+	fs_meta_dirty(fs, dir);
+}
+
+/* An entry now names @to: for the log, a removal and an addition.  Lock held. */
+static void retarget(struct fs *fs, struct fs_dirent *d, struct fs_inode *to)
+{
+	fs_assert_held(&fs->lock);
+	d->inode = to;
+	fs_track_op(fs, FOFS_REC_UNLINK, d->dir->ino, d->name, 0);
+	fs_track_op(fs, FOFS_REC_DIRENT, d->dir->ino, d->name, to->ino);
+	fs_meta_dirty(fs, to);
 }
 
 /* The new inode's group and mode, per setgid directories. */
@@ -105,7 +116,7 @@ int fs_make_node(struct fs *fs, uint64_t parent, const char *name, uint32_t mode
 	}
 	if (S_ISDIR(mode))
 		dir->nlink++;
-	dir_changed(dir);
+	dir_changed(fs, dir);
 	inode->nlookup++;
 	*out = inode;
 	return 0;
@@ -147,7 +158,7 @@ int fs_link(struct fs *fs, uint64_t ino, uint64_t parent, const char *name,
 		return ret;
 	inode->nlink++;
 	fs_touch(&inode->ctime);
-	dir_changed(dir);
+	dir_changed(fs, dir);
 	inode->nlookup++;
 	*out = inode;
 	return 0;
@@ -162,9 +173,11 @@ static void drop_link(struct fs *fs, struct fs_inode *inode)
 	else if (inode->nlink)
 		inode->nlink--;
 	fs_touch(&inode->ctime);
-	if (!inode->nlink)
+	if (!inode->nlink) {
 		fs_dead_extents(fs, inode);
-	fs_meta_dirty(fs);
+		fs_track_op(fs, FOFS_REC_DROP, 0, NULL, inode->ino);
+	}
+	fs_meta_dirty(fs, inode);
 }
 
 /**
@@ -199,7 +212,7 @@ int fs_remove(struct fs *fs, uint64_t parent, const char *name, bool dir)
 	fs_link_del(fs, d);
 	if (dir)
 		pdir->nlink--;
-	dir_changed(pdir);
+	dir_changed(fs, pdir);
 	drop_link(fs, inode);
 	fs_inode_put_check(fs, inode);
 	return 0;
@@ -234,8 +247,8 @@ static int rename_exchange(struct fs *fs, struct fs_dirent *sd, struct fs_dirent
 	if ((S_ISDIR(a->mode) && is_below(dd->dir, a)) ||
 	    (S_ISDIR(b->mode) && is_below(sd->dir, b)))
 		return -EINVAL;
-	sd->inode = b;
-	dd->inode = a;
+	retarget(fs, sd, b);
+	retarget(fs, dd, a);
 	reparent(a, sd->dir, dd->dir);
 	reparent(b, dd->dir, sd->dir);
 	if (S_ISDIR(a->mode))
@@ -244,9 +257,8 @@ static int rename_exchange(struct fs *fs, struct fs_dirent *sd, struct fs_dirent
 		b->parent = sd->dir;
 	fs_touch(&a->ctime);
 	b->ctime = a->ctime;
-	dir_changed(sd->dir);
-	dir_changed(dd->dir);
-	fs_meta_dirty(fs);
+	dir_changed(fs, sd->dir);
+	dir_changed(fs, dd->dir);
 	return 0;
 }
 
@@ -276,7 +288,7 @@ static int rename_move(struct fs *fs, struct fs_dirent *sd, struct fs_inode *ndi
 		if (ret)
 			return ret;
 		/* Reuse the target's entry: nothing to allocate, nothing to undo. */
-		dd->inode = inode;
+		retarget(fs, dd, inode);
 		if (S_ISDIR(inode->mode))
 			inode->parent = ndir;
 		fs_link_del(fs, sd);
@@ -294,8 +306,8 @@ static int rename_move(struct fs *fs, struct fs_dirent *sd, struct fs_inode *ndi
 	}
 	reparent(inode, odir, ndir);
 	fs_touch(&inode->ctime);
-	dir_changed(odir);
-	dir_changed(ndir);
+	dir_changed(fs, odir);
+	dir_changed(fs, ndir);
 	return 0;
 }
 

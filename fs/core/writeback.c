@@ -45,6 +45,7 @@ struct wb {
 	uint8_t *buf;		/* one region */
 	uint64_t meta_seq;
 	bool installed;		/* the new extent lists replaced the old */
+	bool log;		/* an fsync's log batch, not a generation */
 };
 
 static const struct fofs_extent *old_at(struct wb_item *it, uint64_t off,
@@ -287,11 +288,14 @@ static void wb_items_free(struct wb *wb)
 	wb->n = 0;
 }
 
+static int wb_take(struct wb *wb, struct fs_inode *i);
+
 /* Under fs->lock: pin every dirty linked inode, take its region map. */
 static int wb_snapshot(struct wb *wb, bool data)
 {
 	struct fs *fs = wb->fs;
 	size_t n = 0;
+	int ret = 0;
 
 	for (struct fs_inode *i = fs->loaded; i; i = i->lnext) {
 		fs_data_sync_attr(fs, i);
@@ -300,38 +304,45 @@ static int wb_snapshot(struct wb *wb, bool data)
 	wb->items = calloc(n + 1, sizeof(*wb->items));
 	if (!wb->items)
 		return -ENOMEM;
-	for (struct fs_inode *i = fs->loaded; i && wb->n < n; i = i->lnext) {
-		struct wb_item *it = &wb->items[wb->n];
-
-		if (!i->nlink || !i->dirty)
-			continue;
-		it->inode = i;
-		it->size = i->size;
-		it->memfd = i->memfd;
-		/* madvise asks per mapping, never for the file: no 2 MiB
-		 * extents, so a remount brings it back small (docs/POSIX.md) */
-		it->max_order = clp_max_order(fs_inode_policy(fs, i), false);
-		it->nold = i->next;
-		it->old = malloc((i->next + 1) * sizeof(*it->old));
-		it->reused = calloc(i->next + 1, sizeof(*it->reused));
-		it->bad = malloc((i->nbad + 1) * sizeof(*it->bad));
-		if (!it->old || !it->reused || !it->bad)
-			return -ENOMEM;	/* items so far are unpinned by caller */
-		if (i->nbad)
-			memcpy(it->bad, i->bad, i->nbad * sizeof(*it->bad));
-		it->nbad = i->nbad;
-		if (i->next)
-			memcpy(it->old, i->ext, i->next * sizeof(*it->old));
-		spa_move(&it->dmap, &i->dmap);
-		it->dall = i->dall;
-		it->no_reuse = i->wb_unsynced;
-		/* passthrough writers change the memfd unseen: always rehash */
-		i->dall = i->pt_writers > 0;
-		i->dirty = i->dall;
-		i->pins++;
-		wb->n++;
-	}
+	for (struct fs_inode *i = fs->loaded; i && wb->n < n && !ret; i = i->lnext)
+		if (i->nlink && i->dirty)
+			ret = wb_take(wb, i);
 	wb->meta_seq = fs->meta_seq;
+	return ret;
+}
+
+/* Under fs->lock: pin @i, take its region map into the next item. */
+static int wb_take(struct wb *wb, struct fs_inode *i)
+{
+	struct fs *fs = wb->fs;
+	struct wb_item *it = &wb->items[wb->n];
+
+	fs_assert_held(&fs->lock);
+	it->inode = i;
+	it->size = i->size;
+	it->memfd = i->memfd;
+	/* madvise asks per mapping, never for the file: no 2 MiB
+	 * extents, so a remount brings it back small (docs/POSIX.md) */
+	it->max_order = clp_max_order(fs_inode_policy(fs, i), false);
+	it->nold = i->next;
+	it->old = malloc((i->next + 1) * sizeof(*it->old));
+	it->reused = calloc(i->next + 1, sizeof(*it->reused));
+	it->bad = malloc((i->nbad + 1) * sizeof(*it->bad));
+	if (!it->old || !it->reused || !it->bad)
+		return -ENOMEM; /* items so far are unpinned by caller */
+	if (i->nbad)
+		memcpy(it->bad, i->bad, i->nbad * sizeof(*it->bad));
+	it->nbad = i->nbad;
+	if (i->next)
+		memcpy(it->old, i->ext, i->next * sizeof(*it->old));
+	spa_move(&it->dmap, &i->dmap);
+	it->dall = i->dall;
+	it->no_reuse = i->wb_unsynced;
+	/* passthrough writers change the memfd unseen: always rehash */
+	i->dall = i->pt_writers > 0;
+	i->dirty = i->dall;
+	i->pins++;
+	wb->n++;
 	return 0;
 }
 
@@ -416,6 +427,10 @@ static void wb_finish(struct wb *wb, bool ok)
 	}
 	if (!ok)
 		return;
+	if (wb->log) {
+		fs->wb.log_batches++;
+		return;
+	}
 	fs->wb.commits++;
 	fs->space.committed_used = img_sb(fs->img)->s_used_blocks;
 	fs->space.committed_meta = img_sb(fs->img)->s_meta_blocks;
@@ -426,7 +441,8 @@ static void wb_finish(struct wb *wb, bool ok)
 
 static bool fs_needs_commit(struct fs *fs)
 {
-	if (fs->meta_seq != fs->meta_cseq || fs->space.ndead)
+	if (fs->meta_seq != fs->meta_cseq || fs->space.ndead ||
+	    img_log_blocks(fs->img) > FS_LOG_CHECKPOINT_BLOCKS)
 		return true;
 	for (struct fs_inode *i = fs->loaded; i; i = i->lnext)
 		if (i->nlink && (i->dirty || i->pt_writers))
@@ -434,11 +450,44 @@ static bool fs_needs_commit(struct fs *fs)
 	return false;
 }
 
+/* Phase 1, no fs lock: hash and write every item's changed regions. */
+static int wb_write(struct wb *wb)
+{
+	int ret = 0;
+
+	/* mapped, not malloc'd: unmapped after, malloc's arenas would keep it */
+	wb->buf = mmap(NULL, CLP_REGION_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	if (wb->buf == MAP_FAILED) {
+		wb->buf = NULL;
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < wb->n && !ret; i++)
+		ret = wb_inode(wb, &wb->items[i]);
+	return ret;
+}
+
+/* Under fs->lock after a failed phase 1: nothing it wrote is kept. */
+static void wb_abandon(struct wb *wb)
+{
+	for (size_t i = 0; i < wb->n; i++)
+		wb_unalloc_new(wb, &wb->items[i]);
+	wb_finish(wb, false);
+}
+
+static void wb_release(struct wb *wb)
+{
+	wb_items_free(wb);
+	if (wb->buf)
+		munmap(wb->buf, CLP_REGION_SIZE);
+}
+
 /* One commit; @data false commits metadata only (frees dead extents). */
 static int commit_once(struct fs *fs, bool data, bool clean)
 {
 	struct wb wb = { .fs = fs };
 	struct img_commit_args args = { .clean = clean };
+	uint64_t seq = 0;
 	struct img_mw mw;
 	int ret;
 
@@ -446,39 +495,47 @@ static int commit_once(struct fs *fs, bool data, bool clean)
 	fs_lock(fs);
 	ret = wb_snapshot(&wb, data);
 	fs_unlock(fs);
-	/* mapped, not malloc'd: unmapped after, malloc's arenas would keep it */
-	wb.buf = mmap(NULL, CLP_REGION_SIZE, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (wb.buf == MAP_FAILED)
-		wb.buf = NULL;
-	if (!wb.buf)
-		ret = ret ? ret : -ENOMEM;
-	for (size_t i = 0; i < wb.n && !ret; i++)
-		ret = wb_inode(&wb, &wb.items[i]);
+	if (!ret)
+		ret = wb_write(&wb);
 	fs_lock(fs);
 	if (ret) {
-		for (size_t i = 0; i < wb.n; i++)
-			wb_unalloc_new(&wb, &wb.items[i]);
-		goto out_finish;
+		wb_abandon(&wb);
+		goto out_unlock;
 	}
 	wb_install(&wb);
 	args.next_ino = fs->next_ino;
+	seq = fs->meta_seq; /* the stream holds every change up to here */
 	ret = fs_serialize(fs, &mw);
 	fs_unlock(fs);
 	if (!ret)
 		ret = img_commit(fs->img, &mw, &args);
 	fs_lock(fs);
 	wb_finish(&wb, ret == 0);
-	goto out_unlock;
-out_finish:
-	wb_finish(&wb, false);
+	if (!ret)
+		fs_track_clean(fs, seq);
 out_unlock:
 	fs->wb.last_error = ret;
 	fs_unlock(fs);
 	img_mw_release(&mw);
-	wb_items_free(&wb);
-	if (wb.buf)
-		munmap(wb.buf, CLP_REGION_SIZE);
+	wb_release(&wb);
+	return ret;
+}
+
+/* Commit lock held: fs_commit() without taking it. */
+static int commit_locked(struct fs *fs, bool clean)
+{
+	bool need, dead;
+	int ret = 0;
+
+	fs_assert_held(&fs->commit_lock);
+	fs_lock(fs);
+	need = clean || fs_needs_commit(fs);
+	dead = fs->space.ndead > 0;
+	fs_unlock(fs);
+	if (need && dead)
+		ret = commit_once(fs, false, false);
+	if (need && !ret)
+		ret = commit_once(fs, true, clean);
 	return ret;
 }
 
@@ -494,8 +551,88 @@ out_unlock:
  */
 int fs_commit(struct fs *fs, bool clean)
 {
-	bool need, dead;
-	int ret = 0;
+	int ret;
+
+	fs_assert_unheld(&fs->lock);
+	fs_assert_unheld(&fs->commit_lock);
+	if (fs->opts.ro)
+		return 0;
+	fs_commit_lock(fs);
+	ret = commit_locked(fs, clean);
+	fs_commit_unlock(fs);
+	return ret;
+}
+
+/*
+ * Under fs->lock: may this fsync go to the log?  Not before a generation of
+ * ours, not after a failed commit (the next commit reports it), and not
+ * when the changes or the log are so large that a generation is cheaper.
+ */
+static bool fsync_can_log(struct fs *fs)
+{
+	fs_assert_held(&fs->lock);
+	return img_log_ready(fs->img) && !fs->wb.last_error && fs_track_fits(fs) &&
+	       img_log_blocks(fs->img) < FS_LOG_MAX_BLOCKS;
+}
+
+/*
+ * An fsync through the intent log: write @inode's changed data, then one
+ * batch with every tracked change, made durable by one flush.  Commit lock
+ * held.  Return: 0; -EAGAIN when a generation must record it instead; the
+ * errors of writing the data or the log.
+ */
+static int fsync_log(struct fs *fs, struct fs_inode *inode, struct wb *wb)
+{
+	uint64_t seq = 0;
+	struct img_mw mw;
+	int ret;
+
+	img_mw_init(&mw);
+	ret = -ENOMEM;
+	wb->items = calloc(1, sizeof(*wb->items));
+	if (wb->items && inode->nlink && inode->dirty)
+		ret = wb_take(wb, inode);
+	else if (wb->items)
+		ret = 0;
+	fs_unlock(fs);
+	if (!ret && wb->n)
+		ret = wb_write(wb);
+	fs_lock(fs);
+	if (ret) {
+		wb_abandon(wb);
+		return ret;
+	}
+	wb_install(wb);
+	ret = fs_log_batch(fs, &mw, inode, &seq);
+	fs_unlock(fs);
+	if (!ret)
+		ret = img_log_append(fs->img, &mw);
+	img_mw_release(&mw);
+	fs_lock(fs);
+	wb_finish(wb, ret == 0);
+	if (!ret) {
+		fs_track_clean(fs, seq);
+		fs->meta_cseq = seq > fs->meta_cseq ? seq : fs->meta_cseq;
+	}
+	return ret;
+}
+
+/**
+ * fs_fsync() - make one file (or directory) and every name change durable
+ * @fs: the filesystem; neither lock held
+ * @ino: the inode fsync'd
+ *
+ * Writes the file's changed data and appends one intent log batch with the
+ * changed inodes and entries: one flush, and nothing when nothing changed.
+ * Falls back to a whole commit when the log cannot take it.
+ *
+ * Return: 0; -ENOSPC; -EIO or another errno from the image; -ENOMEM.
+ */
+int fs_fsync(struct fs *fs, uint64_t ino)
+{
+	struct wb wb = { .fs = fs, .log = true };
+	struct fs_inode *inode;
+	int ret = -EAGAIN;
 
 	fs_assert_unheld(&fs->lock);
 	fs_assert_unheld(&fs->commit_lock);
@@ -503,13 +640,18 @@ int fs_commit(struct fs *fs, bool clean)
 		return 0;
 	fs_commit_lock(fs);
 	fs_lock(fs);
-	need = clean || fs_needs_commit(fs);
-	dead = fs->space.ndead > 0;
+	inode = fs_iget(fs, ino);
+	if (inode && inode->memfd >= 0)
+		fs_data_sync_attr(fs, inode);
+	if (inode && fsync_can_log(fs)) {
+		ret = 0;
+		if (fs->track.ninodes || fs->track.nops || (inode->nlink && inode->dirty))
+			ret = fsync_log(fs, inode, &wb);
+	}
 	fs_unlock(fs);
-	if (need && dead)
-		ret = commit_once(fs, false, false);
-	if (need && !ret)
-		ret = commit_once(fs, true, clean);
+	wb_release(&wb);
+	if (ret == -EAGAIN || (ret && ret != -ENOMEM))
+		ret = commit_locked(fs, false);
 	fs_commit_unlock(fs);
 	return ret;
 }

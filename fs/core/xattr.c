@@ -93,7 +93,7 @@ int fs_xattr_set(struct fs *fs, struct fs_inode *inode, const char *name,
 	x->value = copy;
 	x->value_len = (uint32_t)size;
 	fs_touch(&inode->ctime);
-	fs_meta_dirty(fs);
+	fs_meta_dirty(fs, inode);
 	return 0;
 }
 
@@ -174,7 +174,7 @@ int fs_xattr_remove(struct fs *fs, struct fs_inode *inode, const char *name)
 	free(x->value);
 	free(x);
 	fs_touch(&inode->ctime);
-	fs_meta_dirty(fs);
+	fs_meta_dirty(fs, inode);
 	return 0;
 }
 

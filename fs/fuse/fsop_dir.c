@@ -354,10 +354,9 @@ static void fsop_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_inf
 static void fsop_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 			  struct fuse_file_info *fi)
 {
-	(void)ino;
 	(void)datasync;
 	(void)fi;
-	fuse_reply_err(req, -fs_commit(fsop_fs(req), false));
+	fuse_reply_err(req, -fs_fsync(fsop_fs(req), ino));
 }
 
 void fsop_dir_ops(struct fuse_lowlevel_ops *ops)

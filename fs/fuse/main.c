@@ -345,7 +345,7 @@ static int open_fs(struct fs *fs, const struct cli *cli)
 	}
 	/* Mark the image in use now: a later crash then shows as unclean. */
 	fs_lock(fs);
-	fs_meta_dirty(fs);
+	fs_meta_dirty(fs, NULL);
 	fs_unlock(fs);
 	ret = fs_commit(fs, false);
 	if (ret)
