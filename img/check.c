@@ -811,7 +811,7 @@ static void ck_log(struct ck *ck)
 int img_check(const char *path, const struct img_check_opts *opts,
 	      struct img_check_result *res)
 {
-	struct img_meta_ops ops = { ck_on_inode, ck_on_dirent, ck_on_regions };
+	struct img_meta_ops ops = { ck_on_inode, ck_on_dirent, ck_on_regions, NULL };
 	struct ck ck = { .o = opts, .r = res };
 	char why[256];
 	size_t len;

@@ -279,6 +279,52 @@ int img_mw_next_ino(struct img_mw *mw, uint64_t next)
 	return mw_u64(mw, FOFS_REC_NEXT_INO, next);
 }
 
+/**
+ * img_mw_write() - append a log record holding file bytes
+ * @mw: the writer of a log batch
+ * @ino: the file
+ * @off: where the bytes go
+ * @data: the bytes
+ * @len: 1..FOFS_WRITE_MAX
+ *
+ * Return: 0; -EINVAL for a bad length; -ENOMEM.
+ */
+int img_mw_write(struct img_mw *mw, uint64_t ino, uint64_t off, const void *data, size_t len)
+{
+	uint8_t *p;
+
+	if (!len || len > FOFS_WRITE_MAX)
+		return -EINVAL;
+	p = mw_record(mw, FOFS_REC_WRITE, sizeof(struct fofs_write) + len);
+	if (!p)
+		return -ENOMEM;
+	put_le64(p, ino);
+	put_le64(p + 8, off);
+	put_le32(p + 16, (uint32_t)len);
+	memcpy(p + sizeof(struct fofs_write), data, len);
+	return 0;
+}
+
+/**
+ * img_mw_splice() - append the records of another, unsealed writer
+ * @mw: the writer
+ * @from: records to copy (no END record)
+ *
+ * Return: 0; -ENOMEM.
+ */
+int img_mw_splice(struct img_mw *mw, const struct img_mw *from)
+{
+	uint8_t *p = from->len ? mw_grow(mw, from->len) : NULL;
+
+	if (from->len && !p)
+		return -ENOMEM;
+	if (from->len)
+		memcpy(p, from->buf, from->len);
+	mw->records += from->records;
+	mw->inodes += from->inodes;
+	return 0;
+}
+
 /* Append a record whose body is already encoded (the log's merge). */
 int img_mw_raw(struct img_mw *mw, uint16_t type, const void *body, uint32_t len)
 {
@@ -498,6 +544,21 @@ bad:
 	return -EUCLEAN;
 }
 
+static int parse_write(const uint8_t *p, size_t len, const struct img_meta_ops *ops, void *arg,
+		       char *msg, size_t msglen)
+{
+	const size_t hdr = sizeof(struct fofs_write);
+
+	if (len < hdr || len != hdr + get_le32(p + 16) || !get_le64(p) ||
+	    get_le32(p + 16) > FOFS_WRITE_MAX || get_le64(p + 8) > INT64_MAX - FOFS_WRITE_MAX) {
+		img_msg(msg, msglen, "logged write record is damaged");
+		return -EUCLEAN;
+	}
+	return ops && ops->write ?
+		       ops->write(arg, get_le64(p), get_le64(p + 8), p + hdr, len - hdr) :
+		       0;
+}
+
 /* UNLINK is a dirent without a target; DROP and NEXT_INO one number. */
 static int parse_log_only(uint16_t type, const uint8_t *p, size_t len, char *msg, size_t msglen)
 {
@@ -580,6 +641,8 @@ static int parse_stream(const void *buf, size_t len, const struct img_meta_ops *
 			ret = parse_regions(p, rlen, ops, arg, msg, msglen);
 		} else if (log && type >= FOFS_REC_UNLINK && type <= FOFS_REC_NEXT_INO) {
 			ret = parse_log_only(type, p, rlen, msg, msglen);
+		} else if (type == FOFS_REC_WRITE && (log || (ops && ops->write))) {
+			ret = parse_write(p, rlen, ops, arg, msg, msglen);
 		} else {
 			img_msg(msg, msglen, "unknown metadata record type %u", type);
 		}

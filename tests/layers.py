@@ -26,6 +26,7 @@ LAYERS = [
     ["namei", "collapser"],
     ["ctl", "meta"],
     ["writeback"],
+    ["fsync"],
     ["file"],
     ["fs"],
     # the FUSE front end

@@ -480,3 +480,38 @@ int fs_space_check(struct fs *fs, uint64_t blocks)
 	fs_data_trim_to(fs, u.mem_room > blocks ? u.mem_room - blocks : 0);
 	return fs->space.cache_blocks + blocks > u.mem_room ? -ENOSPC : 0;
 }
+
+/**
+ * fs_data_patch_relock() - write bytes the intent log held over a file's data
+ * @fs: the filesystem, lock held (dropped while the data loads)
+ * @inode: a regular file with links
+ * @off: file offset
+ * @data: the bytes; those past the file's size are not written
+ * @len: how many
+ *
+ * The region becomes dirty, so the next commit writes it into extents;
+ * the file's times stay as the log recorded them.
+ *
+ * Return: 0; errors from fs_data_load_relock(); -errno from pwrite(2).
+ */
+int fs_data_patch_relock(struct fs *fs, struct fs_inode *inode, uint64_t off, const void *data,
+			 size_t len)
+{
+	int ret = 0;
+
+	fs_assert_held(&fs->lock);
+	if (off >= inode->size)
+		return 0;
+	if (len > inode->size - off)
+		len = (size_t)(inode->size - off);
+	if (inode->memfd < 0)
+		ret = fs_data_load_relock(fs, inode);
+	if (ret)
+		return ret;
+	if (pwrite(inode->memfd, data, len, (off_t)off) != (ssize_t)len)
+		return errno ? -errno : -EIO;
+	sync_attr_baseline(inode);
+	fs_data_dirty(fs, inode, off, off + len);
+	fs_space_account(fs, inode);
+	return 0;
+}

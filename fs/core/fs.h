@@ -321,6 +321,8 @@ void fs_data_trim_to(struct fs *fs, uint64_t budget);
 void fs_data_account_unseen(struct fs *fs);
 int fs_space_check(struct fs *fs, uint64_t blocks);
 void fs_dead_extents(struct fs *fs, struct fs_inode *inode);
+int fs_data_patch_relock(struct fs *fs, struct fs_inode *inode, uint64_t off, const void *data,
+			 size_t len);
 
 /* inode.c */
 int fs_itab_init(struct fs *fs);

@@ -12,10 +12,18 @@
 
 #include "fs.h"
 
+struct load_patch {
+	uint64_t ino, off;
+	size_t len;
+	void *data;
+};
+
 struct load_state {
 	struct fs *fs;
 	struct { uint64_t parent, ino; char *name; } *d;
 	size_t nd, capd;
+	struct load_patch *pt; /* bytes the intent log held */
+	size_t npt;
 };
 
 static int load_xattrs(struct fs_inode *inode, const struct img_inode_rec *rec)
@@ -116,6 +124,42 @@ static int load_dirent(void *arg, uint64_t parent, uint64_t ino,
 	return 0;
 }
 
+static int load_write(void *arg, uint64_t ino, uint64_t off, const void *data, size_t len)
+{
+	struct load_state *ls = arg;
+	void *p = realloc(ls->pt, (ls->npt + 1) * sizeof(*ls->pt));
+
+	if (!p)
+		return -ENOMEM;
+	ls->pt = p;
+	ls->pt[ls->npt] = (struct load_patch){ ino, off, len, malloc(len) };
+	if (!ls->pt[ls->npt].data)
+		return -ENOMEM;
+	memcpy(ls->pt[ls->npt++].data, data, len);
+	return 0;
+}
+
+/* Lock held; dropped while a file loads (only the mount runs now). */
+static int patch_all_relock(struct load_state *ls)
+{
+	struct fs *fs = ls->fs;
+	int ret = 0;
+
+	for (size_t i = 0; i < ls->npt && !ret; i++) {
+		struct fs_inode *inode = fs_iget(fs, ls->pt[i].ino);
+
+		if (!inode || !S_ISREG(inode->mode) || !inode->nlink) {
+			img_set_error(fs->img,
+				      "logged write to inode %llu, which is not a "
+				      "linked regular file",
+				      (unsigned long long)ls->pt[i].ino);
+			return -EUCLEAN;
+		}
+		ret = fs_data_patch_relock(fs, inode, ls->pt[i].off, ls->pt[i].data, ls->pt[i].len);
+	}
+	return ret;
+}
+
 static int link_all(struct load_state *ls)
 {
 	struct fs *fs = ls->fs;
@@ -176,7 +220,7 @@ static int load_regions(void *arg, uint64_t ino, const struct img_region *r,
  */
 int fs_load_image(struct fs *fs)
 {
-	struct img_meta_ops ops = { load_inode, load_dirent, load_regions };
+	struct img_meta_ops ops = { load_inode, load_dirent, load_regions, load_write };
 	struct load_state ls = { .fs = fs };
 	struct fs_inode *root;
 	int ret;
@@ -195,9 +239,14 @@ int fs_load_image(struct fs *fs)
 	}
 	if (!ret)
 		root->parent = root;
+	if (!ret)
+		ret = patch_all_relock(&ls);
 	for (size_t i = 0; i < ls.nd; i++)
 		free(ls.d[i].name);
 	free(ls.d);
+	for (size_t i = 0; i < ls.npt; i++)
+		free(ls.pt[i].data);
+	free(ls.pt);
 	fs->meta_cseq = fs->meta_seq;
 	fs_track_clean(fs, fs->meta_seq); /* loading is no change */
 	fs_unlock(fs);

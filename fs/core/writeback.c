@@ -17,36 +17,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "fs.h"
-
-
-struct wb_item {
-	struct fs_inode *inode;
-	struct spa dmap;	/* regions to rehash, taken from the inode */
-	bool dall;		/* rehash every region that holds data */
-	uint64_t size;
-	int memfd;
-	unsigned max_order;
-	bool no_reuse;		/* the inode's wb_unsynced at snapshot */
-	struct fofs_extent *bad;	/* damaged extents: their regions are kept */
-	uint32_t nbad;
-	struct fofs_extent *old;
-	uint32_t nold;
-	bool *reused;
-	struct fofs_extent *new;
-	uint32_t nnew, capnew;
-	struct clp_run run;	/* the memfd's data run last found */
-};
-
-struct wb {
-	struct fs *fs;
-	struct wb_item *items;
-	size_t n;
-	uint8_t *buf;		/* one region */
-	uint64_t meta_seq;
-	bool installed;		/* the new extent lists replaced the old */
-	bool log;		/* an fsync's log batch, not a generation */
-};
+#include "wb.h"
 
 static const struct fofs_extent *old_at(struct wb_item *it, uint64_t off,
 					unsigned order, uint32_t *idx)
@@ -288,8 +259,6 @@ static void wb_items_free(struct wb *wb)
 	wb->n = 0;
 }
 
-static int wb_take(struct wb *wb, struct fs_inode *i);
-
 /* Under fs->lock: pin every dirty linked inode, take its region map. */
 static int wb_snapshot(struct wb *wb, bool data)
 {
@@ -312,7 +281,7 @@ static int wb_snapshot(struct wb *wb, bool data)
 }
 
 /* Under fs->lock: pin @i, take its region map into the next item. */
-static int wb_take(struct wb *wb, struct fs_inode *i)
+int wb_take(struct wb *wb, struct fs_inode *i)
 {
 	struct fs *fs = wb->fs;
 	struct wb_item *it = &wb->items[wb->n];
@@ -361,7 +330,7 @@ static void wb_unalloc_new(struct wb *wb, struct wb_item *it)
 }
 
 /* Under fs->lock: install new extent lists, free what they replaced. */
-static void wb_install(struct wb *wb)
+void wb_install(struct wb *wb)
 {
 	struct fs *fs = wb->fs;
 
@@ -408,7 +377,7 @@ static void wb_redirty(struct fs *fs, struct wb_item *it)
 		fs_data_dirty(fs, inode, r * CLP_REGION_SIZE, (r + 1) * CLP_REGION_SIZE);
 }
 
-static void wb_finish(struct wb *wb, bool ok)
+void wb_finish(struct wb *wb, bool ok)
 {
 	struct fs *fs = wb->fs;
 
@@ -451,7 +420,7 @@ static bool fs_needs_commit(struct fs *fs)
 }
 
 /* Phase 1, no fs lock: hash and write every item's changed regions. */
-static int wb_write(struct wb *wb)
+int wb_write(struct wb *wb)
 {
 	int ret = 0;
 
@@ -468,14 +437,14 @@ static int wb_write(struct wb *wb)
 }
 
 /* Under fs->lock after a failed phase 1: nothing it wrote is kept. */
-static void wb_abandon(struct wb *wb)
+void wb_abandon(struct wb *wb)
 {
 	for (size_t i = 0; i < wb->n; i++)
 		wb_unalloc_new(wb, &wb->items[i]);
 	wb_finish(wb, false);
 }
 
-static void wb_release(struct wb *wb)
+void wb_release(struct wb *wb)
 {
 	wb_items_free(wb);
 	if (wb->buf)
@@ -522,7 +491,7 @@ out_unlock:
 }
 
 /* Commit lock held: fs_commit() without taking it. */
-static int commit_locked(struct fs *fs, bool clean)
+int fs_commit_locked(struct fs *fs, bool clean)
 {
 	bool need, dead;
 	int ret = 0;
@@ -558,100 +527,7 @@ int fs_commit(struct fs *fs, bool clean)
 	if (fs->opts.ro)
 		return 0;
 	fs_commit_lock(fs);
-	ret = commit_locked(fs, clean);
-	fs_commit_unlock(fs);
-	return ret;
-}
-
-/*
- * Under fs->lock: may this fsync go to the log?  Not before a generation of
- * ours, not after a failed commit (the next commit reports it), and not
- * when the changes or the log are so large that a generation is cheaper.
- */
-static bool fsync_can_log(struct fs *fs)
-{
-	fs_assert_held(&fs->lock);
-	return img_log_ready(fs->img) && !fs->wb.last_error && fs_track_fits(fs) &&
-	       img_log_blocks(fs->img) < FS_LOG_MAX_BLOCKS;
-}
-
-/*
- * An fsync through the intent log: write @inode's changed data, then one
- * batch with every tracked change, made durable by one flush.  Commit lock
- * held.  Return: 0; -EAGAIN when a generation must record it instead; the
- * errors of writing the data or the log.
- */
-static int fsync_log(struct fs *fs, struct fs_inode *inode, struct wb *wb)
-{
-	uint64_t seq = 0;
-	struct img_mw mw;
-	int ret;
-
-	img_mw_init(&mw);
-	ret = -ENOMEM;
-	wb->items = calloc(1, sizeof(*wb->items));
-	if (wb->items && inode->nlink && inode->dirty)
-		ret = wb_take(wb, inode);
-	else if (wb->items)
-		ret = 0;
-	fs_unlock(fs);
-	if (!ret && wb->n)
-		ret = wb_write(wb);
-	fs_lock(fs);
-	if (ret) {
-		wb_abandon(wb);
-		return ret;
-	}
-	wb_install(wb);
-	ret = fs_log_batch(fs, &mw, inode, &seq);
-	fs_unlock(fs);
-	if (!ret)
-		ret = img_log_append(fs->img, &mw);
-	img_mw_release(&mw);
-	fs_lock(fs);
-	wb_finish(wb, ret == 0);
-	if (!ret) {
-		fs_track_clean(fs, seq);
-		fs->meta_cseq = seq > fs->meta_cseq ? seq : fs->meta_cseq;
-	}
-	return ret;
-}
-
-/**
- * fs_fsync() - make one file (or directory) and every name change durable
- * @fs: the filesystem; neither lock held
- * @ino: the inode fsync'd
- *
- * Writes the file's changed data and appends one intent log batch with the
- * changed inodes and entries: one flush, and nothing when nothing changed.
- * Falls back to a whole commit when the log cannot take it.
- *
- * Return: 0; -ENOSPC; -EIO or another errno from the image; -ENOMEM.
- */
-int fs_fsync(struct fs *fs, uint64_t ino)
-{
-	struct wb wb = { .fs = fs, .log = true };
-	struct fs_inode *inode;
-	int ret = -EAGAIN;
-
-	fs_assert_unheld(&fs->lock);
-	fs_assert_unheld(&fs->commit_lock);
-	if (fs->opts.ro)
-		return 0;
-	fs_commit_lock(fs);
-	fs_lock(fs);
-	inode = fs_iget(fs, ino);
-	if (inode && inode->memfd >= 0)
-		fs_data_sync_attr(fs, inode);
-	if (inode && fsync_can_log(fs)) {
-		ret = 0;
-		if (fs->track.ninodes || fs->track.nops || (inode->nlink && inode->dirty))
-			ret = fsync_log(fs, inode, &wb);
-	}
-	fs_unlock(fs);
-	wb_release(&wb);
-	if (ret == -EAGAIN || (ret && ret != -ENOMEM))
-		ret = commit_locked(fs, false);
+	ret = fs_commit_locked(fs, clean);
 	fs_commit_unlock(fs);
 	return ret;
 }

@@ -125,7 +125,7 @@ _Static_assert(sizeof(struct fofs_log_hdr) == 48, "fofs_log_hdr size");
 
 /*
  * Record types.  A generation's stream holds INODE, DIRENT, REGIONS and
- * END; a log batch may also hold the three log-only types, and its INODE
+ * END; a log batch may also hold the four log-only types, and its INODE
  * and REGIONS records replace the inode's earlier ones (a REGIONS record
  * follows its INODE record in a batch).
  */
@@ -137,6 +137,7 @@ enum fofs_rec_type {
 	FOFS_REC_UNLINK = 5,   /* log: struct fofs_dirent, d_ino 0, name */
 	FOFS_REC_DROP = 6,     /* log: u64 inode number; its last link went */
 	FOFS_REC_NEXT_INO = 7, /* log: u64 next inode number */
+	FOFS_REC_WRITE = 8,    /* log: struct fofs_write, then the bytes */
 };
 
 /* Every record starts with this header; rh_len counts the bytes after it. */
@@ -219,6 +220,21 @@ struct fofs_region_ent {
 	uint8_t  re_pad[6];		/* 10 zero */
 };					/* 16 */
 _Static_assert(sizeof(struct fofs_region_ent) == 16, "fofs_region_ent size");
+
+/*
+ * Log only: bytes an fsync wrote into the log instead of rewriting their
+ * extents (a small change to a large extent).  Replay writes them over
+ * the file's data after the inode's extents; a later batch whose record
+ * gives the file new extents there supersedes them.
+ */
+struct fofs_write {
+	uint64_t w_ino; /*  0 */
+	uint64_t w_off; /*  8 file offset */
+	uint32_t w_len; /* 16 bytes that follow, <= FOFS_WRITE_MAX */
+	uint32_t w_pad; /* 20 zero */
+};			/* 24 */
+_Static_assert(sizeof(struct fofs_write) == 24, "fofs_write size");
+#define FOFS_WRITE_MAX (1u << 20)
 
 /* Last record of the stream: guards against a truncated stream. */
 struct fofs_end {

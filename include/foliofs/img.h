@@ -54,6 +54,8 @@ struct img_meta_ops {
 		      const char *name, size_t name_len);
 	int (*regions)(void *arg, uint64_t ino, const struct img_region *r,
 		       size_t n);	/* may be NULL */
+	/* bytes the log holds for a file (a replayed state only); NULL: refused */
+	int (*write)(void *arg, uint64_t ino, uint64_t off, const void *data, size_t len);
 };
 
 /* Growing buffer that serializes a metadata record stream. */
@@ -148,6 +150,8 @@ int img_mw_regions(struct img_mw *mw, uint64_t ino, const struct img_region *r,
 int img_mw_unlink(struct img_mw *mw, uint64_t parent, const char *name, size_t name_len);
 int img_mw_drop(struct img_mw *mw, uint64_t ino);
 int img_mw_next_ino(struct img_mw *mw, uint64_t next);
+int img_mw_write(struct img_mw *mw, uint64_t ino, uint64_t off, const void *data, size_t len);
+int img_mw_splice(struct img_mw *mw, const struct img_mw *from);
 int img_mw_finish(struct img_mw *mw);
 
 /* the intent log */
