@@ -43,8 +43,18 @@ struct ck_regions {
 	size_t n;
 };
 
+/* Bytes the intent log holds for a file. */
+struct ck_write {
+	uint64_t ino, off;
+	void *data;
+	size_t len;
+	bool dead;
+};
+
 struct ck {
 	struct img *img;
+	struct ck_write *w;
+	size_t nw, capw;
 	struct ck_regions *rg;
 	size_t nrg, caprg;
 	const struct img_check_opts *o;
@@ -186,6 +196,21 @@ static int ck_on_regions(void *arg, uint64_t ino, const struct img_region *r,
 	g->ino = ino;
 	g->n = n;
 	ck->nrg++;
+	return 0;
+}
+
+static int ck_on_write(void *arg, uint64_t ino, uint64_t off, const void *data, size_t len)
+{
+	struct ck *ck = arg;
+	void *p = grow(ck->w, &ck->capw, ck->nw, sizeof(*ck->w));
+
+	if (!p)
+		return -ENOMEM;
+	ck->w = p;
+	ck->w[ck->nw] = (struct ck_write){ ino, off, malloc(len ? len : 1), len, false };
+	if (!ck->w[ck->nw].data)
+		return -ENOMEM;
+	memcpy(ck->w[ck->nw++].data, data, len);
 	return 0;
 }
 
@@ -632,6 +657,44 @@ static void pass_regions(struct ck *ck)
 	}
 }
 
+/* Logged bytes belong to a regular file. */
+static void pass_writes(struct ck *ck)
+{
+	for (size_t i = 0; i < ck->nw; i++) {
+		struct ck_inode *ci = ck_get(ck, ck->w[i].ino);
+
+		if (ci && !ci->dropped && S_ISREG(ci->ino.i_mode))
+			continue;
+		ck_find(ck, true,
+			"logged write to inode %llu, which is not a regular file; "
+			"dropped",
+			(unsigned long long)ck->w[i].ino);
+		ck->w[i].dead = true;
+	}
+}
+
+/* Before a new generation: the logged bytes go into the files' extents. */
+static int fold_writes(struct ck *ck)
+{
+	struct img_write *w = calloc(ck->nw + 1, sizeof(*w));
+	int ret = w ? 0 : -ENOMEM;
+
+	for (size_t i = 0; i < ck->nin && !ret; i++) {
+		struct ck_inode *ci = &ck->in[i];
+		size_t n = 0;
+
+		for (size_t k = 0; k < ck->nw; k++)
+			if (!ck->w[k].dead && ck->w[k].ino == ci->ino.i_ino && !ci->dropped)
+				w[n++] = (struct img_write){ ck->w[k].off, ck->w[k].data,
+							     ck->w[k].len };
+		if (n)
+			ret = img_fold_writes(ck->img, &ci->ext, &ci->ino.i_extents, ci->ino.i_size,
+					      w, n);
+	}
+	free(w);
+	return ret;
+}
+
 /* Pass 5: link counts. */
 static void pass_nlink(struct ck *ck)
 {
@@ -692,6 +755,9 @@ static void ck_release(struct ck *ck)
 		free(ck->d[i].name);
 	for (size_t i = 0; i < ck->nrg; i++)
 		free(ck->rg[i].r);
+	for (size_t i = 0; i < ck->nw; i++)
+		free(ck->w[i].data);
+	free(ck->w);
 	free(ck->rg);
 	free(ck->in);
 	free(ck->d);
@@ -722,6 +788,7 @@ static int ck_passes(struct ck *ck)
 		return ret;
 	pass_nlink(ck);
 	pass_regions(ck);
+	pass_writes(ck);
 	if (ck->img->used != img_state_used(ck->img))
 		ck_find(ck, true,
 			"superblock counts %llu used blocks, extents and "
@@ -729,8 +796,10 @@ static int ck_passes(struct ck *ck)
 			(unsigned long long)img_state_used(ck->img),
 			(unsigned long long)ck->img->used);
 	if (ck->dirty && ck->o->repair)
+		ret = fold_writes(ck);
+	if (ck->dirty && ck->o->repair && !ret)
 		return ck_commit(ck);
-	return 0;
+	return ret;
 }
 
 static void ck_report_raw(const struct img_check_opts *o, const char *line)
@@ -811,7 +880,7 @@ static void ck_log(struct ck *ck)
 int img_check(const char *path, const struct img_check_opts *opts,
 	      struct img_check_result *res)
 {
-	struct img_meta_ops ops = { ck_on_inode, ck_on_dirent, ck_on_regions, NULL };
+	struct img_meta_ops ops = { ck_on_inode, ck_on_dirent, ck_on_regions, ck_on_write };
 	struct ck ck = { .o = opts, .r = res };
 	char why[256];
 	size_t len;

@@ -85,6 +85,15 @@ struct fs_inode {
 	/* data not yet written back: per 2 MiB region (dirty.c), or all */
 	struct spa dmap;
 	bool dall;
+	/*
+	 * Regions whose changes only the intent log holds (their extents are
+	 * older): the next commit rewrites them.  And, once fsync'd (ph_on),
+	 * the XXH3 of every 4 KiB page of the regions written since the load,
+	 * so an fsync finds the pages that changed.  Both: commit_lock.
+	 */
+	struct spa plog;
+	struct spa phash; /* uint64_t[CLP_REGION_PAGES] per region */
+	bool ph_on;
 	bool dirty;			/* dall or any bit in dmap */
 	/*
 	 * A commit that wrote new extents for this inode failed: they are
@@ -294,7 +303,13 @@ void fs_track_clean(struct fs *fs, uint64_t seq);
 void fs_track_release(struct fs *fs);
 
 /* dirty.c: which 2 MiB regions writeback must look at */
+#define FS_CHUNK_SHIFT 18 /* dirty map: 256 KiB chunks, 8 per region */
+#define FS_CHUNK_SIZE  (1u << FS_CHUNK_SHIFT)
 void fs_dmap_init(struct spa *dmap);
+void fs_phash_init(struct fs_inode *inode);
+void fs_phash_drop(struct fs_inode *inode);
+uint64_t *fs_phash_get(struct fs_inode *inode, uint64_t r, bool make);
+bool fs_plog_any(const struct fs_inode *inode);
 void fs_data_dirty(struct fs *fs, struct fs_inode *inode, uint64_t off,
 		   uint64_t end);
 
@@ -423,7 +438,8 @@ int fs_ctl_view(struct fs *fs, struct fs_inode *inode, const char *name,
 /* meta.c: the image's records to memory and back */
 int fs_load_image(struct fs *fs);
 int fs_serialize(struct fs *fs, struct img_mw *mw);
-int fs_log_batch(struct fs *fs, struct img_mw *mw, struct fs_inode *target, uint64_t *seq);
+int fs_log_batch(struct fs *fs, struct img_mw *mw, struct fs_inode *target,
+		 const struct img_mw *bytes, uint64_t *seq);
 
 /* writeback.c */
 int fs_commit(struct fs *fs, bool clean);

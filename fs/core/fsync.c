@@ -9,8 +9,226 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "wb.h"
+
+#define FS_PATCH_MAX_PAGES 64	      /* more changed pages: rewrite the region */
+#define FS_PATCH_MAX_BYTES (8u << 20) /* logged bytes per batch */
+
+/* The regions an fsync logs as bytes, and the records that carry them. */
+struct fsync_patch {
+	struct img_mw mw; /* FOFS_REC_WRITE records */
+	uint64_t *r;	  /* their regions */
+	size_t n, cap;
+	uint64_t bytes;
+};
+
+/* Data changed since the last writeback or log batch (not only logged). */
+static bool data_changed(const struct fs_inode *inode)
+{
+	uint64_t r;
+
+	return inode->dall || spa_next(&inode->dmap, 0, &r);
+}
+
+/* Read the dirty chunks of region @r into wb->buf and hash their pages into @nh. */
+static int patch_read(struct wb *wb, struct wb_item *it, uint64_t r, uint8_t mask, uint64_t *nh)
+{
+	uint64_t base = r << CLP_REGION_SHIFT;
+
+	for (unsigned c = 0; c < CLP_REGION_SIZE / FS_CHUNK_SIZE; c++) {
+		uint64_t off = base + (uint64_t)c * FS_CHUNK_SIZE;
+		uint8_t *p = wb->buf + (size_t)c * FS_CHUNK_SIZE;
+		ssize_t n = 0;
+
+		if (!(mask & (1u << c)))
+			continue;
+		if (off < it->size)
+			n = pread(it->memfd, p,
+				  FS_CHUNK_SIZE < it->size - off ? FS_CHUNK_SIZE :
+								   (size_t)(it->size - off),
+				  (off_t)off);
+		if (n < 0)
+			return -errno;
+		memset(p + n, 0, FS_CHUNK_SIZE - (size_t)n); /* past the end: zeros */
+		for (unsigned pg = 0; pg < FS_CHUNK_SIZE / CLP_PAGE_SIZE; pg++)
+			nh[c * (FS_CHUNK_SIZE / CLP_PAGE_SIZE) + pg] =
+				img_xxh3(p + (size_t)pg * CLP_PAGE_SIZE, CLP_PAGE_SIZE);
+	}
+	return 0;
+}
+
+/* Log the runs of changed pages of region @r (in wb->buf) as bytes. */
+static int patch_emit(struct wb *wb, struct wb_item *it, uint64_t r, const bool *chg,
+		      struct fsync_patch *fp)
+{
+	uint64_t base = r << CLP_REGION_SHIFT;
+	int ret = 0;
+
+	for (unsigned pg = 0, e; pg < CLP_REGION_PAGES && !ret; pg = e) {
+		uint64_t off = base + (uint64_t)pg * CLP_PAGE_SIZE, len;
+
+		for (e = pg; e < CLP_REGION_PAGES && chg[e]; e++)
+			;
+		if (e == pg) {
+			e++;
+			continue;
+		}
+		len = (uint64_t)(e - pg) * CLP_PAGE_SIZE;
+		if (off >= it->size)
+			break;
+		len = len < it->size - off ? len : it->size - off;
+		ret = img_mw_write(&fp->mw, it->inode->ino, off,
+				   wb->buf + (size_t)pg * CLP_PAGE_SIZE, (size_t)len);
+		fp->bytes += len;
+	}
+	return ret;
+}
+
+/*
+ * Region @r of the fsync'd file: when only a few pages changed since its
+ * page hashes were taken, log those pages and keep its extents.  *@done
+ * says whether it did; the page hashes then describe what is durable.
+ */
+static int patch_region(struct wb *wb, struct wb_item *it, uint64_t r, uint8_t mask,
+			struct fsync_patch *fp, bool *done)
+{
+	uint64_t *h = fs_phash_get(it->inode, r, false), nh[CLP_REGION_PAGES];
+	bool chg[CLP_REGION_PAGES] = { false };
+	unsigned n = 0;
+	int ret;
+
+	*done = false;
+	if (!h || (r << CLP_REGION_SHIFT) >= it->size)
+		return 0;
+	ret = patch_read(wb, it, r, mask, nh);
+	for (unsigned pg = 0; pg < CLP_REGION_PAGES && !ret; pg++) {
+		if (!(mask & (1u << (pg / (FS_CHUNK_SIZE / CLP_PAGE_SIZE)))))
+			continue;
+		chg[pg] = nh[pg] != h[pg];
+		n += chg[pg];
+	}
+	if (ret || n > FS_PATCH_MAX_PAGES ||
+	    fp->bytes + (uint64_t)n * CLP_PAGE_SIZE > FS_PATCH_MAX_BYTES)
+		return ret;
+	ret = patch_emit(wb, it, r, chg, fp);
+	if (ret)
+		return ret;
+	for (unsigned pg = 0; pg < CLP_REGION_PAGES; pg++)
+		if (chg[pg])
+			h[pg] = nh[pg];
+	*done = true;
+	return 0;
+}
+
+static int patch_note(struct fsync_patch *fp, uint64_t r)
+{
+	if (fp->n == fp->cap) {
+		size_t cap = fp->cap ? fp->cap * 2 : 16;
+		void *p = realloc(fp->r, cap * sizeof(*fp->r));
+
+		if (!p)
+			return -ENOMEM;
+		fp->r = p;
+		fp->cap = cap;
+	}
+	fp->r[fp->n++] = r;
+	return 0;
+}
+
+static int mark_all(struct spa *dmap, uint64_t r)
+{
+	void *slot;
+	int ret = spa_slot(dmap, r, &slot);
+
+	if (!ret)
+		*(uint8_t *)slot = 0xff;
+	return ret;
+}
+
+/*
+ * A file whose changes are unseen (passthrough writers, shared mappings):
+ * every region that holds data or has extents may have changed.  Listing
+ * them lets the page hashes find the changed pages, at the cost of reading
+ * what the file holds (memory bandwidth), not of rewriting it.
+ */
+static int unseen_regions(struct wb_item *it)
+{
+	uint64_t r = 0;
+	int ret = 0;
+
+	for (uint32_t k = 0; k < it->nold && !ret; k++)
+		ret = mark_all(&it->dmap, it->old[k].e_file_off >> CLP_REGION_SHIFT);
+	for (uint64_t pos = 0; !ret && !clp_next_data(it->memfd, pos, it->size, &r);
+	     pos = (r + 1) << CLP_REGION_SHIFT)
+		ret = mark_all(&it->dmap, r);
+	if (!ret)
+		it->dall = false;
+	return ret == -ENOMEM ? 0 : ret; /* no memory: rewrite all, as before */
+}
+
+/*
+ * Before the item is written back (without fs->lock, under the commit
+ * lock, as writeback runs): the regions with few changed pages go to the
+ * log as bytes and leave the item, so only the others are rewritten.  A
+ * file with a pending shrink, or after a failed writeback, is rewritten
+ * as before.
+ */
+static int fsync_patch(struct wb *wb, struct wb_item *it, struct fsync_patch *fp)
+{
+	int ret = 0;
+
+	if (it->no_reuse || (it->nold && it->old[it->nold - 1].e_file_off >= it->size))
+		return 0;
+	if (it->dall && !fs_bad_next_region(it->bad, it->nbad, 0, &(uint64_t){ 0 })) {
+		ret = unseen_regions(it);
+		if (ret || it->dall)
+			return ret;
+	}
+	if (it->dall)
+		return 0;
+	if (!wb->buf) {
+		wb->buf = mmap(NULL, CLP_REGION_SIZE, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (wb->buf == MAP_FAILED) {
+			wb->buf = NULL;
+			return -ENOMEM;
+		}
+	}
+	for (uint64_t r = 0; !ret && spa_next(&it->dmap, r, &r); r++) {
+		uint8_t *m = spa_get(&it->dmap, r);
+		bool done;
+
+		ret = patch_region(wb, it, r, *m, fp, &done);
+		if (!ret && done)
+			ret = patch_note(fp, r);
+		if (!ret && done)
+			*m = 0; /* the log has it: not rewritten now */
+	}
+	return ret;
+}
+
+/* Under fs->lock, after the batch: logged regions wait for the next commit. */
+static void patch_settle(struct fs *fs, struct fs_inode *inode, struct fsync_patch *fp, bool ok)
+{
+	void *slot;
+
+	fs_assert_held(&fs->lock);
+	for (size_t i = 0; i < fp->n; i++) {
+		if (ok && !spa_slot(&inode->plog, fp->r[i], &slot)) {
+			*(uint8_t *)slot = 1;
+			continue;
+		}
+		fs_data_dirty(fs, inode, fp->r[i] << CLP_REGION_SHIFT,
+			      (fp->r[i] + 1) << CLP_REGION_SHIFT);
+	}
+	if (!ok) /* the hashes ran ahead of what is durable */
+		fs_phash_drop(inode);
+	inode->dirty = inode->dirty || fs_plog_any(inode);
+}
 
 /*
  * Under fs->lock: may this fsync go to the log?  Not before a generation of
@@ -32,37 +250,46 @@ static bool fsync_can_log(struct fs *fs)
  */
 static int fsync_log(struct fs *fs, struct fs_inode *inode, struct wb *wb)
 {
+	struct fsync_patch fp = { 0 };
 	uint64_t seq = 0;
 	struct img_mw mw;
 	int ret;
 
 	img_mw_init(&mw);
+	img_mw_init(&fp.mw);
 	ret = -ENOMEM;
 	wb->items = calloc(1, sizeof(*wb->items));
-	if (wb->items && inode->nlink && inode->dirty)
+	if (wb->items && inode->nlink && data_changed(inode))
 		ret = wb_take(wb, inode);
 	else if (wb->items)
 		ret = 0;
 	fs_unlock(fs);
 	if (!ret && wb->n)
+		ret = fsync_patch(wb, &wb->items[0], &fp);
+	if (!ret && wb->n)
 		ret = wb_write(wb);
 	fs_lock(fs);
 	if (ret) {
+		patch_settle(fs, inode, &fp, false);
 		wb_abandon(wb);
-		return ret;
+		goto out_release;
 	}
 	wb_install(wb);
-	ret = fs_log_batch(fs, &mw, inode, &seq);
+	ret = fs_log_batch(fs, &mw, inode, &fp.mw, &seq);
 	fs_unlock(fs);
 	if (!ret)
 		ret = img_log_append(fs->img, &mw);
-	img_mw_release(&mw);
 	fs_lock(fs);
+	patch_settle(fs, inode, &fp, ret == 0);
 	wb_finish(wb, ret == 0);
 	if (!ret) {
 		fs_track_clean(fs, seq);
 		fs->meta_cseq = seq > fs->meta_cseq ? seq : fs->meta_cseq;
 	}
+out_release:
+	img_mw_release(&mw);
+	img_mw_release(&fp.mw);
+	free(fp.r);
 	return ret;
 }
 
@@ -93,8 +320,9 @@ int fs_fsync(struct fs *fs, uint64_t ino)
 	if (inode && inode->memfd >= 0)
 		fs_data_sync_attr(fs, inode);
 	if (inode && fsync_can_log(fs)) {
+		inode->ph_on = true; /* its next writebacks keep page hashes */
 		ret = 0;
-		if (fs->track.ninodes || fs->track.nops || (inode->nlink && inode->dirty))
+		if (fs->track.ninodes || fs->track.nops || (inode->nlink && data_changed(inode)))
 			ret = fsync_log(fs, inode, &wb);
 	}
 	fs_unlock(fs);

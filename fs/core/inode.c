@@ -131,6 +131,7 @@ struct fs_inode *fs_inode_alloc(uint64_t ino)
 	inode->next_cookie = FS_FIRST_COOKIE;
 	clp_map_init(&inode->cmap);
 	fs_dmap_init(&inode->dmap);
+	fs_phash_init(inode);
 	return inode;
 }
 
@@ -184,6 +185,9 @@ void fs_inode_release(struct fs_inode *inode)
 	free(inode->ext);
 	clp_map_release(&inode->cmap);
 	spa_release(&inode->dmap);
+	fs_phash_drop(inode);
+	spa_release(&inode->phash);
+	spa_release(&inode->plog);
 	fs_bad_release(inode);
 	free(inode);
 }

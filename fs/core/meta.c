@@ -401,14 +401,16 @@ static int log_ops(struct fs *fs, struct img_mw *mw)
  * @mw: an empty writer; sealed on success
  * @target: the inode fsync'd (its data just written back), recorded even
  *	when nothing else about it changed
+ * @bytes: records of file bytes the batch carries (after the inodes)
  * @seq: the change number the batch covers, for fs_track_clean()
  *
  * Namespace changes come first, in order, then the changed inodes that
- * still have links, then the next inode number.
+ * still have links, the logged bytes, then the next inode number.
  *
  * Return: 0; -ENOMEM.
  */
-int fs_log_batch(struct fs *fs, struct img_mw *mw, struct fs_inode *target, uint64_t *seq)
+int fs_log_batch(struct fs *fs, struct img_mw *mw, struct fs_inode *target,
+		 const struct img_mw *bytes, uint64_t *seq)
 {
 	int ret;
 
@@ -420,6 +422,8 @@ int fs_log_batch(struct fs *fs, struct img_mw *mw, struct fs_inode *target, uint
 			ret = serialize_inode(mw, i, log_size(i, target));
 	if (!ret && !target->tracked && target->nlink)
 		ret = serialize_inode(mw, target, log_size(target, target));
+	if (!ret)
+		ret = img_mw_splice(mw, bytes);
 	if (!ret)
 		ret = img_mw_next_ino(mw, fs->next_ino);
 	return ret ? ret : img_mw_finish(mw);

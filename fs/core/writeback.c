@@ -191,6 +191,23 @@ static int wb_keep(struct wb_item *it, uint64_t upto, uint32_t *k)
 }
 
 /* Hash and store region @r from the memfd. */
+/*
+ * An fsync'd file keeps the hashes of the pages its regions were written
+ * with, so its next fsync can tell which pages changed.  The hashes are
+ * the commit lock's (the caller's).
+ */
+static void wb_page_hashes(struct wb *wb, struct wb_item *it, uint64_t r, bool empty)
+{
+	static const uint8_t zero_page[CLP_PAGE_SIZE];
+	uint64_t *h;
+
+	if (!it->inode->ph_on || !(h = fs_phash_get(it->inode, r, !empty)))
+		return;
+	for (unsigned pg = 0; pg < CLP_REGION_PAGES; pg++)
+		h[pg] = img_xxh3(empty ? zero_page : wb->buf + (size_t)pg * CLP_PAGE_SIZE,
+				 CLP_PAGE_SIZE);
+}
+
 static int wb_rehash(struct wb *wb, struct wb_item *it, uint64_t r)
 {
 	uint64_t off = r * CLP_REGION_SIZE;
@@ -200,6 +217,8 @@ static int wb_rehash(struct wb *wb, struct wb_item *it, uint64_t r)
 	int ret;
 
 	ret = region_pages(it->memfd, off, it->size, pop, &it->run);
+	if (!ret && !count_pop(pop, 0, CLP_REGION_PAGES))
+		wb_page_hashes(wb, it, r, true);
 	if (ret || !count_pop(pop, 0, CLP_REGION_PAGES))
 		return ret;
 	memset(wb->buf + len, 0, CLP_REGION_SIZE - len);
@@ -208,6 +227,7 @@ static int wb_rehash(struct wb *wb, struct wb_item *it, uint64_t r)
 		return -errno;
 	if ((size_t)n < len)	/* truncated under us: zeros, stays dirty */
 		memset(wb->buf + n, 0, len - (size_t)n);
+	wb_page_hashes(wb, it, r, false);
 	return wb_region(wb, it, off, pop);
 }
 
@@ -281,6 +301,21 @@ static int wb_snapshot(struct wb *wb, bool data)
 }
 
 /* Under fs->lock: pin @i, take its region map into the next item. */
+/* A commit rewrites the regions whose changes only the log holds. */
+static void wb_take_logged(struct wb_item *it, struct fs_inode *i)
+{
+	void *slot;
+
+	for (uint64_t r = 0; spa_next(&i->plog, r, &r); r++) {
+		if (spa_slot(&it->dmap, r, &slot))
+			it->dall = true;
+		else
+			*(uint8_t *)slot = 0xff;
+	}
+	spa_release(&i->plog);
+	fs_dmap_init(&i->plog);
+}
+
 int wb_take(struct wb *wb, struct fs_inode *i)
 {
 	struct fs *fs = wb->fs;
@@ -307,9 +342,11 @@ int wb_take(struct wb *wb, struct fs_inode *i)
 	spa_move(&it->dmap, &i->dmap);
 	it->dall = i->dall;
 	it->no_reuse = i->wb_unsynced;
+	if (!wb->log)
+		wb_take_logged(it, i);
 	/* passthrough writers change the memfd unseen: always rehash */
 	i->dall = i->pt_writers > 0;
-	i->dirty = i->dall;
+	i->dirty = i->dall || fs_plog_any(i);
 	i->pins++;
 	wb->n++;
 	return 0;
@@ -425,8 +462,9 @@ int wb_write(struct wb *wb)
 	int ret = 0;
 
 	/* mapped, not malloc'd: unmapped after, malloc's arenas would keep it */
-	wb->buf = mmap(NULL, CLP_REGION_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
+	if (!wb->buf)
+		wb->buf = mmap(NULL, CLP_REGION_SIZE, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (wb->buf == MAP_FAILED) {
 		wb->buf = NULL;
 		return -ENOMEM;

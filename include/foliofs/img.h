@@ -168,6 +168,15 @@ void img_unalloc(struct img *img, uint64_t blk, unsigned order);
 uint64_t img_used_blocks(const struct img *img);
 uint64_t img_pending_blocks(const struct img *img);
 
+/* File bytes the intent log held, for img_fold_writes(). */
+struct img_write {
+	uint64_t off;
+	const void *data;
+	size_t len;
+};
+
+int img_fold_writes(struct img *img, struct fofs_extent **ext, uint32_t *n, uint64_t size,
+		    const struct img_write *w, size_t nw);
 int img_write_extent(struct img *img, struct fofs_extent *e, const void *buf);
 int img_read_extent(struct img *img, const struct fofs_extent *e, void *buf);
 int img_commit(struct img *img, struct img_mw *mw,

@@ -49,6 +49,12 @@ static void test_write_marks_its_regions(void **state)
 	assert_int_equal(fixture_write(&f, i, 6 * MIB - 10, 20, 'b'), 0);
 	assert_int_equal(marked(i, &first, &last), 3);
 	assert_int_equal(last, 3);
+	/* each region says which of its 256 KiB chunks changed */
+	assert_int_equal(*(uint8_t *)spa_get(&i->dmap, 0), 0x01);
+	assert_int_equal(*(uint8_t *)spa_get(&i->dmap, 2), 0x80);
+	assert_int_equal(*(uint8_t *)spa_get(&i->dmap, 3), 0x01);
+	assert_int_equal(fixture_write(&f, i, 512 * 1024 - 1, 2, 'c'), 0);
+	assert_int_equal(*(uint8_t *)spa_get(&i->dmap, 0), 0x07);
 	fs_unlock(&f.fs);
 	fixture_down(&f);
 }
@@ -75,8 +81,8 @@ static void test_long_range_costs_its_data(void **state)
 	assert_int_equal(marked(i, &first, &last), 4);
 	assert_int_equal(first, 0);
 	assert_int_equal(last, far >> CLP_REGION_SHIFT);
-	assert_int_equal(*(uint8_t *)spa_get(&i->dmap, (100 * MIB) >> CLP_REGION_SHIFT), 1);
-	assert_int_equal(*(uint8_t *)spa_get(&i->dmap, (far - 1) >> CLP_REGION_SHIFT), 1);
+	assert_int_equal(*(uint8_t *)spa_get(&i->dmap, (100 * MIB) >> CLP_REGION_SHIFT), 0xff);
+	assert_int_equal(*(uint8_t *)spa_get(&i->dmap, (far - 1) >> CLP_REGION_SHIFT), 0xff);
 	/* "anything, anywhere" (a passthrough writer): the whole file */
 	fs_data_dirty(&f.fs, i, 0, UINT64_MAX);
 	assert_true(i->dall);
