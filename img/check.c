@@ -851,9 +851,9 @@ static void ck_log(struct ck *ck)
 	if (st.batches) {
 		snprintf(line, sizeof(line),
 			 "note: the intent log holds %llu record "
-			 "batch%s (%llu blocks)%s",
+			 "batch%s (%llu blocks, %llu bytes of file data)%s",
 			 (unsigned long long)st.batches, st.batches == 1 ? "" : "es",
-			 (unsigned long long)st.blocks,
+			 (unsigned long long)st.blocks, (unsigned long long)st.written,
 			 ck->o->repair ? "; replayed into a new generation" :
 					 "; checked as replayed");
 		ck_report_raw(ck->o, line);

@@ -489,9 +489,12 @@ int lm_emit(struct lm *lm, struct img_mw *mw)
 		if (!in->dead && in->reg && !ret)
 			ret = img_mw_raw(mw, FOFS_REC_REGIONS, in->reg, in->glen);
 	}
-	for (size_t i = 0; i < lm->npt && !ret; i++)
-		if (!lm->pt[i].dead)
-			ret = img_mw_raw(mw, FOFS_REC_WRITE, lm->pt[i].rec, lm->pt[i].rlen);
+	for (size_t i = 0; i < lm->npt && !ret; i++) {
+		if (lm->pt[i].dead)
+			continue;
+		ret = img_mw_raw(mw, FOFS_REC_WRITE, lm->pt[i].rec, lm->pt[i].rlen);
+		lm->img->log_stat.written += lm->pt[i].len;
+	}
 	for (size_t i = 0; i < lm->nd && !ret; i++)
 		if (!lm->d[i].dead)
 			o[n++] = (struct lm_order){ lm->d[i].parent, lm->d[i].seq, (uint32_t)i };

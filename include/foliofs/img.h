@@ -81,6 +81,7 @@ struct img_log_stat {
 	uint64_t added;	  /* extent blocks the batches added ... */
 	uint64_t dropped; /* ... and those they superseded */
 	uint64_t checked; /* bytes of logged data verified */
+	uint64_t written; /* file bytes the log itself holds */
 	char stop[256];	  /* why replay stopped before an unwritten block */
 };
 

@@ -24,7 +24,8 @@
 static char path[64];
 
 struct seen {
-	int inodes, dirents;
+	int inodes, dirents, writes;
+	uint64_t woff;		 /* the last logged write's offset */
 	uint64_t size2;		 /* inode 2's size, or 0 */
 	struct fofs_extent ext2; /* inode 2's first extent */
 	char names[64][16];
@@ -55,7 +56,21 @@ static int on_dirent(void *arg, uint64_t parent, uint64_t ino, const char *name,
 	return 0;
 }
 
-static const struct img_meta_ops ops = { .inode = on_inode, .dirent = on_dirent };
+static int on_write(void *arg, uint64_t ino, uint64_t off, const void *data, size_t len)
+{
+	struct seen *s = arg;
+
+	(void)ino;
+	(void)data;
+	(void)len;
+	s->writes++;
+	s->woff = off;
+	return 0;
+}
+
+static const struct img_meta_ops ops = { .inode = on_inode,
+					 .dirent = on_dirent,
+					 .write = on_write };
 
 static int setup(void **state)
 {
@@ -82,7 +97,8 @@ static struct img *open_load(struct seen *s)
 
 	memset(s, 0, sizeof(*s));
 	assert_int_equal(img_open(path, IMG_O_RDWR, &img), 0);
-	assert_int_equal(img_load(img, &ops, s), 0);
+	if (img_load(img, &ops, s))
+		fail_msg("load: %s", img_errmsg(img));
 	return img;
 }
 
@@ -339,6 +355,74 @@ static void test_fsck_folds(void **state)
 	assert_fsck_clean(false);
 }
 
+/*
+ * Logged bytes replay after the extents; a later batch that gives their
+ * range new extents supersedes them; fsck -y folds the rest into extents.
+ */
+static void test_logged_bytes(void **state)
+{
+	struct fofs_extent e, got[1];
+	struct img_mw mw;
+	struct seen s;
+	uint8_t buf[4096];
+	struct img *img = open_load(&s);
+
+	(void)state;
+	checkpoint_empty(img);
+	img_mw_init(&mw);
+	put_file(img, &mw, 0x77, &e);
+	assert_int_equal(img_mw_dirent(&mw, 1, 2, "f", 1), 0);
+	assert_int_equal(img_mw_write(&mw, 2, 100, "hello", 5), 0);
+	assert_int_equal(img_mw_next_ino(&mw, 3), 0);
+	append(img, &mw);
+	img_mw_init(&mw);
+	assert_int_equal(img_mw_write(&mw, 2, 200, "world", 5), 0);
+	append(img, &mw);
+	img_close(img);
+	img = open_load(&s);
+	assert_int_equal(s.writes, 2);
+	assert_int_equal(s.woff, 200);
+	img_close(img);
+	assert_fsck_clean(false);
+	assert_fsck_clean(true); /* fold: the bytes become extents */
+	img = open_load(&s);
+	assert_int_equal(s.writes, 0);
+	assert_int_equal(s.ext2.e_order, FOFS_ORDER_SMALL);
+	got[0] = s.ext2;
+	assert_int_equal(img_read_extent(img, &got[0], buf), 0);
+	assert_memory_equal(buf + 100, "hello", 5);
+	assert_memory_equal(buf + 200, "world", 5);
+	assert_int_equal(buf[0], 0x77);
+	assert_int_equal(buf[300], 0x77);
+	img_close(img);
+}
+
+/* A later batch giving the bytes' range new extents supersedes them. */
+static void test_logged_bytes_superseded(void **state)
+{
+	struct fofs_extent e;
+	struct img_mw mw;
+	struct seen s;
+	struct img *img = open_load(&s);
+
+	(void)state;
+	checkpoint_empty(img);
+	img_mw_init(&mw);
+	put_file(img, &mw, 0x12, &e);
+	assert_int_equal(img_mw_dirent(&mw, 1, 2, "g", 1), 0);
+	assert_int_equal(img_mw_write(&mw, 2, 0, "x", 1), 0);
+	assert_int_equal(img_mw_next_ino(&mw, 3), 0);
+	append(img, &mw);
+	img_mw_init(&mw);
+	put_file(img, &mw, 0x34, &e); /* rewritten: new extent at offset 0 */
+	append(img, &mw);
+	img_close(img);
+	img = open_load(&s);
+	assert_int_equal(s.writes, 0);
+	img_close(img);
+	assert_fsck_clean(false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -347,6 +431,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_torn_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unflushed_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fsck_folds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_logged_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_logged_bytes_superseded, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
