@@ -128,6 +128,10 @@ static int status_text(struct fs *fs, const char *data_path, const char *pt_why,
 	strbuf_printf(&sb, "%s=%d\n", fofs_status_key(FOFS_ST_WRITEBACK_ERROR),
 		      -fs->wb.last_error);
 	put_s(&sb, FOFS_ST_IMAGE_IO, img_direct_io(fs->img, &why) ? "direct" : "buffered");
+	put_u(&sb, FOFS_ST_FSYNCS, fs->wb.fsyncs);
+	put_u(&sb, FOFS_ST_FSYNCS_SHARED, fs->wb.fsync_shared);
+	put_u(&sb, FOFS_ST_LOG_BATCHES, fs->wb.log_batches);
+	put_u(&sb, FOFS_ST_LOG_BLOCKS, fs->wb.log_blocks);
 	for (int r = 0; r < CLP_NR_RESULTS; r++)
 		if (fs->clp.stats.by_result[r])
 			strbuf_printf(&sb, "result_%s=%llu\n",

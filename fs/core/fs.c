@@ -53,6 +53,7 @@ void fs_destroy(struct fs *fs)
 		}
 	}
 	fs_track_release(fs);
+	free(fs->wb.want);
 	free(fs->itab);
 	free(fs->dtab);
 	free(fs->space.dead);

@@ -119,6 +119,7 @@ struct fs_inode {
 	struct fs_inode *tnext, *tprev;
 	uint64_t tseq; /* meta_seq of its last change */
 	bool tracked;
+	bool fsync_target; /* in the log batch being built */
 };
 
 /* Who a change comes from, as the set-ID rules need to know. */
@@ -218,6 +219,13 @@ struct fs_wb {
 	int last_error;			/* of the last commit, for fsync */
 	uint64_t commits;
 	uint64_t log_batches;		/* fsyncs recorded by the intent log */
+	uint64_t fsyncs, fsync_shared;	/* fsyncs; served by another's batch */
+	uint64_t log_blocks;		/* the log's size after the last writeback */
+	/* group commit: fsyncs in line for the next batch, by ticket */
+	uint64_t ticket; /* the last handed out */
+	uint64_t done;	 /* every ticket up to this is durable */
+	uint64_t *want;	 /* their inodes */
+	size_t nwant, capwant;
 	pthread_t thread;		/* owned by fs_wb_start/stop */
 	pthread_cond_t cond;
 	bool stop, started;
@@ -438,7 +446,7 @@ int fs_ctl_view(struct fs *fs, struct fs_inode *inode, const char *name,
 /* meta.c: the image's records to memory and back */
 int fs_load_image(struct fs *fs);
 int fs_serialize(struct fs *fs, struct img_mw *mw);
-int fs_log_batch(struct fs *fs, struct img_mw *mw, struct fs_inode *target,
+int fs_log_batch(struct fs *fs, struct img_mw *mw, struct fs_inode **targets, size_t nt,
 		 const struct img_mw *bytes, uint64_t *seq);
 
 /* writeback.c */

@@ -21,7 +21,10 @@
 /* The regions an fsync logs as bytes, and the records that carry them. */
 struct fsync_patch {
 	struct img_mw mw; /* FOFS_REC_WRITE records */
-	uint64_t *r;	  /* their regions */
+	struct {
+		struct fs_inode *inode;
+		uint64_t r;
+	} * r; /* their regions */
 	size_t n, cap;
 	uint64_t bytes;
 };
@@ -124,7 +127,7 @@ static int patch_region(struct wb *wb, struct wb_item *it, uint64_t r, uint8_t m
 	return 0;
 }
 
-static int patch_note(struct fsync_patch *fp, uint64_t r)
+static int patch_note(struct fsync_patch *fp, struct fs_inode *inode, uint64_t r)
 {
 	if (fp->n == fp->cap) {
 		size_t cap = fp->cap ? fp->cap * 2 : 16;
@@ -135,7 +138,8 @@ static int patch_note(struct fsync_patch *fp, uint64_t r)
 		fp->r = p;
 		fp->cap = cap;
 	}
-	fp->r[fp->n++] = r;
+	fp->r[fp->n].inode = inode;
+	fp->r[fp->n++].r = r;
 	return 0;
 }
 
@@ -204,7 +208,7 @@ static int fsync_patch(struct wb *wb, struct wb_item *it, struct fsync_patch *fp
 
 		ret = patch_region(wb, it, r, *m, fp, &done);
 		if (!ret && done)
-			ret = patch_note(fp, r);
+			ret = patch_note(fp, it->inode, r);
 		if (!ret && done)
 			*m = 0; /* the log has it: not rewritten now */
 	}
@@ -212,22 +216,24 @@ static int fsync_patch(struct wb *wb, struct wb_item *it, struct fsync_patch *fp
 }
 
 /* Under fs->lock, after the batch: logged regions wait for the next commit. */
-static void patch_settle(struct fs *fs, struct fs_inode *inode, struct fsync_patch *fp, bool ok)
+static void patch_settle(struct fs *fs, struct fsync_patch *fp, bool ok)
 {
 	void *slot;
 
 	fs_assert_held(&fs->lock);
 	for (size_t i = 0; i < fp->n; i++) {
-		if (ok && !spa_slot(&inode->plog, fp->r[i], &slot)) {
+		struct fs_inode *inode = fp->r[i].inode;
+		uint64_t r = fp->r[i].r;
+
+		if (ok && !spa_slot(&inode->plog, r, &slot))
 			*(uint8_t *)slot = 1;
-			continue;
-		}
-		fs_data_dirty(fs, inode, fp->r[i] << CLP_REGION_SHIFT,
-			      (fp->r[i] + 1) << CLP_REGION_SHIFT);
+		else
+			fs_data_dirty(fs, inode, r << CLP_REGION_SHIFT,
+				      (r + 1) << CLP_REGION_SHIFT);
+		if (!ok) /* the hashes ran ahead of what is durable */
+			fs_phash_drop(inode);
+		inode->dirty = inode->dirty || fs_plog_any(inode);
 	}
-	if (!ok) /* the hashes ran ahead of what is durable */
-		fs_phash_drop(inode);
-	inode->dirty = inode->dirty || fs_plog_any(inode);
 }
 
 /*
@@ -243,44 +249,76 @@ static bool fsync_can_log(struct fs *fs)
 }
 
 /*
- * An fsync through the intent log: write @inode's changed data, then one
- * batch with every tracked change, made durable by one flush.  Commit lock
- * held.  Return: 0; -EAGAIN when a generation must record it instead; the
- * errors of writing the data or the log.
+ * Under fs->lock: the fsyncs waiting are served by this one batch (group
+ * commit); @t gets the inodes, the ticket returned covers them.
  */
-static int fsync_log(struct fs *fs, struct fs_inode *inode, struct wb *wb)
+static uint64_t fsync_gather(struct fs *fs, struct fs_inode ***t, size_t *nt)
+{
+	size_t n = 0;
+
+	fs_assert_held(&fs->lock);
+	*t = calloc(fs->wb.nwant + 1, sizeof(**t));
+	for (size_t i = 0; *t && i < fs->wb.nwant; i++) {
+		struct fs_inode *inode = fs_iget(fs, fs->wb.want[i]);
+
+		if (inode && !inode->fsync_target) {
+			inode->fsync_target = true;
+			(*t)[n++] = inode;
+		}
+	}
+	*nt = n;
+	fs->wb.nwant = 0;
+	return *t ? fs->wb.ticket : 0;
+}
+
+static void fsync_ungather(struct fs *fs, struct fs_inode **t, size_t nt)
+{
+	fs_assert_held(&fs->lock);
+	for (size_t i = 0; i < nt; i++)
+		t[i]->fsync_target = false;
+	free(t);
+}
+
+/*
+ * One batch for the fsync'd files @t: write their changed data, then log
+ * every tracked change, made durable by one flush.  Lock held, dropped
+ * while writing.  Return: 0; the errors of writing the data or the log.
+ */
+static int fsync_log_relock(struct fs *fs, struct fs_inode **t, size_t nt, struct wb *wb)
 {
 	struct fsync_patch fp = { 0 };
 	uint64_t seq = 0;
 	struct img_mw mw;
-	int ret;
+	int ret = 0;
 
+	fs_assert_held(&fs->lock);
 	img_mw_init(&mw);
 	img_mw_init(&fp.mw);
-	ret = -ENOMEM;
-	wb->items = calloc(1, sizeof(*wb->items));
-	if (wb->items && inode->nlink && data_changed(inode))
-		ret = wb_take(wb, inode);
-	else if (wb->items)
-		ret = 0;
+	wb->items = calloc(nt + 1, sizeof(*wb->items));
+	for (size_t i = 0; wb->items && i < nt && !ret; i++) {
+		t[i]->ph_on = true; /* its next writebacks keep page hashes */
+		if (t[i]->nlink && data_changed(t[i]))
+			ret = wb_take(wb, t[i]);
+	}
+	ret = wb->items ? ret : -ENOMEM;
 	fs_unlock(fs);
-	if (!ret && wb->n)
-		ret = fsync_patch(wb, &wb->items[0], &fp);
+	for (size_t i = 0; i < wb->n && !ret; i++)
+		ret = fsync_patch(wb, &wb->items[i], &fp);
 	if (!ret && wb->n)
 		ret = wb_write(wb);
 	fs_lock(fs);
 	if (ret) {
-		patch_settle(fs, inode, &fp, false);
+		patch_settle(fs, &fp, false);
 		wb_abandon(wb);
 		goto out_release;
 	}
 	wb_install(wb);
-	ret = fs_log_batch(fs, &mw, inode, &fp.mw, &seq);
+	ret = fs_log_batch(fs, &mw, t, nt, &fp.mw, &seq);
 	fs_unlock(fs);
 	if (!ret)
 		ret = img_log_append(fs->img, &mw);
 	fs_lock(fs);
-	patch_settle(fs, inode, &fp, ret == 0);
+	patch_settle(fs, &fp, ret == 0);
 	wb_finish(wb, ret == 0);
 	if (!ret) {
 		fs_track_clean(fs, seq);
@@ -293,6 +331,47 @@ out_release:
 	return ret;
 }
 
+/* Does anything wait to be made durable: a change, or a file's new data? */
+static bool fsync_needed(struct fs *fs, struct fs_inode **t, size_t nt)
+{
+	fs_assert_held(&fs->lock);
+	if (fs->track.ninodes || fs->track.nops)
+		return true;
+	for (size_t i = 0; i < nt; i++)
+		if (t[i]->nlink && data_changed(t[i]))
+			return true;
+	return false;
+}
+
+/* Under fs->lock: join the line for the next batch; its ticket is fs->wb.ticket. */
+static int want_push(struct fs *fs, uint64_t ino)
+{
+	fs_assert_held(&fs->lock);
+	if (fs->wb.nwant == fs->wb.capwant) {
+		size_t cap = fs->wb.capwant ? fs->wb.capwant * 2 : 16;
+		void *p = realloc(fs->wb.want, cap * sizeof(*fs->wb.want));
+
+		if (!p)
+			return -ENOMEM;
+		fs->wb.want = p;
+		fs->wb.capwant = cap;
+	}
+	fs->wb.want[fs->wb.nwant++] = ino;
+	fs->wb.ticket++;
+	return 0;
+}
+
+/* Take a ticket and wait in line; 0 when the line could not grow. */
+static uint64_t fsync_queue(struct fs *fs, uint64_t ino)
+{
+	uint64_t t;
+
+	fs_lock(fs);
+	t = want_push(fs, ino) ? 0 : fs->wb.ticket;
+	fs_unlock(fs);
+	return t;
+}
+
 /**
  * fs_fsync() - make one file (or directory) and every name change durable
  * @fs: the filesystem; neither lock held
@@ -300,35 +379,55 @@ out_release:
  *
  * Writes the file's changed data and appends one intent log batch with the
  * changed inodes and entries: one flush, and nothing when nothing changed.
- * Falls back to a whole commit when the log cannot take it.
+ * fsyncs that arrive while a batch is being written wait, and the next
+ * batch serves all of them (group commit).  Falls back to a whole commit
+ * when the log cannot take it.
  *
  * Return: 0; -ENOSPC; -EIO or another errno from the image; -ENOMEM.
  */
 int fs_fsync(struct fs *fs, uint64_t ino)
 {
 	struct wb wb = { .fs = fs, .log = true };
-	struct fs_inode *inode;
+	uint64_t ticket = 0, mine = 0;
+	struct fs_inode **t = NULL;
+	size_t nt = 0;
 	int ret = -EAGAIN;
 
 	fs_assert_unheld(&fs->lock);
 	fs_assert_unheld(&fs->commit_lock);
 	if (fs->opts.ro)
 		return 0;
+	mine = fsync_queue(fs, ino);
 	fs_commit_lock(fs);
 	fs_lock(fs);
-	inode = fs_iget(fs, ino);
-	if (inode && inode->memfd >= 0)
-		fs_data_sync_attr(fs, inode);
-	if (inode && fsync_can_log(fs)) {
-		inode->ph_on = true; /* its next writebacks keep page hashes */
-		ret = 0;
-		if (fs->track.ninodes || fs->track.nops || (inode->nlink && data_changed(inode)))
-			ret = fsync_log(fs, inode, &wb);
+	fs->wb.fsyncs++;
+	if (mine && fs->wb.done >= mine) { /* a batch since we queued served us */
+		fs->wb.fsync_shared++;
+		fs_unlock(fs);
+		fs_commit_unlock(fs);
+		return 0;
 	}
+	ret = mine ? -EAGAIN : want_push(fs, ino);
+	if (ret != -EAGAIN) /* (pushed now, or no memory) */
+		ret = ret ? ret : -EAGAIN;
+	if (ret != -EAGAIN)
+		goto out_unlock;
+	ticket = fsync_gather(fs, &t, &nt);
+	for (size_t i = 0; i < nt; i++)
+		if (t[i]->memfd >= 0)
+			fs_data_sync_attr(fs, t[i]);
+	if (t && fsync_can_log(fs))
+		ret = fsync_needed(fs, t, nt) ? fsync_log_relock(fs, t, nt, &wb) : 0;
+	fsync_ungather(fs, t, nt);
 	fs_unlock(fs);
 	wb_release(&wb);
 	if (ret == -EAGAIN || (ret && ret != -ENOMEM))
 		ret = fs_commit_locked(fs, false);
+	fs_lock(fs);
+	if (!ret && ticket > fs->wb.done)
+		fs->wb.done = ticket;
+out_unlock:
+	fs_unlock(fs);
 	fs_commit_unlock(fs);
 	return ret;
 }

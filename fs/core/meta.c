@@ -369,11 +369,11 @@ int fs_serialize(struct fs *fs, struct img_mw *mw)
  * the extents' own size while its data is dirty (the new bytes are not on
  * disk, so a larger size would read as zeros after a crash).
  */
-static uint64_t log_size(const struct fs_inode *inode, const struct fs_inode *target)
+static uint64_t log_size(const struct fs_inode *inode)
 {
 	uint64_t size = ext_fit_size(inode);
 
-	if (inode != target && (inode->dirty || inode->pt_writers) && inode->ext_size < size)
+	if (!inode->fsync_target && (inode->dirty || inode->pt_writers) && inode->ext_size < size)
 		size = inode->ext_size;
 	return size;
 }
@@ -399,8 +399,9 @@ static int log_ops(struct fs *fs, struct img_mw *mw)
  * fs_log_batch() - one intent log batch: every change not yet recorded
  * @fs: the filesystem, lock held
  * @mw: an empty writer; sealed on success
- * @target: the inode fsync'd (its data just written back), recorded even
- *	when nothing else about it changed
+ * @targets: the inodes fsync'd (their data just written back, each with
+ *	fsync_target set), recorded even when nothing else about them changed
+ * @nt: how many
  * @bytes: records of file bytes the batch carries (after the inodes)
  * @seq: the change number the batch covers, for fs_track_clean()
  *
@@ -409,7 +410,7 @@ static int log_ops(struct fs *fs, struct img_mw *mw)
  *
  * Return: 0; -ENOMEM.
  */
-int fs_log_batch(struct fs *fs, struct img_mw *mw, struct fs_inode *target,
+int fs_log_batch(struct fs *fs, struct img_mw *mw, struct fs_inode **targets, size_t nt,
 		 const struct img_mw *bytes, uint64_t *seq)
 {
 	int ret;
@@ -419,9 +420,10 @@ int fs_log_batch(struct fs *fs, struct img_mw *mw, struct fs_inode *target,
 	ret = log_ops(fs, mw);
 	for (struct fs_inode *i = fs->track.inodes; i && !ret; i = i->tnext)
 		if (i->nlink || i->ino == FOFS_ROOT_INO)
-			ret = serialize_inode(mw, i, log_size(i, target));
-	if (!ret && !target->tracked && target->nlink)
-		ret = serialize_inode(mw, target, log_size(target, target));
+			ret = serialize_inode(mw, i, log_size(i));
+	for (size_t k = 0; k < nt && !ret; k++)
+		if (!targets[k]->tracked && targets[k]->nlink)
+			ret = serialize_inode(mw, targets[k], log_size(targets[k]));
 	if (!ret)
 		ret = img_mw_splice(mw, bytes);
 	if (!ret)

@@ -23,21 +23,27 @@
  * "result_NAME=COUNT" for every collapse result seen.  Keys are never
  * renamed (scripts and folioctl --json read them).
  */
-#define FOFS_STATUS_FIELDS(X)						\
-	X(DAEMON_PID, "daemon_pid") X(IMAGE, "image")			\
-	X(IMAGE_MODE, "image_mode") X(GENERATION, "generation")		\
-	X(DATA_PATH, "data_path")					\
-	X(PT_OFF_REASON, "passthrough_off_reason")			\
-	X(FILES_LOADED, "files_loaded") X(BYTES_RESIDENT, "bytes_resident") \
-	X(BYTES_HUGE, "bytes_in_huge_pages") X(HUGE_SHARE, "huge_share_pct") \
-	X(HUGE_REGIONS, "huge_regions") X(KEEP_OFF_REGIONS, "keep_off_regions") \
-	X(COLLAPSED, "collapsed") X(FULL_SCANS, "full_scans")		\
-	X(SPLITS, "splits") X(LOAD_COLLAPSED, "load_collapsed")		\
-	X(LOAD_COLLAPSE_FAILED, "load_collapse_failed")			\
-	X(COMMITS, "commits") X(CACHE_SIZE, "cache_size") X(HUGE, "huge")	\
-	X(KERNEL_VERDICTS, "kernel_verdicts") X(IMAGE_BLOCKS, "image_blocks") \
-	X(IMAGE_USED_BLOCKS, "image_used_blocks")			\
-	X(WRITEBACK_ERROR, "writeback_error") X(IMAGE_IO, "image_io")
+#define FOFS_STATUS_FIELDS(X)                                                                      \
+	X(DAEMON_PID, "daemon_pid")                                                                \
+	X(IMAGE, "image")                                                                          \
+	X(IMAGE_MODE, "image_mode") X(GENERATION, "generation") X(DATA_PATH, "data_path") X(       \
+		PT_OFF_REASON, "passthrough_off_reason") X(FILES_LOADED, "files_loaded")           \
+		X(BYTES_RESIDENT, "bytes_resident") X(BYTES_HUGE, "bytes_in_huge_pages") X(        \
+			HUGE_SHARE, "huge_share_pct") X(HUGE_REGIONS, "huge_regions")              \
+			X(KEEP_OFF_REGIONS, "keep_off_regions") X(COLLAPSED, "collapsed") X(       \
+				FULL_SCANS, "full_scans") X(SPLITS, "splits") X(LOAD_COLLAPSED,    \
+										"load_collapsed")  \
+				X(LOAD_COLLAPSE_FAILED, "load_collapse_failed") X(                 \
+					COMMITS, "commits") X(CACHE_SIZE, "cache_size")            \
+					X(HUGE, "huge") X(KERNEL_VERDICTS, "kernel_verdicts") X(   \
+						IMAGE_BLOCKS, "image_blocks")                      \
+						X(IMAGE_USED_BLOCKS, "image_used_blocks") X(       \
+							WRITEBACK_ERROR,                           \
+							"writeback_error") X(IMAGE_IO, "image_io") \
+							X(FSYNCS, "fsyncs") X(FSYNCS_SHARED,       \
+									      "fsyncs_shared")     \
+								X(LOG_BATCHES, "log_batches") X(   \
+									LOG_BLOCKS, "log_blocks")
 
 enum fofs_status_field {
 #define FOFS_X_STATUS(id, key) FOFS_ST_##id,
