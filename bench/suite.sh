@@ -20,6 +20,7 @@ SIZE_MB=${SIZE_MB:-1024}
 NFILES=${NFILES:-3000}
 MANY=${MANY:-100000}		# files for the fsync-latency-by-count job
 LATBIG=${LATBIG:-2048}		# MiB: the large file of the fsync-latency-by-size job
+FALLOC_MB=${FALLOC_MB:-3400}	# MiB preallocated by the preallocation job
 OUT=${OUT:-$ROOT/docs}
 command -v gnuplot >/dev/null || { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive \
 	apt-get install -y -qq gnuplot-nox > /dev/null; } || true
@@ -200,6 +201,26 @@ for c in $CONFIGS; do
 	umount_cfg "$c"
 done
 
+# Preallocation: fallocate FALLOC_MB on a fresh filesystem, fsync it and
+# unmount: everything it takes to make it durable (tmpfs: the fallocate).
+declare -A P
+prealloc() {	# prealloc CONFIG -> seconds
+	local c=$1 t0
+	rm -f "$T/$c.img"
+	mount_cfg "$c"
+	t0=$(date +%s.%N)
+	fallocate -l "${FALLOC_MB}M" "$T/m-$c/pre"
+	case $c in tmpfs*) ;; *) python3 -c 'import os, sys; os.fsync(os.open(sys.argv[1], os.O_RDONLY))' \
+		"$T/m-$c/pre" ;; esac
+	case $c in tmpfs*) awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}' ;; esac
+	umount_cfg "$c"
+	case $c in tmpfs*) ;; *) awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}' ;; esac
+}
+for c in $CONFIGS; do
+	[ "$c" = ext4 ] && rm -f "$T/ext4.img"
+	P[$c]=$(prealloc "$c")
+done
+
 # ---- report ----
 declare -A DLABEL=([fsync4k]="4 KiB write + fsync each, per s" [sqlite]="SQLite WAL synchronous=FULL, tx/s"
 	[lat64]="fsync latency, 64 MiB file (ms)" [lat2g]="fsync latency, $LATBIG MiB file (ms)"
@@ -259,6 +280,12 @@ value() {	# value CONFIG JOB -> the job's figure (IOPS or KiB/s)
 		done
 		echo
 	done
+	printf '| fallocate %s MiB + fsync + unmount, s (ratio to tmpfs: its fallocate alone) |' "$FALLOC_MB"
+	for c in $CONFIGS; do
+		awk -v v="${P[$c]:--}" -v r="${P[tmpfs]:-0}" \
+			'BEGIN {if (v == "-") printf " - |"; else printf " %s (%.2f) |", v, r + 0 ? v / r : 0}'
+	done
+	echo
 	printf '| cold load of %s MiB vs dd iflag=direct of as much image |' "$SIZE_MB"
 	for c in $CONFIGS; do
 		if [ -n "${X[$c.dd]:-}" ]; then

@@ -20,29 +20,30 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-"usage: mkfs.foliofs [options] TARGET\n"
-"\n"
-"Create a foliofs filesystem on TARGET, a regular file (created or grown to\n"
-"--size) or a block device.\n"
-"\n"
-"  -s, --size SIZE    size of the filesystem: bytes, or with a K, M, G or T\n"
-"                     suffix (required for a new file; default: the whole\n"
-"                     device or the file's current size)\n"
-"  -L, --label LABEL  volume label, at most 63 bytes\n"
-"  -U, --uuid UUID    use this UUID instead of a random one\n"
-"  -f, --force        overwrite an existing filesystem\n"
-"  -S, --sparse       do not reserve a file target's space on its host\n"
-"                     filesystem now (default: reserve it, so that a full\n"
-"                     host cannot fail a later commit)\n"
-"  -E root_owner[=UID:GID]\n"
-"                     owner of the root directory (default: the user\n"
-"                     running mkfs.foliofs)\n"
-"  -q, --quiet        print nothing on success\n"
-"  -h, --help         this text\n"
-"  -V, --version      version\n"
-"\n"
-"Exit status: 0 on success, 1 on failure, 2 on a usage error.\n");
+	fprintf(f, "usage: mkfs.foliofs [options] TARGET\n"
+		   "\n"
+		   "Create a foliofs filesystem on TARGET, a regular file (created or grown to\n"
+		   "--size) or a block device.\n"
+		   "\n"
+		   "  -s, --size SIZE    size of the filesystem: bytes, or with a K, M, G or T\n"
+		   "                     suffix (required for a new file; default: the whole\n"
+		   "                     device or the file's current size)\n"
+		   "  -L, --label LABEL  volume label, at most 63 bytes\n"
+		   "  -U, --uuid UUID    use this UUID instead of a random one\n"
+		   "  -f, --force        overwrite an existing filesystem\n"
+		   "  -S, --sparse       do not reserve a file target's space on its host\n"
+		   "                     filesystem now (default: reserve it, so that a full\n"
+		   "                     host cannot fail a later commit)\n"
+		   "  -O ^log           no intent log: every fsync commits a whole generation,\n"
+		   "                     and foliofs releases without the log can mount it\n"
+		   "  -E root_owner[=UID:GID]\n"
+		   "                     owner of the root directory (default: the user\n"
+		   "                     running mkfs.foliofs)\n"
+		   "  -q, --quiet        print nothing on success\n"
+		   "  -h, --help         this text\n"
+		   "  -V, --version      version\n"
+		   "\n"
+		   "Exit status: 0 on success, 1 on failure, 2 on a usage error.\n");
 }
 
 /* Signatures of other filesystems worth refusing to overwrite silently. */
@@ -141,18 +142,17 @@ static int parse_extended(const char *arg, struct img_mkfs_opts *o)
 
 int main(int argc, char *argv[])
 {
-	static const struct option longopts[] = {
-		{ "size", required_argument, NULL, 's' },
-		{ "label", required_argument, NULL, 'L' },
-		{ "uuid", required_argument, NULL, 'U' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "sparse", no_argument, NULL, 'S' },
-		{ "extended", required_argument, NULL, 'E' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option longopts[] = { { "size", required_argument, NULL, 's' },
+						  { "label", required_argument, NULL, 'L' },
+						  { "uuid", required_argument, NULL, 'U' },
+						  { "force", no_argument, NULL, 'f' },
+						  { "sparse", no_argument, NULL, 'S' },
+						  { "extended", required_argument, NULL, 'E' },
+						  { "features", required_argument, NULL, 'O' },
+						  { "quiet", no_argument, NULL, 'q' },
+						  { "help", no_argument, NULL, 'h' },
+						  { "version", no_argument, NULL, 'V' },
+						  { NULL, 0, NULL, 0 } };
 	struct img_mkfs_opts o = { 0 };
 	bool force = false, quiet = false;
 	uint8_t uuid[16];
@@ -160,7 +160,7 @@ int main(int argc, char *argv[])
 	struct fofs_super sb;
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "s:L:U:E:fSqhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:L:U:E:O:fSqhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			if (img_parse_size(optarg, &o.size)) {
@@ -187,6 +187,15 @@ int main(int argc, char *argv[])
 		case 'E':
 			if (parse_extended(optarg, &o))
 				return 2;
+			break;
+		case 'O':
+			if (strcmp(optarg, "^log") && strcmp(optarg, "log")) {
+				fprintf(stderr,
+					"mkfs.foliofs: unknown feature '%s' (known: log, ^log)\n",
+					optarg);
+				return 2;
+			}
+			o.no_log = optarg[0] == '^';
 			break;
 		case 'q':
 			quiet = true;

@@ -91,4 +91,16 @@ grep -q "intent log holds" <<< "$out" && fail "fsck -y left the log unfolded"
 mount_img
 check "fsck -y fold"
 umount_img
+# An image made without the log (-O ^log): each fsync commits a generation.
+IMG=$T/nolog.img
+"$MKFS" -q -O ^log -s 64M "$IMG" || fail "mkfs -O ^log"
+mount_img
+head -c 300000 /dev/urandom > "$T/nolog.want"
+cp "$T/nolog.want" "$MNT/f" && "$HELPERS/fsync_file" "$MNT/f" || fail "fsync without a log"
+kill_img
+out=$("$FSCK" -n "$IMG") || fail "fsck of the log-less image: $out"
+grep -q "intent log" <<< "$out" && fail "a log-less image has a log: $out"
+mount_img
+cmp -s "$MNT/f" "$T/nolog.want" || fail "fsync'd bytes lost without a log"
+umount_img
 pass "fsync'd bytes survive through the log, by mount replay and by fsck -y"
