@@ -92,6 +92,24 @@ static int patch_emit(struct wb *wb, struct wb_item *it, uint64_t r, const bool 
 }
 
 /*
+ * Do region @r's extents fit the file's size?  An extent must not reach a
+ * page past the end of the file (a load maps it there); after a shrink the
+ * region is rewritten, not patched.
+ */
+static bool extents_fit(const struct wb_item *it, uint64_t r)
+{
+	uint64_t end = (it->size + CLP_PAGE_SIZE - 1) & ~(uint64_t)(CLP_PAGE_SIZE - 1);
+
+	if (((r + 1) << CLP_REGION_SHIFT) <= end)
+		return true;
+	for (uint32_t k = 0; k < it->nold; k++)
+		if (it->old[k].e_file_off >> CLP_REGION_SHIFT == r &&
+		    it->old[k].e_file_off + img_order_bytes(it->old[k].e_order) > end)
+			return false;
+	return true;
+}
+
+/*
  * Region @r of the fsync'd file: when only a few pages changed since its
  * page hashes were taken, log those pages and keep its extents.  *@done
  * says whether it did; the page hashes then describe what is durable.
@@ -105,7 +123,7 @@ static int patch_region(struct wb *wb, struct wb_item *it, uint64_t r, uint8_t m
 	int ret;
 
 	*done = false;
-	if (!h || (r << CLP_REGION_SHIFT) >= it->size)
+	if (!h || (r << CLP_REGION_SHIFT) >= it->size || !extents_fit(it, r))
 		return 0;
 	ret = patch_read(wb, it, r, mask, nh);
 	for (unsigned pg = 0; pg < CLP_REGION_PAGES && !ret; pg++) {

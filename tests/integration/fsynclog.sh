@@ -28,6 +28,19 @@ os.pwrite(fd, tail, len(want))
 want += tail
 os.fsync(fd)
 open(f"{t}/want", "wb").write(want)
+# A shrink inside a 2 MiB extent, then a small write there: the region must
+# be rewritten for the new size, not patched (its old extent would reach
+# pages past the end of the file).
+fd = os.open(f"{mnt}/shrunk", os.O_RDWR | os.O_CREAT, 0o644)
+shr = bytearray(os.urandom((4 << 20) - (64 << 10))) + bytes(64 << 10)
+os.pwrite(fd, shr, 0)
+os.fsync(fd)
+os.ftruncate(fd, (4 << 20) - (64 << 10))	# the cut pages held zeros
+del shr[(4 << 20) - (64 << 10):]
+os.pwrite(fd, b"z" * 10, (5 << 19))
+shr[5 << 19:(5 << 19) + 10] = b"z" * 10
+os.fsync(fd)
+open(f"{t}/shrunk", "wb").write(shr)
 for i in range(20):		# new files, each fsync'd once
     with open(f"{mnt}/small{i}", "wb") as f:
         f.write(bytes([i]) * (i * 1000 + 1))
@@ -75,6 +88,7 @@ check() {	# check LABEL: the mounted image holds every fsync'd byte
 	for j in 1 2 3 4; do
 		cmp -s "$MNT/g$j" "$T/g$j" || fail "$1: fsync'd bytes of g$j lost"
 	done
+	cmp -s "$MNT/shrunk" "$T/shrunk" || fail "$1: the shrunk file differs"
 }
 # The daemon replays the log at mount and folds it into a generation.
 mount_img
