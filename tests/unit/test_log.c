@@ -134,6 +134,24 @@ static void append(struct img *img, struct img_mw *mw)
 	img_mw_release(mw);
 }
 
+/*
+ * A batch creating inode 2 as /@name with one extent of @fill, plus an
+ * optional logged write of @w at @woff; the caller may add more first.
+ */
+static void create_batch(struct img *img, const char *name, int fill, const char *w, uint64_t woff,
+			 struct fofs_extent *e)
+{
+	struct img_mw mw;
+
+	img_mw_init(&mw);
+	put_file(img, &mw, fill, e);
+	assert_int_equal(img_mw_dirent(&mw, 1, 2, name, strlen(name)), 0);
+	if (w)
+		assert_int_equal(img_mw_write(&mw, 2, woff, w, strlen(w)), 0);
+	assert_int_equal(img_mw_next_ino(&mw, 3), 0);
+	append(img, &mw);
+}
+
 /* The mount's commit: the log takes batches only after one of ours. */
 static void checkpoint_empty(struct img *img)
 {
@@ -179,11 +197,7 @@ static void test_replay_replace(void **state)
 
 	(void)state;
 	checkpoint_empty(img);
-	img_mw_init(&mw);
-	put_file(img, &mw, 0x11, &e1);
-	assert_int_equal(img_mw_dirent(&mw, 1, 2, "f", 1), 0);
-	assert_int_equal(img_mw_next_ino(&mw, 3), 0);
-	append(img, &mw);
+	create_batch(img, "f", 0x11, NULL, 0, &e1);
 	img_mw_init(&mw);
 	put_file(img, &mw, 0x22, &e2);
 	append(img, &mw);
@@ -214,11 +228,7 @@ static void test_replay_unlink(void **state)
 
 	(void)state;
 	checkpoint_empty(img);
-	img_mw_init(&mw);
-	put_file(img, &mw, 0x33, &e);
-	assert_int_equal(img_mw_dirent(&mw, 1, 2, "gone", 4), 0);
-	assert_int_equal(img_mw_next_ino(&mw, 3), 0);
-	append(img, &mw);
+	create_batch(img, "gone", 0x33, NULL, 0, &e);
 	img_mw_init(&mw);
 	assert_int_equal(img_mw_unlink(&mw, 1, "gone", 4), 0);
 	assert_int_equal(img_mw_drop(&mw, 2), 0);
@@ -268,11 +278,7 @@ static void test_torn_batch(void **state)
 
 	(void)state;
 	checkpoint_empty(img);
-	img_mw_init(&mw);
-	put_file(img, &mw, 0x44, &e);
-	assert_int_equal(img_mw_dirent(&mw, 1, 2, "kept", 4), 0);
-	assert_int_equal(img_mw_next_ino(&mw, 3), 0);
-	append(img, &mw);
+	create_batch(img, "kept", 0x44, NULL, 0, &e);
 	second = img_log_blocks(img); /* the batch below starts in the head */
 	img_mw_init(&mw);
 	for (int i = 0; i < 300; i++) {
@@ -302,17 +308,12 @@ static void test_unflushed_data(void **state)
 {
 	struct img_log_stat st;
 	struct fofs_extent e;
-	struct img_mw mw;
 	struct seen s;
 	struct img *img = open_load(&s);
 
 	(void)state;
 	checkpoint_empty(img);
-	img_mw_init(&mw);
-	put_file(img, &mw, 0x55, &e);
-	assert_int_equal(img_mw_dirent(&mw, 1, 2, "lost", 4), 0);
-	assert_int_equal(img_mw_next_ino(&mw, 3), 0);
-	append(img, &mw);
+	create_batch(img, "lost", 0x55, NULL, 0, &e);
 	img_close(img);
 	corrupt_block(e.e_block);
 	img = open_load(&s);
@@ -330,7 +331,6 @@ static void test_fsck_folds(void **state)
 {
 	struct img_log_stat st;
 	struct fofs_extent e;
-	struct img_mw mw;
 	struct seen s;
 	uint64_t gen;
 	struct img *img = open_load(&s);
@@ -338,11 +338,7 @@ static void test_fsck_folds(void **state)
 	(void)state;
 	checkpoint_empty(img);
 	gen = img_sb(img)->s_generation;
-	img_mw_init(&mw);
-	put_file(img, &mw, 0x66, &e);
-	assert_int_equal(img_mw_dirent(&mw, 1, 2, "f", 1), 0);
-	assert_int_equal(img_mw_next_ino(&mw, 3), 0);
-	append(img, &mw);
+	create_batch(img, "f", 0x66, NULL, 0, &e);
 	img_close(img);
 	assert_fsck_clean(true);
 	img = open_load(&s);
@@ -369,12 +365,7 @@ static void test_logged_bytes(void **state)
 
 	(void)state;
 	checkpoint_empty(img);
-	img_mw_init(&mw);
-	put_file(img, &mw, 0x77, &e);
-	assert_int_equal(img_mw_dirent(&mw, 1, 2, "f", 1), 0);
-	assert_int_equal(img_mw_write(&mw, 2, 100, "hello", 5), 0);
-	assert_int_equal(img_mw_next_ino(&mw, 3), 0);
-	append(img, &mw);
+	create_batch(img, "f", 0x77, "hello", 100, &e);
 	img_mw_init(&mw);
 	assert_int_equal(img_mw_write(&mw, 2, 200, "world", 5), 0);
 	append(img, &mw);
@@ -407,12 +398,7 @@ static void test_logged_bytes_superseded(void **state)
 
 	(void)state;
 	checkpoint_empty(img);
-	img_mw_init(&mw);
-	put_file(img, &mw, 0x12, &e);
-	assert_int_equal(img_mw_dirent(&mw, 1, 2, "g", 1), 0);
-	assert_int_equal(img_mw_write(&mw, 2, 0, "x", 1), 0);
-	assert_int_equal(img_mw_next_ino(&mw, 3), 0);
-	append(img, &mw);
+	create_batch(img, "g", 0x12, "x", 0, &e);
 	img_mw_init(&mw);
 	put_file(img, &mw, 0x34, &e); /* rewritten: new extent at offset 0 */
 	append(img, &mw);
