@@ -76,7 +76,7 @@ static int lm_grow(struct lm *lm, struct lm_tab *t, size_t n, bool inodes)
 	if (!t->slot)
 		return -ENOMEM;
 	t->mask = cap - 1;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < (inodes ? lm->nin : lm->nd); i++) {	/* those made so far */
 		if (inodes && !lm->in[i].dead)
 			lm_put(t, ino_hash(lm->in[i].ino), (uint32_t)i);
 		else if (!inodes && !lm->d[i].dead)
