@@ -7,68 +7,16 @@
  * inodes from directories, one entry per directory, link counts, reachability
  * from the root, and the superblock's counters.  Each finding is one line.
  * Repairs are made to the model and committed as a new generation, so a
- * repair interrupted by a crash leaves the old generation in place.
+ * repair interrupted by a crash leaves the old generation in place.  This
+ * file holds the model and the passes; checkrun.c runs them.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#include "img_int.h"
-
-struct ck_inode {
-	struct fofs_inode ino;
-	struct fofs_extent *ext;
-	struct img_xattr *xattr;
-	uint8_t *blob;		/* xattr names/values and target */
-	const char *target;
-	uint32_t refs;		/* directory entries naming it */
-	uint32_t subdirs;	/* entries in it naming directories */
-	bool reached;
-	bool dropped;		/* duplicate record, ignored */
-	bool *bad;		/* per extent: checksum mismatch */
-	bool *drop;		/* per extent: to be dropped */
-};
-
-struct ck_dirent {
-	uint64_t parent;
-	uint64_t ino;
-	char *name;
-	uint16_t len;
-	bool dead;
-};
-
-struct ck_regions {
-	uint64_t ino;
-	struct img_region *r;
-	size_t n;
-};
-
-/* Bytes the intent log holds for a file. */
-struct ck_write {
-	uint64_t ino, off;
-	void *data;
-	size_t len;
-	bool dead;
-};
-
-struct ck {
-	struct img *img;
-	struct ck_write *w;
-	size_t nw, capw;
-	struct ck_regions *rg;
-	size_t nrg, caprg;
-	const struct img_check_opts *o;
-	struct img_check_result *r;
-	struct ck_inode *in;
-	size_t nin, capin;
-	struct ck_dirent *d;
-	size_t nd, capd;
-	uint64_t next_ino;
-	bool dirty;		/* the model differs from the image */
-};
-
-__attribute__((format(printf, 3, 4)))
-static void ck_find(struct ck *ck, bool fixable, const char *fmt, ...)
+#include "check.h"
+__attribute__((format(printf, 3, 4))) void ck_find(struct ck *ck, bool fixable, const char *fmt,
+						   ...)
 {
 	char line[512];
 	va_list ap;
@@ -96,7 +44,7 @@ static void ck_find(struct ck *ck, bool fixable, const char *fmt, ...)
 		ck->o->report(ck->o->arg, line);
 }
 
-static void *grow(void *arr, size_t *cap, size_t n, size_t size)
+void *ck_grow(void *arr, size_t *cap, size_t n, size_t size)
 {
 	void *p;
 
@@ -108,14 +56,14 @@ static void *grow(void *arr, size_t *cap, size_t n, size_t size)
 	return p;
 }
 
-static int ck_on_inode(void *arg, const struct img_inode_rec *rec)
+int ck_on_inode(void *arg, const struct img_inode_rec *rec)
 {
 	struct ck *ck = arg;
 	size_t blob = rec->ino.i_target_len, off = 0;
 	struct ck_inode *ci;
 	void *p;
 
-	p = grow(ck->in, &ck->capin, ck->nin, sizeof(*ck->in));
+	p = ck_grow(ck->in, &ck->capin, ck->nin, sizeof(*ck->in));
 	if (!p)
 		return -ENOMEM;
 	ck->in = p;
@@ -154,14 +102,13 @@ static int ck_on_inode(void *arg, const struct img_inode_rec *rec)
 	return 0;
 }
 
-static int ck_on_dirent(void *arg, uint64_t parent, uint64_t ino,
-			const char *name, size_t len)
+int ck_on_dirent(void *arg, uint64_t parent, uint64_t ino, const char *name, size_t len)
 {
 	struct ck *ck = arg;
 	struct ck_dirent *de;
 	void *p;
 
-	p = grow(ck->d, &ck->capd, ck->nd, sizeof(*ck->d));
+	p = ck_grow(ck->d, &ck->capd, ck->nd, sizeof(*ck->d));
 	if (!p)
 		return -ENOMEM;
 	ck->d = p;
@@ -177,14 +124,13 @@ static int ck_on_dirent(void *arg, uint64_t parent, uint64_t ino,
 	return 0;
 }
 
-static int ck_on_regions(void *arg, uint64_t ino, const struct img_region *r,
-			 size_t n)
+int ck_on_regions(void *arg, uint64_t ino, const struct img_region *r, size_t n)
 {
 	struct ck *ck = arg;
 	struct ck_regions *g;
 	void *p;
 
-	p = grow(ck->rg, &ck->caprg, ck->nrg, sizeof(*ck->rg));
+	p = ck_grow(ck->rg, &ck->caprg, ck->nrg, sizeof(*ck->rg));
 	if (!p)
 		return -ENOMEM;
 	ck->rg = p;
@@ -199,10 +145,10 @@ static int ck_on_regions(void *arg, uint64_t ino, const struct img_region *r,
 	return 0;
 }
 
-static int ck_on_write(void *arg, uint64_t ino, uint64_t off, const void *data, size_t len)
+int ck_on_write(void *arg, uint64_t ino, uint64_t off, const void *data, size_t len)
 {
 	struct ck *ck = arg;
-	void *p = grow(ck->w, &ck->capw, ck->nw, sizeof(*ck->w));
+	void *p = ck_grow(ck->w, &ck->capw, ck->nw, sizeof(*ck->w));
 
 	if (!p)
 		return -ENOMEM;
@@ -221,7 +167,7 @@ static int cmp_inode(const void *a, const void *b)
 	return x->ino.i_ino < y->ino.i_ino ? -1 : x->ino.i_ino > y->ino.i_ino;
 }
 
-static struct ck_inode *ck_get(struct ck *ck, uint64_t ino)
+struct ck_inode *ck_get(struct ck *ck, uint64_t ino)
 {
 	struct ck_inode key = { .ino.i_ino = ino }, *ci;
 
@@ -250,7 +196,7 @@ static bool mode_ok(uint32_t mode)
 }
 
 /* Pass 1: inode records on their own. */
-static void pass_inodes(struct ck *ck)
+void ck_pass_inodes(struct ck *ck)
 {
 	qsort(ck->in, ck->nin, sizeof(*ck->in), cmp_inode);
 	for (size_t i = 0; i < ck->nin; i++) {
@@ -395,7 +341,7 @@ static int verify_extents(struct ck *ck, struct ck_inode *ci, void *buf)
 }
 
 /* Pass 2: block ownership, used-block count, data checksums. */
-static int pass_blocks(struct ck *ck, void *buf)
+int ck_pass_blocks(struct ck *ck, void *buf)
 {
 	struct img *img = ck->img;
 	int ret;
@@ -448,7 +394,7 @@ static int cmp_dirent_name(const void *a, const void *b)
 }
 
 /* Pass 3: every entry names an inode from a directory, once. */
-static void pass_dirents(struct ck *ck)
+void ck_pass_dirents(struct ck *ck)
 {
 	if (ck->nd > 1)
 		qsort(ck->d, ck->nd, sizeof(*ck->d), cmp_dirent_name);
@@ -611,7 +557,7 @@ static int ck_reconnect(struct ck *ck, struct ck_inode *ci)
 }
 
 /* Pass 4: reachability from the root, directories first. */
-static int pass_connect(struct ck *ck)
+int ck_pass_connect(struct ck *ck)
 {
 	int ret;
 
@@ -632,7 +578,7 @@ static int pass_connect(struct ck *ck)
 }
 
 /* Region states name a regular file and regions inside it. */
-static void pass_regions(struct ck *ck)
+void ck_pass_regions(struct ck *ck)
 {
 	for (size_t i = 0; i < ck->nrg; i++) {
 		struct ck_regions *g = &ck->rg[i];
@@ -658,7 +604,7 @@ static void pass_regions(struct ck *ck)
 }
 
 /* Logged bytes belong to a regular file. */
-static void pass_writes(struct ck *ck)
+void ck_pass_writes(struct ck *ck)
 {
 	for (size_t i = 0; i < ck->nw; i++) {
 		struct ck_inode *ci = ck_get(ck, ck->w[i].ino);
@@ -674,7 +620,7 @@ static void pass_writes(struct ck *ck)
 }
 
 /* Before a new generation: the logged bytes go into the files' extents. */
-static int fold_writes(struct ck *ck)
+int ck_fold_writes(struct ck *ck)
 {
 	struct img_write *w = calloc(ck->nw + 1, sizeof(*w));
 	int ret = w ? 0 : -ENOMEM;
@@ -696,7 +642,7 @@ static int fold_writes(struct ck *ck)
 }
 
 /* Pass 5: link counts. */
-static void pass_nlink(struct ck *ck)
+void ck_pass_nlink(struct ck *ck)
 {
 	for (size_t i = 0; i < ck->nin; i++) {
 		struct ck_inode *ci = &ck->in[i];
@@ -711,217 +657,4 @@ static void pass_nlink(struct ck *ck)
 			(unsigned long long)ci->ino.i_ino, ci->ino.i_nlink, want);
 		ci->ino.i_nlink = want;
 	}
-}
-
-static int ck_commit(struct ck *ck)
-{
-	struct img_commit_args args = { .next_ino = ck->next_ino };
-	struct img_mw mw;
-	int ret = 0;
-
-	img_mw_init(&mw);
-	for (size_t i = 0; i < ck->nin && !ret; i++) {
-		struct ck_inode *ci = &ck->in[i];
-		struct img_inode_rec rec = { ci->ino, ci->ext, ci->xattr, ci->target };
-
-		if (!ci->dropped)
-			ret = img_mw_inode(&mw, &rec);
-	}
-	for (size_t i = 0; i < ck->nrg && !ret; i++)
-		if (ck->rg[i].n)
-			ret = img_mw_regions(&mw, ck->rg[i].ino, ck->rg[i].r, ck->rg[i].n);
-	for (size_t i = 0; i < ck->nd && !ret; i++)
-		if (!ck->d[i].dead)
-			ret = img_mw_dirent(&mw, ck->d[i].parent, ck->d[i].ino,
-					    ck->d[i].name, ck->d[i].len);
-	if (!ret)
-		ret = img_mw_finish(&mw);
-	if (!ret)
-		ret = img_commit(ck->img, &mw, &args);
-	img_mw_release(&mw);
-	return ret;
-}
-
-static void ck_release(struct ck *ck)
-{
-	for (size_t i = 0; i < ck->nin; i++) {
-		free(ck->in[i].ext);
-		free(ck->in[i].xattr);
-		free(ck->in[i].blob);
-		free(ck->in[i].bad);
-		free(ck->in[i].drop);
-	}
-	for (size_t i = 0; i < ck->nd; i++)
-		free(ck->d[i].name);
-	for (size_t i = 0; i < ck->nrg; i++)
-		free(ck->rg[i].r);
-	for (size_t i = 0; i < ck->nw; i++)
-		free(ck->w[i].data);
-	free(ck->w);
-	free(ck->rg);
-	free(ck->in);
-	free(ck->d);
-}
-
-static int ck_passes(struct ck *ck)
-{
-	struct ck_inode *root;
-	void *buf;
-	int ret;
-
-	pass_inodes(ck);
-	root = ck_get(ck, FOFS_ROOT_INO);
-	if (!root || !S_ISDIR(root->ino.i_mode)) {
-		ck_find(ck, false, "root directory (inode 1) is missing or not a directory");
-		return 0;
-	}
-	buf = aligned_alloc(FOFS_BLOCK_SIZE, img_order_bytes(FOFS_ORDER_PMD));
-	if (!buf)
-		return -ENOMEM;
-	ret = pass_blocks(ck, buf);
-	free(buf);
-	if (ret)
-		return ret;
-	pass_dirents(ck);
-	ret = pass_connect(ck);
-	if (ret)
-		return ret;
-	pass_nlink(ck);
-	pass_regions(ck);
-	pass_writes(ck);
-	if (ck->img->used != img_state_used(ck->img))
-		ck_find(ck, true,
-			"superblock counts %llu used blocks, extents and "
-			"metadata use %llu",
-			(unsigned long long)img_state_used(ck->img),
-			(unsigned long long)ck->img->used);
-	if (ck->dirty && ck->o->repair)
-		ret = fold_writes(ck);
-	if (ck->dirty && ck->o->repair && !ret)
-		return ck_commit(ck);
-	return ret;
-}
-
-static void ck_report_raw(const struct img_check_opts *o, const char *line)
-{
-	if (o->report)
-		o->report(o->arg, line);
-}
-
-/*
- * The superblock pair: a newest slot damaged after its commit is a finding
- * (the backup copy holds the generation; -y writes it back); an unreadable
- * slot otherwise is what a crash during a commit leaves, and only noted.
- */
-static void ck_super(struct ck *ck)
-{
-	const char *note;
-	char line[300];
-	int ret;
-
-	switch (img_super_state(ck->img, &note)) {
-	case IMG_SB_RECOVERED:
-		snprintf(line, sizeof(line), "%s", note);
-		ret = ck->o->repair ? img_super_rewrite(ck->img) : 0;
-		if (ret)
-			ck_find(ck, false, "%s; rewriting it failed: %s", line, strerror(-ret));
-		else
-			ck_find(ck, true, "%s", line);
-		break;
-	case IMG_SB_TORN:
-		snprintf(line, sizeof(line), "note: %s", note);
-		ck_report_raw(ck->o, line);
-		break;
-	default:
-		break;
-	}
-}
-
-/*
- * What the intent log held: replayed batches are not damage, but -y folds
- * them into a new generation, as a mount would; a torn last batch is what
- * a crash during an fsync leaves, and only noted.
- */
-static void ck_log(struct ck *ck)
-{
-	struct img_log_stat st;
-	char line[400];
-
-	img_log_stat(ck->img, &st);
-	if (st.batches) {
-		snprintf(line, sizeof(line),
-			 "note: the intent log holds %llu record "
-			 "batch%s (%llu blocks, %llu bytes of file data)%s",
-			 (unsigned long long)st.batches, st.batches == 1 ? "" : "es",
-			 (unsigned long long)st.blocks, (unsigned long long)st.written,
-			 ck->o->repair ? "; replayed into a new generation" :
-					 "; checked as replayed");
-		ck_report_raw(ck->o, line);
-		ck->dirty |= ck->o->repair;
-	}
-	if (st.stop[0]) {
-		snprintf(line, sizeof(line), "note: log: %s", st.stop);
-		ck_report_raw(ck->o, line);
-	}
-}
-
-/**
- * img_check() - check an image and optionally repair it
- * @path: the image
- * @opts: repair, data verification and the line reporter
- * @res: counts of findings and what was checked
- *
- * A damaged superblock pair or metadata chain is reported as one finding that
- * cannot be repaired.
- *
- * Return: 0 when the check ran (see @res); -EBUSY if the image is in use;
- * -EINVAL if it is not a foliofs image; -ENOMEM; -errno opening or writing.
- */
-int img_check(const char *path, const struct img_check_opts *opts,
-	      struct img_check_result *res)
-{
-	struct img_meta_ops ops = { ck_on_inode, ck_on_dirent, ck_on_regions, ck_on_write };
-	struct ck ck = { .o = opts, .r = res };
-	char why[256];
-	size_t len;
-	void *buf;
-	int ret;
-
-	memset(res, 0, sizeof(*res));
-	ret = img_open(path, opts->repair ? IMG_O_RDWR : IMG_O_RDONLY, &ck.img);
-	if (ret == -EBADMSG || ret == -EUCLEAN) {
-		res->found++;
-		snprintf(why, sizeof(why), "%s: cannot be repaired", img_errmsg(ck.img));
-		ck_report_raw(opts, why);
-		ret = 0;
-	}
-	if (ret || res->found) {
-		if (ret && ck.img)
-			ck_report_raw(opts, img_errmsg(ck.img));
-		goto out_close;
-	}
-	ck_super(&ck);
-	res->generation = ck.img->sb.s_generation;
-	why[0] = '\0';
-	ret = img_read_state(ck.img, &buf, &len);
-	ck.next_ino = ck.img->sb.s_next_ino; /* as the log left it */
-	if (!ret) {
-		ck_log(&ck);
-		ret = img_parse_meta(buf, len, &ops, &ck, why, sizeof(why));
-		free(buf);
-	} else {
-		snprintf(why, sizeof(why), "%s", img_errmsg(ck.img));
-	}
-	if (ret == -EBADMSG || ret == -EUCLEAN) {
-		ck_find(&ck, false, "metadata: %s", why);
-		ret = 0;
-	} else if (!ret) {
-		ret = ck_passes(&ck);
-	}
-	res->inodes = ck.nin;
-	res->dirents = ck.nd;
-	ck_release(&ck);
-out_close:
-	img_close(ck.img);
-	return ret;
 }
