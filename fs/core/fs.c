@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "fs.h"
 
@@ -54,6 +55,8 @@ void fs_destroy(struct fs *fs)
 	}
 	fs_track_release(fs);
 	free(fs->wb.want);
+	if (fs->wb.buf)
+		munmap(fs->wb.buf, CLP_REGION_SIZE);
 	free(fs->itab);
 	free(fs->dtab);
 	free(fs->space.dead);

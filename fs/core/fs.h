@@ -221,6 +221,7 @@ struct fs_wb {
 	uint64_t log_batches;		/* fsyncs recorded by the intent log */
 	uint64_t fsyncs, fsync_shared;	/* fsyncs; served by another's batch */
 	uint64_t log_blocks;		/* the log's size after the last writeback */
+	uint8_t *buf;			/* commit_lock: one region, mapped once */
 	/* group commit: fsyncs in line for the next batch, by ticket */
 	uint64_t ticket; /* the last handed out */
 	uint64_t done;	 /* every ticket up to this is durable */

@@ -212,14 +212,7 @@ static int fsync_patch(struct wb *wb, struct wb_item *it, struct fsync_patch *fp
 	}
 	if (it->dall)
 		return 0;
-	if (!wb->buf) {
-		wb->buf = mmap(NULL, CLP_REGION_SIZE, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (wb->buf == MAP_FAILED) {
-			wb->buf = NULL;
-			return -ENOMEM;
-		}
-	}
+	ret = wb_buffer(wb);
 	for (uint64_t r = 0; !ret && spa_next(&it->dmap, r, &r); r++) {
 		uint8_t *m = spa_get(&it->dmap, r);
 		bool done;

@@ -38,6 +38,7 @@ struct wb {
 };
 
 int wb_take(struct wb *wb, struct fs_inode *i);
+int wb_buffer(struct wb *wb);
 int wb_write(struct wb *wb);
 void wb_install(struct wb *wb);
 void wb_finish(struct wb *wb, bool ok);

@@ -457,19 +457,31 @@ static bool fs_needs_commit(struct fs *fs)
 	return false;
 }
 
+/*
+ * One region of bounce buffer for every writeback and fsync of the mount,
+ * mapped once (an fsync that mapped its own paid its page faults each time).
+ * The commit lock's, as its users are.
+ */
+int wb_buffer(struct wb *wb)
+{
+	struct fs *fs = wb->fs;
+	void *p;
+
+	fs_assert_held(&fs->commit_lock);
+	if (!fs->wb.buf) {
+		p = mmap(NULL, CLP_REGION_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+		fs->wb.buf = p == MAP_FAILED ? NULL : p;
+	}
+	wb->buf = fs->wb.buf;
+	return wb->buf ? 0 : -ENOMEM;
+}
+
 /* Phase 1, no fs lock: hash and write every item's changed regions. */
 int wb_write(struct wb *wb)
 {
-	int ret = 0;
+	int ret = wb_buffer(wb);
 
-	/* mapped, not malloc'd: unmapped after, malloc's arenas would keep it */
-	if (!wb->buf)
-		wb->buf = mmap(NULL, CLP_REGION_SIZE, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (wb->buf == MAP_FAILED) {
-		wb->buf = NULL;
-		return -ENOMEM;
-	}
 	for (size_t i = 0; i < wb->n && !ret; i++)
 		ret = wb_inode(wb, &wb->items[i]);
 	return ret;
@@ -486,8 +498,6 @@ void wb_abandon(struct wb *wb)
 void wb_release(struct wb *wb)
 {
 	wb_items_free(wb);
-	if (wb->buf)
-		munmap(wb->buf, CLP_REGION_SIZE);
 }
 
 /* One commit; @data false commits metadata only (frees dead extents). */
