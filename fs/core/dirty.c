@@ -174,3 +174,11 @@ bool fs_plog_any(const struct fs_inode *inode)
 
 	return spa_next(&inode->plog, 0, &r);
 }
+
+/* Data changed since the last writeback or log batch (not only logged). */
+bool fs_data_changed(const struct fs_inode *inode)
+{
+	uint64_t r;
+
+	return inode->dall || spa_next(&inode->dmap, 0, &r);
+}

@@ -210,9 +210,9 @@ struct fs_track {
 /* Beyond these an fsync commits a generation instead of a log batch. */
 #define FS_LOG_MAX_INODES 4096
 #define FS_LOG_MAX_OPS	  16384
-#define FS_LOG_MAX_BLOCKS 16384 /* 64 MiB of log */
+#define FS_LOG_MAX_BLOCKS 65536 /* 256 MiB of log */
 /* Periodic writeback checkpoints once the log holds this much. */
-#define FS_LOG_CHECKPOINT_BLOCKS 2048
+#define FS_LOG_CHECKPOINT_BLOCKS 16384
 
 /* Writeback (writeback.c); protected by fs->lock unless noted. */
 struct fs_wb {
@@ -319,6 +319,7 @@ void fs_phash_init(struct fs_inode *inode);
 void fs_phash_drop(struct fs_inode *inode);
 uint64_t *fs_phash_get(struct fs_inode *inode, uint64_t r, bool make);
 bool fs_plog_any(const struct fs_inode *inode);
+bool fs_data_changed(const struct fs_inode *inode);
 void fs_data_dirty(struct fs *fs, struct fs_inode *inode, uint64_t off,
 		   uint64_t end);
 

@@ -29,14 +29,6 @@ struct fsync_patch {
 	uint64_t bytes;
 };
 
-/* Data changed since the last writeback or log batch (not only logged). */
-static bool data_changed(const struct fs_inode *inode)
-{
-	uint64_t r;
-
-	return inode->dall || spa_next(&inode->dmap, 0, &r);
-}
-
 /* Read the dirty chunks of region @r into wb->buf and hash their pages into @nh. */
 static int patch_read(struct wb *wb, struct wb_item *it, uint64_t r, uint8_t mask, uint64_t *nh)
 {
@@ -308,7 +300,7 @@ static int fsync_log_relock(struct fs *fs, struct fs_inode **t, size_t nt, struc
 	wb->items = calloc(nt + 1, sizeof(*wb->items));
 	for (size_t i = 0; wb->items && i < nt && !ret; i++) {
 		t[i]->ph_on = true; /* its next writebacks keep page hashes */
-		if (t[i]->nlink && data_changed(t[i]))
+		if (t[i]->nlink && fs_data_changed(t[i]))
 			ret = wb_take(wb, t[i]);
 	}
 	ret = wb->items ? ret : -ENOMEM;
@@ -349,7 +341,7 @@ static bool fsync_needed(struct fs *fs, struct fs_inode **t, size_t nt)
 	if (fs->track.ninodes || fs->track.nops)
 		return true;
 	for (size_t i = 0; i < nt; i++)
-		if (t[i]->nlink && data_changed(t[i]))
+		if (t[i]->nlink && fs_data_changed(t[i]))
 			return true;
 	return false;
 }

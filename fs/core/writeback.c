@@ -446,13 +446,18 @@ void wb_finish(struct wb *wb, bool ok)
 	shm_update_limit(fs);
 }
 
+/*
+ * Is there anything the image does not hold?  Regions whose changes the
+ * intent log holds are durable: they wait for the log to grow large
+ * rather than being rewritten every commit interval.
+ */
 static bool fs_needs_commit(struct fs *fs)
 {
 	if (fs->meta_seq != fs->meta_cseq || fs->space.ndead ||
 	    img_log_blocks(fs->img) > FS_LOG_CHECKPOINT_BLOCKS)
 		return true;
 	for (struct fs_inode *i = fs->loaded; i; i = i->lnext)
-		if (i->nlink && (i->dirty || i->pt_writers))
+		if (i->nlink && (fs_data_changed(i) || i->pt_writers))
 			return true;
 	return false;
 }
