@@ -242,13 +242,14 @@ static void patch_settle(struct fs *fs, struct fsync_patch *fp, bool ok)
 /*
  * Under fs->lock: may this fsync go to the log?  Not before a generation of
  * ours, not after a failed commit (the next commit reports it), and not
- * when the changes or the log are so large that a generation is cheaper.
+ * when the changes, the log or the blocks it holds back are so large that
+ * a generation is cheaper.
  */
 static bool fsync_can_log(struct fs *fs)
 {
 	fs_assert_held(&fs->lock);
 	return img_log_ready(fs->img) && !fs->wb.last_error && fs_track_fits(fs) &&
-	       img_log_blocks(fs->img) < FS_LOG_MAX_BLOCKS;
+	       img_log_blocks(fs->img) < FS_LOG_MAX_BLOCKS && !fs_pending_crowds(fs);
 }
 
 /*

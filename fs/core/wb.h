@@ -45,5 +45,6 @@ void wb_finish(struct wb *wb, bool ok);
 void wb_abandon(struct wb *wb);
 void wb_release(struct wb *wb);
 int fs_commit_locked(struct fs *fs, bool clean);
+bool fs_pending_crowds(struct fs *fs);
 
 #endif /* FOLIOFS_CORE_WB_H */

@@ -446,6 +446,24 @@ void wb_finish(struct wb *wb, bool ok)
 	shm_update_limit(fs);
 }
 
+/**
+ * fs_pending_crowds() - do blocks waiting for a commit crowd the free space?
+ * @fs: the filesystem, commit lock held
+ *
+ * Blocks that logged changes superseded are reused only after the next
+ * commit.  Once they outnumber the blocks still free, a commit (which
+ * frees them) is cheaper than copy-on-write that would soon find no room.
+ *
+ * Return: true when they do.
+ */
+bool fs_pending_crowds(struct fs *fs)
+{
+	uint64_t total = img_sb(fs->img)->s_blocks, used = img_used_blocks(fs->img);
+
+	fs_assert_held(&fs->commit_lock);
+	return img_pending_blocks(fs->img) > (total > used ? total - used : 0);
+}
+
 /*
  * Is there anything the image does not hold?  Regions whose changes the
  * intent log holds are durable: they wait for the log to grow large
@@ -454,7 +472,7 @@ void wb_finish(struct wb *wb, bool ok)
 static bool fs_needs_commit(struct fs *fs)
 {
 	if (fs->meta_seq != fs->meta_cseq || fs->space.ndead ||
-	    img_log_blocks(fs->img) > FS_LOG_CHECKPOINT_BLOCKS)
+	    img_log_blocks(fs->img) > FS_LOG_CHECKPOINT_BLOCKS || fs_pending_crowds(fs))
 		return true;
 	for (struct fs_inode *i = fs->loaded; i; i = i->lnext)
 		if (i->nlink && (fs_data_changed(i) || i->pt_writers))
