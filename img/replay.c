@@ -303,6 +303,24 @@ __attribute__((format(printf, 2, 3))) static int lm_bad(struct lm *lm, const cha
 	return -EUCLEAN;
 }
 
+/*
+ * A later record of the inode gives its size: bytes logged past it were
+ * cut by a truncate and must not come back if the file grows again.
+ */
+static void lm_patch_clip(struct lm *lm, uint64_t ino, uint64_t size)
+{
+	for (size_t i = 0; i < lm->npt; i++) {
+		struct lm_patch *p = &lm->pt[i];
+
+		if (p->dead || p->ino != ino || p->off + p->len <= size)
+			continue;
+		if (p->off >= size)
+			p->dead = true;
+		else
+			p->len = size - p->off;
+	}
+}
+
 static int lm_inode_rec(struct lm *lm, const uint8_t *body, uint32_t len)
 {
 	long i = lm_inode_find(lm, get_le64(body));
@@ -321,6 +339,8 @@ static int lm_inode_rec(struct lm *lm, const uint8_t *body, uint32_t len)
 	}
 	lm->cur_ino = in->ino;
 	ret = lm->batch_blk ? lm_diff(lm, in->rec, body, lm_account) : 0;
+	if (lm->batch_blk)
+		lm_patch_clip(lm, in->ino, get_le64(body + 24)); /* i_size */
 	in->rec = body;
 	in->rlen = len;
 	if (lm->batch_blk) /* replaced: its REGIONS record follows, if any */
@@ -492,7 +512,8 @@ int lm_emit(struct lm *lm, struct img_mw *mw)
 	for (size_t i = 0; i < lm->npt && !ret; i++) {
 		if (lm->pt[i].dead)
 			continue;
-		ret = img_mw_raw(mw, FOFS_REC_WRITE, lm->pt[i].rec, lm->pt[i].rlen);
+		ret = img_mw_write(mw, lm->pt[i].ino, lm->pt[i].off,
+				   lm->pt[i].rec + sizeof(struct fofs_write), lm->pt[i].len);
 		lm->img->log_stat.written += lm->pt[i].len;
 	}
 	for (size_t i = 0; i < lm->nd && !ret; i++)

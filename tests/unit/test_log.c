@@ -409,6 +409,40 @@ static void test_logged_bytes_superseded(void **state)
 	assert_fsck_clean(false);
 }
 
+/*
+ * Bytes logged past a size a later batch records were cut by a truncate:
+ * they stay cut when the file grows again (crash.sh found them back).
+ */
+static void test_logged_bytes_truncated(void **state)
+{
+	struct img_inode_rec file = { 0 };
+	struct fofs_extent e;
+	struct img_mw mw;
+	struct seen s;
+	struct img *img = open_load(&s);
+
+	(void)state;
+	checkpoint_empty(img);
+	create_batch(img, "t", 0x21, "tail", 3000, &e);
+	file.ino = (struct fofs_inode){
+		.i_ino = 2, .i_mode = 0100644, .i_nlink = 1, .i_size = 2000, .i_extents = 1
+	};
+	file.ext = &e;
+	img_mw_init(&mw);
+	assert_int_equal(img_mw_inode(&mw, &file), 0); /* truncated to 2000 */
+	append(img, &mw);
+	file.ino.i_size = 4096; /* grown again */
+	img_mw_init(&mw);
+	assert_int_equal(img_mw_inode(&mw, &file), 0);
+	append(img, &mw);
+	img_close(img);
+	img = open_load(&s);
+	assert_int_equal(s.size2, 4096);
+	assert_int_equal(s.writes, 0);
+	img_close(img);
+	assert_fsck_clean(false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -419,6 +453,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fsck_folds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_logged_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_logged_bytes_superseded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_logged_bytes_truncated, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
