@@ -264,9 +264,9 @@ static int lm_account(struct lm *lm, const struct fofs_extent *e, enum lm_change
 	struct img *img = lm->img;
 	uint64_t n = 1ull << e->e_order;
 
-	if (c != LM_DROPPED)
-		lm_patch_kill(lm, lm->cur_ino, e->e_file_off,
-			      e->e_file_off + img_order_bytes(e->e_order));
+	/* new, rewritten or dropped (a punched region): written from memory
+	 * that already held the logged bytes, which must not land again */
+	lm_patch_kill(lm, lm->cur_ino, e->e_file_off, e->e_file_off + img_order_bytes(e->e_order));
 	if (c == LM_ADDED) {
 		img->log_stat.added += n;
 		if (lm->reserve && img_reserve(img, e->e_block, n)) {

@@ -443,6 +443,30 @@ static void test_logged_bytes_truncated(void **state)
 	assert_fsck_clean(false);
 }
 
+/* Bytes in an extent a later batch drops (the range was punched) go too. */
+static void test_logged_bytes_punched(void **state)
+{
+	struct img_inode_rec file = { 0 };
+	struct fofs_extent e;
+	struct img_mw mw;
+	struct seen s;
+	struct img *img = open_load(&s);
+
+	(void)state;
+	checkpoint_empty(img);
+	create_batch(img, "p", 0x22, "hole", 100, &e);
+	file.ino =
+		(struct fofs_inode){ .i_ino = 2, .i_mode = 0100644, .i_nlink = 1, .i_size = 4096 };
+	img_mw_init(&mw);
+	assert_int_equal(img_mw_inode(&mw, &file), 0);
+	append(img, &mw);
+	img_close(img);
+	img = open_load(&s);
+	assert_int_equal(s.writes, 0);
+	img_close(img);
+	assert_fsck_clean(false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -454,6 +478,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_logged_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_logged_bytes_superseded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_logged_bytes_truncated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_logged_bytes_punched, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
