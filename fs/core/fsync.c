@@ -261,8 +261,11 @@ static uint64_t fsync_gather(struct fs *fs, struct fs_inode ***t, size_t *nt)
 	size_t n = 0;
 
 	fs_assert_held(&fs->lock);
+	*nt = 0;
 	*t = calloc(fs->wb.nwant + 1, sizeof(**t));
-	for (size_t i = 0; *t && i < fs->wb.nwant; i++) {
+	if (!*t) /* the line stays: a commit serves us, the next batch them */
+		return 0;
+	for (size_t i = 0; i < fs->wb.nwant; i++) {
 		struct fs_inode *inode = fs_iget(fs, fs->wb.want[i]);
 
 		if (inode && !inode->fsync_target) {
@@ -272,7 +275,7 @@ static uint64_t fsync_gather(struct fs *fs, struct fs_inode ***t, size_t *nt)
 	}
 	*nt = n;
 	fs->wb.nwant = 0;
-	return *t ? fs->wb.ticket : 0;
+	return fs->wb.ticket;
 }
 
 static void fsync_ungather(struct fs *fs, struct fs_inode **t, size_t nt)
