@@ -153,37 +153,6 @@ static int patch_note(struct fsync_patch *fp, struct fs_inode *inode, uint64_t r
 	return 0;
 }
 
-static int mark_all(struct spa *dmap, uint64_t r)
-{
-	void *slot;
-	int ret = spa_slot(dmap, r, &slot);
-
-	if (!ret)
-		*(uint8_t *)slot = 0xff;
-	return ret;
-}
-
-/*
- * A file whose changes are unseen (passthrough writers, shared mappings):
- * every region that holds data or has extents may have changed.  Listing
- * them lets the page hashes find the changed pages, at the cost of reading
- * what the file holds (memory bandwidth), not of rewriting it.
- */
-static int unseen_regions(struct wb_item *it)
-{
-	uint64_t r = 0;
-	int ret = 0;
-
-	for (uint32_t k = 0; k < it->nold && !ret; k++)
-		ret = mark_all(&it->dmap, it->old[k].e_file_off >> CLP_REGION_SHIFT);
-	for (uint64_t pos = 0; !ret && !clp_next_data(it->memfd, pos, it->size, &r);
-	     pos = (r + 1) << CLP_REGION_SHIFT)
-		ret = mark_all(&it->dmap, r);
-	if (!ret)
-		it->dall = false;
-	return ret == -ENOMEM ? 0 : ret; /* no memory: rewrite all, as before */
-}
-
 /*
  * Before the item is written back (without fs->lock, under the commit
  * lock, as writeback runs): the regions with few changed pages go to the
@@ -195,14 +164,12 @@ static int fsync_patch(struct wb *wb, struct wb_item *it, struct fsync_patch *fp
 {
 	int ret = 0;
 
-	if (it->no_reuse || (it->nold && it->old[it->nold - 1].e_file_off >= it->size))
-		return 0;
-	if (it->dall && !fs_bad_next_region(it->bad, it->nbad, 0, &(uint64_t){ 0 })) {
-		ret = unseen_regions(it);
-		if (ret || it->dall)
-			return ret;
-	}
-	if (it->dall)
+	/*
+	 * A file with passthrough writers (changes unseen) is rewritten
+	 * region by region as a commit does: its changes are found by
+	 * rehashing what it holds, and logged bytes are not used for it.
+	 */
+	if (it->dall || it->no_reuse || (it->nold && it->old[it->nold - 1].e_file_off >= it->size))
 		return 0;
 	ret = wb_buffer(wb);
 	for (uint64_t r = 0; !ret && spa_next(&it->dmap, r, &r); r++) {

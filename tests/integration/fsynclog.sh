@@ -75,8 +75,11 @@ fsyncs=$(awk '$1 == "fsyncs" {print $2}' <<< "$st")
 kill_img
 out=$("$FSCK" -n "$IMG") || fail "fsck -n after the crash: $out"
 grep -q "intent log holds" <<< "$out" || fail "the fsyncs did not go to the log: $out"
+# Served writes are seen: their small changes go to the log as bytes.
+# (Passthrough writes are not: such a file is rewritten region by region.)
 logged=$(sed -n 's/.* \([0-9]*\) bytes of file data.*/\1/p' <<< "$out")
-[ "${logged:-0}" -gt 100000 ] || fail "small writes were not logged as bytes: $out"
+passthrough_on || [ "${logged:-0}" -gt 100000 ] ||
+	fail "small writes were not logged as bytes: $out"
 cp --sparse=always "$IMG" "$T/copy.img"
 
 check() {	# check LABEL: the mounted image holds every fsync'd byte
