@@ -33,7 +33,8 @@ static void usage(FILE *f)
 "\n"
 "  -n            check only, open the image read-only (the default)\n"
 "  -y            repair everything that can be repaired safely\n"
-"  -p, -a        repair automatically (same as -y; for fsck -A at boot)\n"
+"  -p, -a        preen, for fsck -A at boot: repair what -y repairs, without\n"
+"                questions, and ask for a manual run if anything is left\n"
 "  -f            check even if the image is marked clean (always done)\n"
 "  -v            say what was checked\n"
 "      --no-data do not read file data to verify its checksums\n"
@@ -74,13 +75,14 @@ int main(int argc, char *argv[])
 				    .progress = progress };
 	struct img_check_result res;
 	struct report rep = { 0 };
-	bool verbose = false, no = false;
+	bool verbose = false, no = false, preen = false;
 	int c, ret;
 
 	while ((c = getopt_long(argc, argv, "nypafvhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n': no = true; break;
-		case 'y': case 'p': case 'a': o.repair = true; break;
+		case 'y': o.repair = true; break;
+		case 'p': case 'a': o.repair = preen = true; break;
 		case 'f': break;
 		case 'v': verbose = true; break;
 		case 'D': o.verify_data = false; break;
@@ -123,5 +125,11 @@ int main(int argc, char *argv[])
 	       res.found == 1 ? "" : "s", res.fixed,
 	       res.found - res.fixed > res.unfixable && !o.repair ?
 	       " (run fsck.foliofs -y)" : "");
-	return res.fixed == res.found ? FSCK_NONDESTRUCT : FSCK_UNCORRECTED;
+	if (res.fixed == res.found)
+		return FSCK_NONDESTRUCT;
+	/* as e2fsck -p: what is left needs a person, and boot stops here */
+	if (preen)
+		printf("%s: UNEXPECTED INCONSISTENCY; RUN fsck.foliofs MANUALLY "
+		       "(without -a or -p)\n", rep.target);
+	return FSCK_UNCORRECTED;
 }

@@ -34,7 +34,7 @@ static void usage(FILE *f)
 		   "  -S, --sparse       do not reserve a file target's space on its host\n"
 		   "                     filesystem now (default: reserve it, so that a full\n"
 		   "                     host cannot fail a later commit)\n"
-		   "  -O ^log           no intent log: every fsync commits a whole generation,\n"
+		   "  -O ^log            no intent log: every fsync commits a whole generation,\n"
 		   "                     and foliofs releases without the log can mount it\n"
 		   "  -E root_owner[=UID:GID]\n"
 		   "                     owner of the root directory (default: the user\n"

@@ -1,8 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # foliofs mounts like other FUSE filesystems: mount -t fuse.foliofs through
-# mount.fuse3, from an fstab line, and in the background by default; the
-# daemon releases the image once unmounted.
+# mount.fuse3, mount -t foliofs through mount.foliofs, from fstab lines of
+# both types, and in the background by default; the daemon releases the
+# image once unmounted.  mkfs -t foliofs, fsck -t foliofs and fsck -A (an
+# fstab pass number, either type) find the tools, with fsck(8) exit codes.
 # mount(8) runs helpers with its own PATH, which includes /usr/local/sbin:
 # in a private mount namespace, a tmpfs there holds a link to the build's
 # daemon, so the test neither needs an install nor touches the system.
@@ -18,7 +20,11 @@ ln -s "$FOLIOFS" /usr/local/sbin/foliofs
 # umount(8) looks for umount.foliofs in /sbin only: an overlay there
 mkdir "$T/up" "$T/work"
 mount -t overlay overlay -o lowerdir=/usr/sbin,upperdir="$T/up",workdir="$T/work" /usr/sbin
-cp "$(dirname "$0")/../../tools/umount.foliofs" /usr/sbin/
+cp "$(dirname "$0")/../../tools/umount.foliofs" "$(dirname "$0")/../../tools/mount.foliofs" /usr/sbin/
+# fsck(8) looks in /sbin, mkfs(8) in /sbin/fs.d, /sbin/fs and then PATH
+ln -s "$MKFS" /usr/sbin/mkfs.foliofs
+ln -s "$FSCK" /usr/sbin/fsck.foliofs
+ln -s fsck.foliofs /usr/sbin/fsck.fuse.foliofs
 
 wait_released() {	# the daemon holds a lock on the image until its final commit
 	for _ in $(seq 200); do
@@ -97,4 +103,41 @@ mount -o remount,rw "$MNT" 2> "$T/rw.err" && fail "a read-only daemon went read-
 grep -q "opened its image read-only" "$T/rw.err" || fail "unclear: $(cat "$T/rw.err")"
 umount "$MNT"
 fsck_clean
-pass "mount -t, fstab, ro and background mounts work; background mounts say why passthrough is off; umount waits for the commit; remount cycles"
+# The helpers that make foliofs a type like any other.
+rm -f "$IMG"
+mkfs -t foliofs -s 256M -L helper "$IMG" > "$T/mkfs.out" || fail "mkfs -t foliofs: $(cat "$T/mkfs.out")"
+mount -t foliofs "$IMG" "$MNT" -o commit=2 || fail "mount -t foliofs"
+grep -q "^$IMG $MNT fuse.foliofs " /proc/mounts || fail "mount -t foliofs: $(grep "$MNT" /proc/mounts)"
+echo typed > "$MNT/t"
+umount "$MNT"
+wait_released
+mkdir "$T/mnt2"
+printf '%s %s foliofs noauto,commit=3 0 2\n%s %s fuse.foliofs noauto 0 2\n' \
+	"$IMG" "$MNT" "$IMG" "$T/mnt2" > "$T/fstab2"
+mount --bind "$T/fstab2" /etc/fstab
+mount "$MNT" || fail "mount of an fstab line of type foliofs"
+[ "$(cat "$MNT/t")" = typed ] || fail "data lost between mount -t foliofs and fstab"
+umount "$MNT"
+wait_released
+mount "$T/mnt2" || fail "mount of an fstab line of type fuse.foliofs"
+umount "$T/mnt2"
+wait_released
+rc=0; fsck -T -t foliofs -p "$IMG" > "$T/fsck.out" 2>&1 || rc=$?
+[ "$rc" = 0 ] && grep -q "^$IMG: clean" "$T/fsck.out" || fail "fsck -t foliofs -p: exit $rc: $(cat "$T/fsck.out")"
+# fsck -A checks both lines (pass 2); it skips a nofail line whose source
+# is not a block device, so these have none
+rc=0; fsck -A -T -p > "$T/fsck.out" 2>&1 || rc=$?
+[ "$rc" = 0 ] && [ "$(grep -c "^$IMG: clean" "$T/fsck.out")" = 2 ] ||
+	fail "fsck -A -p: exit $rc: $(cat "$T/fsck.out")"
+# -p exit codes: 1 when it repaired everything, 4 (and a plain request for
+# a manual run) when something is left
+gzip -dc "$GOLDEN/images/damage-orphan.img.gz" > "$IMG"
+rc=0; fsck -T -t foliofs -p "$IMG" > "$T/fsck.out" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "fsck -p of a repairable image: exit $rc: $(cat "$T/fsck.out")"
+fsck_clean
+gzip -dc "$GOLDEN/images/damage-meta.img.gz" > "$IMG"
+rc=0; fsck -T -A -p > "$T/fsck.out" 2>&1 || rc=$?
+[ "$rc" = 4 ] && grep -q "UNEXPECTED INCONSISTENCY; RUN fsck.foliofs MANUALLY" "$T/fsck.out" ||
+	fail "fsck -A -p of an image it cannot repair: exit $rc: $(cat "$T/fsck.out")"
+umount /etc/fstab
+pass "mount -t foliofs and fuse.foliofs, fstab lines of both types, mkfs -t, fsck -t and fsck -A -p with exit codes, ro and background mounts work; background mounts say why passthrough is off; umount waits for the commit; remount cycles"
