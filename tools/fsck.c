@@ -24,25 +24,24 @@ enum {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-"usage: fsck.foliofs [-n|-y|-p] [-f] [-v] [--no-data] TARGET\n"
-"\n"
-"Check the foliofs filesystem on TARGET: superblocks, metadata checksums,\n"
-"data checksums, extents, directory structure, link counts, orphans and the\n"
-"free-space count.  Each finding is explained in one line.\n"
-"\n"
-"  -n            check only, open the image read-only (the default)\n"
-"  -y            repair everything that can be repaired safely\n"
-"  -p, -a        preen, for fsck -A at boot: repair what -y repairs, without\n"
-"                questions, and ask for a manual run if anything is left\n"
-"  -f            check even if the image is marked clean (always done)\n"
-"  -v            say what was checked\n"
-"      --no-data do not read file data to verify its checksums\n"
-"  -h, --help    this text\n"
-"  -V            version\n"
-"\n"
-"Exit status (as fsck(8)): 0 no errors, 1 errors corrected, 4 errors left\n"
-"uncorrected, 8 operational error, 16 usage error.\n");
+	fprintf(f, "usage: fsck.foliofs [-n|-y|-p] [-f] [-v] [--no-data] TARGET\n"
+		   "\n"
+		   "Check the foliofs filesystem on TARGET: superblocks, metadata checksums,\n"
+		   "data checksums, extents, directory structure, link counts, orphans and the\n"
+		   "free-space count.  Each finding is explained in one line.\n"
+		   "\n"
+		   "  -n            check only, open the image read-only (the default)\n"
+		   "  -y            repair everything that can be repaired safely\n"
+		   "  -p, -a        preen, for fsck -A at boot: repair what -y repairs, without\n"
+		   "                questions, and ask for a manual run if anything is left\n"
+		   "  -f            check even if the image is marked clean (always done)\n"
+		   "  -v            say what was checked\n"
+		   "      --no-data do not read file data to verify its checksums\n"
+		   "  -h, --help    this text\n"
+		   "  -V            version\n"
+		   "\n"
+		   "Exit status (as fsck(8)): 0 no errors, 1 errors corrected, 4 errors left\n"
+		   "uncorrected, 8 operational error, 16 usage error.\n");
 }
 
 struct report {
@@ -81,8 +80,13 @@ int main(int argc, char *argv[])
 	while ((c = getopt_long(argc, argv, "nypafvhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n': no = true; break;
-		case 'y': o.repair = true; break;
-		case 'p': case 'a': o.repair = preen = true; break;
+		case 'y':
+			o.repair = true;
+			break;
+		case 'p':
+		case 'a':
+			o.repair = preen = true;
+			break;
 		case 'f': break;
 		case 'v': verbose = true; break;
 		case 'D': o.verify_data = false; break;
@@ -130,6 +134,7 @@ int main(int argc, char *argv[])
 	/* as e2fsck -p: what is left needs a person, and boot stops here */
 	if (preen)
 		printf("%s: UNEXPECTED INCONSISTENCY; RUN fsck.foliofs MANUALLY "
-		       "(without -a or -p)\n", rep.target);
+		       "(without -a or -p)\n",
+		       rep.target);
 	return FSCK_UNCORRECTED;
 }
