@@ -30,328 +30,51 @@
 #include "foliofs/clp.h"
 #include "foliofs/ctl.h"
 #include "foliofs/img.h"
+#include "folioctl.h"
 #include "tool.h"
 
-#define FUSE_SUPER_MAGIC	0x65735546
-
-static bool json;
-
 static const char usage_text[] =
-"usage: folioctl [--json] COMMAND [ARGS]\n"
-"\n"
-"Inspect and steer foliofs mounts: which data is in 2 MiB pages, and why not.\n"
-"\n"
-"Commands:\n"
-"  status MOUNT            data path (passthrough or served by the daemon, and\n"
-"                          why), files and bytes resident, huge regions,\n"
-"                          collapses by result, splits, keep-off regions,\n"
-"                          writeback and memory-budget figures\n"
-"  map FILE                one line per 2 MiB region: offset, state (small,\n"
-"                          huge, keep-off, failed), resident pages, last\n"
-"                          result, the kernel's own verdict; as root also the\n"
-"                          folio orders really backing it (pagemap/kpageflags)\n"
-"  collapse FILE [OFFSET LENGTH]\n"
-"                          collapse now, region by region; exit status 0 only\n"
-"                          if every eligible region ends huge; errors as\n"
-"                          MADV_COLLAPSE: EAGAIN transient, ENOMEM allocation,\n"
-"                          EBUSY limits, EINVAL ineligible (policy never)\n"
-"  policy FILE [VALUE]     show or set the folio policy: never, small,\n"
-"                          madvise, always or auto; new files and directories\n"
-"                          inherit their directory's\n"
-"  remap PID [FILE]        map a running process's mappings of FILE (default:\n"
-"                          of any foliofs mount) by PMD (process_madvise\n"
-"                          MADV_COLLAPSE; needs root)\n"
-"  trace [--count N]       print collapse results live as the kernel reports\n"
-"                          them (tracefs; needs root); Ctrl-C stops\n"
-"  doctor                  what this machine offers foliofs, and what it means\n"
-"  elfcheck BINARY         can the program's text be PMD-mapped from foliofs?\n"
-"\n"
-"Options:\n"
-"  --json                  machine-readable output for status, map, policy,\n"
-"                          doctor, elfcheck, remap and trace\n"
-"  -h, --help              this text\n"
-"  -V, --version           version\n"
-"\n"
-"Exit status: 0 success, 1 the operation failed, 2 usage error.\n";
-
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
-static bool is_number(const char *s)
-{
-	char *end;
-
-	if (!*s)
-		return false;
-	strtoll(s, &end, 10);
-	return !*end;
-}
-
-/*
- * Read a whole extended attribute as a NUL-terminated string.  Generated
- * values (status, map) can grow between asking the size and reading: then
- * ask again.
- */
-static char *get_text(const char *path, const char *name)
-{
-	for (int tries = 0; tries < 8; tries++) {
-		ssize_t n = getxattr(path, name, NULL, 0);
-		char *buf;
-
-		if (n < 0)
-			return NULL;
-		buf = malloc((size_t)n + 4097);
-		if (!buf)
-			return NULL;
-		n = getxattr(path, name, buf, (size_t)n + 4096);
-		if (n >= 0) {
-			buf[n] = '\0';
-			return buf;
-		}
-		free(buf);
-		if (errno != ERANGE)
-			return NULL;
-	}
-	return NULL;
-}
-
-/* One line for a target that is not there or not on foliofs; exit 1. */
-static int not_foliofs(const char *path, int err)
-{
-	fprintf(stderr, "folioctl: %s: %s\n", path,
-		err == ENODATA || err == EOPNOTSUPP || !err ?
-		"not on a foliofs mount" : strerror(err));
-	return 1;
-}
-
-/*
- * Every command checks its target before touching it: a FUSE file whose
- * mount answers foliofs's status attribute.  Nothing is written elsewhere
- * (a user.foliofs.* xattr on /etc/passwd would be a surprise).
- */
-static int require_foliofs(const char *path)
-{
-	struct statfs sf;
-
-	if (statfs(path, &sf) < 0)
-		return not_foliofs(path, errno);
-	if (sf.f_type != FUSE_SUPER_MAGIC || getxattr(path, FOFS_XATTR_STATUS, NULL, 0) < 0)
-		return not_foliofs(path, 0);
-	return 0;
-}
-
-static int cmd_status(const char *mount)
-{
-	char *text, *line, *save = NULL;
-	bool first = true;
-
-	if (require_foliofs(mount))
-		return 1;
-	text = get_text(mount, FOFS_XATTR_STATUS);
-	if (!text)
-		return not_foliofs(mount, errno);
-	if (json)
-		printf("{");
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *eq = strchr(line, '=');
-
-		if (!eq)
-			continue;
-		*eq = '\0';
-		if (!json) {
-			printf("%-24s %s\n", line, eq + 1);
-			continue;
-		}
-		printf("%s", first ? "" : ",");
-		json_str(line);
-		printf(":");
-		if (is_number(eq + 1))
-			printf("%s", eq + 1);
-		else
-			json_str(eq + 1);
-		first = false;
-	}
-	if (json)
-		printf("}\n");
-	free(text);
-	return 0;
-}
-
-/* Folio makeup of [off, off + len) as this process maps it (root only). */
-struct orders {
-	unsigned thp, compound, small, absent;
-	bool known;
-};
-
-/* Open files for folio_orders(); any left -1 means "not known". */
-struct order_src {
-	int fd, pm, kf;
-};
-
-/*
- * Folio makeup of the region at @off as this process maps it (root only):
- * one region is mapped at a time, so the cost follows the regions listed.
- */
-static void folio_orders(const struct order_src *src, uint64_t off, uint64_t size,
-			 struct orders *o)
-{
-	size_t len = size - off < CLP_REGION_SIZE ? (size_t)(size - off) : CLP_REGION_SIZE;
-	unsigned char vec[CLP_REGION_SIZE / 4096];
-	uint8_t *map;
-
-	*o = (struct orders){ 0 };
-	if (src->fd < 0 || src->pm < 0 || src->kf < 0 || off >= size)
-		return;
-	map = mmap(NULL, len, PROT_READ, MAP_SHARED, src->fd, (off_t)off);
-	if (map == MAP_FAILED)
-		return;
-	if (mincore(map, len, vec) < 0)
-		goto out_unmap;
-	o->known = true;
-	for (size_t pg = 0; pg < (len + 4095) / 4096; pg++) {
-		off_t slot = (off_t)((uintptr_t)(map + pg * 4096) / 4096 * 8);
-		uint64_t ent, flags;
-		volatile uint8_t c;
-
-		if (!(vec[pg] & 1)) {	/* touching a hole would fill it */
-			o->absent++;
-			continue;
-		}
-		c = map[pg * 4096];
-		(void)c;
-		if (pread(src->pm, &ent, 8, slot) != 8 ||
-		    !(ent & (1ull << 63)) ||
-		    pread(src->kf, &flags, 8, (off_t)((ent & ((1ull << 55) - 1)) * 8)) != 8) {
-			o->absent++;
-			continue;
-		}
-		if (flags & (1ull << 22))		/* KPF_THP */
-			o->thp++;
-		else if (flags & ((1ull << 15) | (1ull << 16)))	/* COMPOUND_HEAD/TAIL */
-			o->compound++;
-		else
-			o->small++;
-	}
-out_unmap:
-	munmap(map, len);
-}
-
-static void map_row(bool first, unsigned long long off, const char *state,
-		    unsigned resident, const char *last, const char *kernel,
-		    unsigned attempts, const struct orders *o)
-{
-	if (!json) {
-		printf("%12llu  %-9s %8u  %-22s %-22s %4u", off, state, resident, last,
-		       kernel, attempts);
-		if (o->known)
-			printf("  thp=%u compound=%u small=%u", o->thp, o->compound, o->small);
-		printf("\n");
-		return;
-	}
-	printf("%s{\"offset\":%llu,\"state\":", first ? "" : ",", off);
-	json_str(state);
-	printf(",\"resident_pages\":%u,\"last_result\":", resident);
-	json_str(last);
-	printf(",\"kernel_verdict\":");
-	json_str(kernel);
-	printf(",\"failed_attempts\":%u", attempts);
-	if (o->known)
-		printf(",\"folios\":{\"thp_pages\":%u,\"compound_pages\":%u,\"small_pages\":%u}",
-		       o->thp, o->compound, o->small);
-	printf("}");
-}
-
-/* All pages of the region table ("more N" ends a page that goes on). */
-static char *get_map(const char *path)
-{
-	char *all = NULL, name[64], *more;
-	size_t len = 0;
-
-	snprintf(name, sizeof(name), "%s", FOFS_XATTR_MAP);
-	for (;;) {
-		char *page = get_text(path, name), *p;
-
-		if (!page) {
-			free(all);
-			return NULL;
-		}
-		more = strstr(page, "more ");
-		if (more)
-			*more = '\0';
-		p = realloc(all, len + strlen(page) + 1);
-		if (!p) {
-			free(page);
-			free(all);
-			return NULL;
-		}
-		all = p;
-		memcpy(all + len, page, strlen(page) + 1);
-		len += strlen(page);
-		if (!more) {
-			free(page);
-			return all;
-		}
-		snprintf(name, sizeof(name), "%s.%lu", FOFS_XATTR_MAP, strtoul(more + 5, NULL, 10));
-		free(page);
-	}
-}
-
-static int cmd_map(const char *path)
-{
-	struct order_src src = { -1, -1, -1 };
-	char *text, *line, *save = NULL;
-	struct stat st;
-	size_t i = 0;
-
-	if (require_foliofs(path))
-		return 1;
-	text = get_map(path);
-	if (!text || stat(path, &st) < 0)
-		return not_foliofs(path, errno);
-	if (geteuid() == 0)
-		src = (struct order_src){ open(path, O_RDONLY | O_CLOEXEC),
-			open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC),
-			open("/proc/kpageflags", O_RDONLY | O_CLOEXEC) };
-	if (json) {
-		printf("{\"file\":");
-		json_str(path);
-		printf(",\"size\":%lld,\"regions\":[", (long long)st.st_size);
-	} else {
-		printf("%12s  %-9s %8s  %-22s %-22s %4s%s\n", "offset", "state", "resident",
-		       "last result", "kernel verdict", "try",
-		       geteuid() == 0 ? "  folios behind this client's mapping" : "");
-	}
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char state[16], last[32], kernel[40];
-		unsigned long long off;
-		unsigned resident, attempts;
-		struct orders o;
-
-		if (sscanf(line, "%llu %15s %u %31s %39s %u", &off, state, &resident, last,
-			   kernel, &attempts) != 6)
-			continue;
-		folio_orders(&src, off, (uint64_t)st.st_size, &o);
-		map_row(i++ == 0, off, state, resident, last, kernel, attempts, &o);
-	}
-	if (json)
-		printf("]}\n");
-	for (int *fd = &src.fd; fd <= &src.kf; fd++)
-		if (*fd >= 0)
-			close(*fd);
-	free(text);
-	return 0;
-}
+	"usage: folioctl [--json] COMMAND [ARGS]\n"
+	"\n"
+	"Inspect and steer foliofs mounts: which data is in 2 MiB pages, and why not.\n"
+	"\n"
+	"Commands:\n"
+	"  status MOUNT [--prometheus]\n"
+	"                          data path (passthrough or served by the daemon, and\n"
+	"                          why), files and bytes resident, huge regions,\n"
+	"                          collapses by result, splits, keep-off regions,\n"
+	"                          writeback, fsync and memory-budget figures;\n"
+	"                          --prometheus: the Prometheus text format (for\n"
+	"                          node_exporter's textfile collector)\n"
+	"  map FILE [--svg OUT | --png OUT]\n"
+	"                          one line per 2 MiB region: offset, state (small,\n"
+	"                          huge, keep-off, failed), resident pages, last\n"
+	"                          result, the kernel's own verdict; as root also the\n"
+	"                          folio orders really backing it (pagemap/kpageflags);\n"
+	"                          --svg/--png: draw the regions as a picture instead\n"
+	"  collapse FILE [OFFSET LENGTH]\n"
+	"                          collapse now, region by region; exit status 0 only\n"
+	"                          if every eligible region ends huge; errors as\n"
+	"                          MADV_COLLAPSE: EAGAIN transient, ENOMEM allocation,\n"
+	"                          EBUSY limits, EINVAL ineligible (policy never)\n"
+	"  policy FILE [VALUE]     show or set the folio policy: never, small,\n"
+	"                          madvise, always or auto; new files and directories\n"
+	"                          inherit their directory's\n"
+	"  remap PID [FILE]        map a running process's mappings of FILE (default:\n"
+	"                          of any foliofs mount) by PMD (process_madvise\n"
+	"                          MADV_COLLAPSE; needs root)\n"
+	"  trace [--count N]       print collapse results live as the kernel reports\n"
+	"                          them (tracefs; needs root); Ctrl-C stops\n"
+	"  doctor                  what this machine offers foliofs, and what it means\n"
+	"  elfcheck BINARY         can the program's text be PMD-mapped from foliofs?\n"
+	"\n"
+	"Options:\n"
+	"  --json                  machine-readable output for status, map, policy,\n"
+	"                          doctor, elfcheck, remap and trace\n"
+	"  -h, --help              this text\n"
+	"  -V, --version           version\n"
+	"\n"
+	"Exit status: 0 success, 1 the operation failed, 2 usage error.\n";
 
 static int cmd_collapse(const char *path, const char *off, const char *len)
 {
@@ -360,10 +83,10 @@ static int cmd_collapse(const char *path, const char *off, const char *len)
 	char val[64];
 	int first = 0;
 
-	if (require_foliofs(path))
+	if (fctl_require_foliofs(path))
 		return 1;
 	if (stat(path, &st) < 0)
-		return not_foliofs(path, errno);
+		return fctl_not_foliofs(path, errno);
 	if (off && (img_parse_size(off, &o) || !len || img_parse_size(len, &l))) {
 		fprintf(stderr, "folioctl: collapse wants OFFSET and LENGTH in bytes "
 			"(K/M/G suffixes allowed)\n");
@@ -397,7 +120,7 @@ static int cmd_collapse(const char *path, const char *off, const char *len)
 static enum clp_policy mount_policy(const char *path)
 {
 	enum clp_policy p = CLP_POLICY_ALWAYS;
-	char *text = get_text(path, FOFS_XATTR_STATUS), val[16];
+	char *text = fctl_get_text(path, FOFS_XATTR_STATUS), val[16];
 
 	if (text && fofs_status_value(text, FOFS_ST_HUGE, val, sizeof(val)) &&
 	    clp_policy_parse(val, &p))
@@ -412,7 +135,7 @@ static int cmd_policy(const char *path, const char *value)
 	const char *eff;
 	char *cur;
 
-	if (require_foliofs(path))
+	if (fctl_require_foliofs(path))
 		return 1;
 	if (value) {
 		if (setxattr(path, FOFS_XATTR_POLICY, value, strlen(value), 0) < 0) {
@@ -422,22 +145,22 @@ static int cmd_policy(const char *path, const char *value)
 		}
 		return 0;
 	}
-	cur = get_text(path, FOFS_XATTR_POLICY);
+	cur = fctl_get_text(path, FOFS_XATTR_POLICY);
 	if (!cur && errno != ENODATA)
-		return not_foliofs(path, errno);
+		return fctl_not_foliofs(path, errno);
 	mount = mount_policy(path);
 	if (!cur || clp_policy_parse(cur, &file))
 		file = CLP_POLICY_UNSET;
 	eff = clp_policy_name(clp_policy_resolve(file, mount));
-	if (json) {
+	if (fctl_json) {
 		printf("{\"file\":");
-		json_str(path);
+		fctl_json_str(path);
 		printf(",\"policy\":");
-		json_str(cur ? cur : "inherit");
+		fctl_json_str(cur ? cur : "inherit");
 		printf(",\"mount_huge\":");
-		json_str(clp_policy_name(mount));
+		fctl_json_str(clp_policy_name(mount));
 		printf(",\"effective\":");
-		json_str(eff);
+		fctl_json_str(eff);
 		printf("}\n");
 	} else {
 		printf("%s (effective: %s, with the mount's huge=%s)\n",
@@ -453,7 +176,7 @@ static bool remap_first = true;
 static void remap_show(void *arg, const struct clp_remap_report *r)
 {
 	(void)arg;
-	if (!json) {
+	if (!fctl_json) {
 		printf("%llx-%llx %-40s %s  PMD-mapped %llu kB -> %llu kB\n",
 		       (unsigned long long)r->start, (unsigned long long)r->end, r->path,
 		       r->err ? strerror(r->err) : "ok",
@@ -463,7 +186,7 @@ static void remap_show(void *arg, const struct clp_remap_report *r)
 	}
 	printf("%s{\"start\":%llu,\"end\":%llu,\"path\":", remap_first ? "" : ",",
 	       (unsigned long long)r->start, (unsigned long long)r->end);
-	json_str(r->path);
+	fctl_json_str(r->path);
 	printf(",\"error\":%d,\"pmd_kb_before\":%llu,\"pmd_kb_after\":%llu}", r->err,
 	       (unsigned long long)r->pmd_kb_before, (unsigned long long)r->pmd_kb_after);
 	remap_first = false;
@@ -493,7 +216,7 @@ static int cmd_remap(const char *pidstr, const char *file)
 		fprintf(stderr, "folioctl: remap wants a process id\n");
 		return 2;
 	}
-	if (file && require_foliofs(file))
+	if (file && fctl_require_foliofs(file))
 		return 1;
 	if (file && realpath(file, real))
 		file = real;
@@ -504,7 +227,7 @@ static int cmd_remap(const char *pidstr, const char *file)
 	n = file ? 1 : foliofs_mounts(mounts, 16);
 	if (file)
 		memcpy(mounts[0], file, strlen(file) + 1);
-	if (json)
+	if (fctl_json)
 		printf("[");
 	for (int i = 0; i < n; i++) {
 		int r = clp_remap_pid(pid, mounts[i], remap_show, NULL);
@@ -512,7 +235,7 @@ static int cmd_remap(const char *pidstr, const char *file)
 		if (r && r != -ENOENT && !ret)
 			ret = r;
 	}
-	if (json)
+	if (fctl_json)
 		printf("]\n");
 	if (ret)
 		fprintf(stderr, "folioctl: remap %d: %s\n", pid, strerror(-ret));
@@ -549,16 +272,16 @@ static bool trace_line(const char *buf)
 		off = (long long)(index - (index % 512 ? index % 512 : 512)) * 4096;
 	if (strstr(name, "ino-"))
 		ino = strtoull(strstr(name, "ino-") + 4, NULL, 10);
-	if (json) {
+	if (fctl_json) {
 		printf("{\"inode\":%llu,\"file\":", ino);
-		json_str(name);
+		fctl_json_str(name);
 		printf(",\"region_offset\":");
 		if (off >= 0)
 			printf("%lld", off);
 		else
 			printf("null");
 		printf(",\"kernel_result\":");
-		json_str(result);
+		fctl_json_str(result);
 		printf("}\n");
 	} else if (off >= 0) {
 		printf("inode %-10llu region at %lld: %s\n", ino, off, result);
@@ -703,21 +426,21 @@ static int cmd_doctor(void)
 				 "the daemon's memory cgroup; too little headroom makes "
 				 "collapses fail with EBUSY", true };
 	snprintf(f[n++].value, sizeof(f[0].value), "%s", v);
-	if (json)
+	if (fctl_json)
 		printf("{");
 	for (int i = 0; i < n; i++) {
-		if (!json) {
+		if (!fctl_json) {
 			printf("%-21s %-4s %s\n%21s      %s\n", f[i].key, f[i].ok ? "ok" : "NO",
 			       f[i].value, "", f[i].meaning);
 			continue;
 		}
 		printf("%s\"%s\":{\"value\":", i ? "," : "", f[i].key);
-		json_str(f[i].value);
+		fctl_json_str(f[i].value);
 		printf(",\"ok\":%s,\"meaning\":", f[i].ok ? "true" : "false");
-		json_str(f[i].meaning);
+		fctl_json_str(f[i].meaning);
 		printf("}");
 	}
-	if (json)
+	if (fctl_json)
 		printf("}\n");
 	return 0;
 }
@@ -751,7 +474,7 @@ static int cmd_elfcheck(const char *path)
 		close(fd);
 		return 1;
 	}
-	if (json)
+	if (fctl_json)
 		printf("{\"file\":\"%s\",\"segments\":[", path);
 	for (int i = 0; i < eh.e_phnum; i++) {
 		bool congruent;
@@ -765,7 +488,7 @@ static int cmd_elfcheck(const char *path)
 		bad += !congruent;
 		if (ph.p_flags & PF_X)
 			text += ph.p_filesz;
-		if (json)
+		if (fctl_json)
 			printf("%s{\"offset\":%llu,\"vaddr\":%llu,\"align\":%llu,\"size\":%llu,"
 			       "\"exec\":%s,\"pmd_congruent\":%s}", loads ? "," : "",
 			       (unsigned long long)ph.p_offset, (unsigned long long)ph.p_vaddr,
@@ -779,7 +502,7 @@ static int cmd_elfcheck(const char *path)
 		loads++;
 	}
 	close(fd);
-	if (json) {
+	if (fctl_json) {
 		printf("],\"text_bytes\":%llu,\"pmd_mappable\":%s}\n", (unsigned long long)text,
 		       !bad && text >= CLP_REGION_SIZE ? "true" : "false");
 	} else if (bad) {
@@ -794,26 +517,56 @@ static int cmd_elfcheck(const char *path)
 	return 0;
 }
 
+/* Options that may come before or after the command. */
+struct cli_opts {
+	long count;	 /* trace --count */
+	bool prometheus; /* status --prometheus */
+	const char *svg; /* map --svg/--png OUT */
+	bool png;
+};
+
+static int cli_opt(int c, struct cli_opts *o)
+{
+	switch (c) {
+	case 'j':
+		fctl_json = true;
+		return 0;
+	case 'c':
+		o->count = atol(optarg);
+		return 0;
+	case 'P':
+		o->prometheus = true;
+		return 0;
+	case 's':
+	case 'p':
+		o->svg = optarg;
+		o->png = c == 'p';
+		return 0;
+	default:
+		fputs(usage_text, stderr);
+		return 2;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "count", required_argument, NULL, 'c' },
-		{ NULL, 0, NULL, 0 }
+		{ "json", no_argument, NULL, 'j' },	  { "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },	  { "count", required_argument, NULL, 'c' },
+		{ "prometheus", no_argument, NULL, 'P' }, { "svg", required_argument, NULL, 's' },
+		{ "png", required_argument, NULL, 'p' },  { NULL, 0, NULL, 0 }
 	};
-	long count = 0;
+	struct cli_opts o = { 0 };
 	const char *cmd;
 	int c, n;
 
 	while ((c = getopt_long(argc, argv, "+jhVc:", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'j': json = true; break;
-		case 'c': count = atol(optarg); break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		case 'V': printf("folioctl %s\n", FOLIOFS_VERSION); return 0;
-		default: fputs(usage_text, stderr); return 2;
+		default:
+			if (cli_opt(c, &o))
+				return 2;
 		}
 	}
 	if (optind >= argc) {
@@ -829,20 +582,17 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "jc:", longopts, NULL)) != -1) {
-		if (c == 'j')
-			json = true;
-		else if (c == 'c')
-			count = atol(optarg);
-		else
+	while ((c = getopt_long(argc, argv, "jc:", longopts, NULL)) != -1)
+		if (cli_opt(c, &o))
 			return 2;
-	}
 	n = argc - optind;
 	argv += optind;
 	if (!strcmp(cmd, "status") && n == 1)
-		return cmd_status(argv[0]);
+		return fctl_status(argv[0], o.prometheus);
+	if (!strcmp(cmd, "map") && n == 1 && o.svg)
+		return fctl_map_svg(argv[0], o.svg, o.png);
 	if (!strcmp(cmd, "map") && n == 1)
-		return cmd_map(argv[0]);
+		return fctl_map(argv[0]);
 	if (!strcmp(cmd, "collapse") && (n == 1 || n == 3))
 		return cmd_collapse(argv[0], n == 3 ? argv[1] : NULL, n == 3 ? argv[2] : NULL);
 	if (!strcmp(cmd, "policy") && (n == 1 || n == 2))
@@ -850,7 +600,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "remap") && (n == 1 || n == 2))
 		return cmd_remap(argv[0], n == 2 ? argv[1] : NULL);
 	if (!strcmp(cmd, "trace") && n == 0)
-		return cmd_trace(count);
+		return cmd_trace(o.count);
 	if (!strcmp(cmd, "doctor") && n == 0)
 		return cmd_doctor();
 	if (!strcmp(cmd, "elfcheck") && n == 1)

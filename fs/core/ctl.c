@@ -93,6 +93,19 @@ static void put_s(struct strbuf *sb, enum fofs_status_field f, const char *v)
 	strbuf_printf(sb, "%s=%s\n", fofs_status_key(f), v);
 }
 
+/* Cumulative, as histograms are read: fsyncs that took at most B us. */
+static void put_fsync_buckets(struct strbuf *sb, const struct fs *fs)
+{
+	static const uint64_t bound[FOFS_FSYNC_NR_BUCKETS] = FOFS_FSYNC_BUCKETS_US;
+	uint64_t n = 0;
+
+	for (size_t b = 0; b < FOFS_FSYNC_NR_BUCKETS; b++) {
+		n += fs->wb.fsync_us_hist[b];
+		strbuf_printf(sb, "fsync_us_le_%llu=%llu\n", (unsigned long long)bound[b],
+			      (unsigned long long)n);
+	}
+}
+
 static int status_text(struct fs *fs, const char *data_path, const char *pt_why,
 		       char **out)
 {
@@ -132,6 +145,9 @@ static int status_text(struct fs *fs, const char *data_path, const char *pt_why,
 	put_u(&sb, FOFS_ST_FSYNCS_SHARED, fs->wb.fsync_shared);
 	put_u(&sb, FOFS_ST_LOG_BATCHES, fs->wb.log_batches);
 	put_u(&sb, FOFS_ST_LOG_BLOCKS, fs->wb.log_blocks);
+	put_u(&sb, FOFS_ST_WRITEBACK_ERRORS, fs->wb.errors);
+	put_u(&sb, FOFS_ST_FSYNC_US_SUM, fs->wb.fsync_us_sum);
+	put_fsync_buckets(&sb, fs);
 	for (int r = 0; r < CLP_NR_RESULTS; r++)
 		if (fs->clp.stats.by_result[r])
 			strbuf_printf(&sb, "result_%s=%llu\n",

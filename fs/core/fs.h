@@ -220,6 +220,9 @@ struct fs_wb {
 	uint64_t commits;
 	uint64_t log_batches;		/* fsyncs recorded by the intent log */
 	uint64_t fsyncs, fsync_shared;	/* fsyncs; served by another's batch */
+	uint64_t errors;		/* commits that failed */
+	uint64_t fsync_us_sum;		/* fsync latency: total, and by */
+	uint64_t fsync_us_hist[FOFS_FSYNC_NR_BUCKETS + 1]; /* bucket (+Inf last) */
 	uint64_t log_blocks;		/* the log's size after the last writeback */
 	uint8_t *buf;			/* commit_lock: one region, mapped once */
 	/* group commit: fsyncs in line for the next batch, by ticket */

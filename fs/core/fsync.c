@@ -346,20 +346,8 @@ static uint64_t fsync_queue(struct fs *fs, uint64_t ino)
 	return t;
 }
 
-/**
- * fs_fsync() - make one file (or directory) and every name change durable
- * @fs: the filesystem; neither lock held
- * @ino: the inode fsync'd
- *
- * Writes the file's changed data and appends one intent log batch with the
- * changed inodes and entries: one flush, and nothing when nothing changed.
- * fsyncs that arrive while a batch is being written wait, and the next
- * batch serves all of them (group commit).  Falls back to a whole commit
- * when the log cannot take it.
- *
- * Return: 0; -ENOSPC; -EIO or another errno from the image; -ENOMEM.
- */
-int fs_fsync(struct fs *fs, uint64_t ino)
+/* The work of fs_fsync(), whose doc comment says what it does. */
+static int fsync_run(struct fs *fs, uint64_t ino)
 {
 	struct wb wb = { .fs = fs, .log = true };
 	uint64_t ticket = 0, mine = 0;
@@ -374,7 +362,6 @@ int fs_fsync(struct fs *fs, uint64_t ino)
 	mine = fsync_queue(fs, ino);
 	fs_commit_lock(fs);
 	fs_lock(fs);
-	fs->wb.fsyncs++;
 	if (mine && fs->wb.done >= mine) { /* a batch since we queued served us */
 		fs->wb.fsync_shared++;
 		fs_unlock(fs);
@@ -403,5 +390,54 @@ int fs_fsync(struct fs *fs, uint64_t ino)
 out_unlock:
 	fs_unlock(fs);
 	fs_commit_unlock(fs);
+	return ret;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* One fsync's time, into the latency histogram the status shows. */
+static void fsync_account(struct fs *fs, uint64_t us)
+{
+	static const uint64_t bound[FOFS_FSYNC_NR_BUCKETS] = FOFS_FSYNC_BUCKETS_US;
+	size_t b = 0;
+
+	fs_assert_held(&fs->lock);
+	while (b < FOFS_FSYNC_NR_BUCKETS && us > bound[b])
+		b++;
+	fs->wb.fsyncs++;
+	fs->wb.fsync_us_sum += us;
+	fs->wb.fsync_us_hist[b]++;
+}
+
+/**
+ * fs_fsync() - make one file (or directory) and every name change durable
+ * @fs: the filesystem; neither lock held
+ * @ino: the inode fsync'd
+ *
+ * Writes the file's changed data and appends one intent log batch with the
+ * changed inodes and entries: one flush, and nothing when nothing changed.
+ * fsyncs that arrive while a batch is being written wait, and the next
+ * batch serves all of them (group commit).  Falls back to a whole commit
+ * when the log cannot take it.
+ *
+ * Return: 0; -ENOSPC; -EIO or another errno from the image; -ENOMEM.
+ */
+int fs_fsync(struct fs *fs, uint64_t ino)
+{
+	uint64_t t0 = now_us();
+	int ret;
+
+	fs_assert_unheld(&fs->lock);
+	fs_assert_unheld(&fs->commit_lock);
+	ret = fsync_run(fs, ino);
+	fs_lock(fs);
+	fsync_account(fs, now_us() - t0);
+	fs_unlock(fs);
 	return ret;
 }

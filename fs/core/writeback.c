@@ -556,6 +556,7 @@ static int commit_once(struct fs *fs, bool data, bool clean)
 		fs_track_clean(fs, seq);
 out_unlock:
 	fs->wb.last_error = ret;
+	fs->wb.errors += ret != 0;
 	fs_unlock(fs);
 	img_mw_release(&mw);
 	wb_release(&wb);

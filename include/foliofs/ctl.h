@@ -19,31 +19,56 @@
 #define FOFS_XATTR_STATUS	"user.foliofs.status"	/* key=value lines */
 
 /*
- * Status fields, one "key=value" line each, in this order; then
- * "result_NAME=COUNT" for every collapse result seen.  Keys are never
- * renamed (scripts and folioctl --json read them).
+ * Status fields, one "key=value" line each, in this order; then the fsync
+ * latency buckets and "result_NAME=COUNT" for every collapse result seen.
+ * Keys are never renamed (scripts, folioctl --json and --prometheus read
+ * them).
  */
-#define FOFS_STATUS_FIELDS(X)                                                                      \
-	X(DAEMON_PID, "daemon_pid")                                                                \
-	X(IMAGE, "image")                                                                          \
-	X(IMAGE_MODE, "image_mode") X(GENERATION, "generation") X(DATA_PATH, "data_path") X(       \
-		PT_OFF_REASON, "passthrough_off_reason") X(FILES_LOADED, "files_loaded")           \
-		X(BYTES_RESIDENT, "bytes_resident") X(BYTES_HUGE, "bytes_in_huge_pages") X(        \
-			HUGE_SHARE, "huge_share_pct") X(HUGE_REGIONS, "huge_regions")              \
-			X(KEEP_OFF_REGIONS, "keep_off_regions") X(COLLAPSED, "collapsed") X(       \
-				FULL_SCANS, "full_scans") X(SPLITS, "splits") X(LOAD_COLLAPSED,    \
-										"load_collapsed")  \
-				X(LOAD_COLLAPSE_FAILED, "load_collapse_failed") X(                 \
-					COMMITS, "commits") X(CACHE_SIZE, "cache_size")            \
-					X(HUGE, "huge") X(KERNEL_VERDICTS, "kernel_verdicts") X(   \
-						IMAGE_BLOCKS, "image_blocks")                      \
-						X(IMAGE_USED_BLOCKS, "image_used_blocks") X(       \
-							WRITEBACK_ERROR,                           \
-							"writeback_error") X(IMAGE_IO, "image_io") \
-							X(FSYNCS, "fsyncs") X(FSYNCS_SHARED,       \
-									      "fsyncs_shared")     \
-								X(LOG_BATCHES, "log_batches") X(   \
-									LOG_BLOCKS, "log_blocks")
+/* clang-format off */
+#define FOFS_STATUS_FIELDS(X) \
+	X(DAEMON_PID, "daemon_pid") \
+	X(IMAGE, "image") \
+	X(IMAGE_MODE, "image_mode") \
+	X(GENERATION, "generation") \
+	X(DATA_PATH, "data_path") \
+	X(PT_OFF_REASON, "passthrough_off_reason") \
+	X(FILES_LOADED, "files_loaded") \
+	X(BYTES_RESIDENT, "bytes_resident") \
+	X(BYTES_HUGE, "bytes_in_huge_pages") \
+	X(HUGE_SHARE, "huge_share_pct") \
+	X(HUGE_REGIONS, "huge_regions") \
+	X(KEEP_OFF_REGIONS, "keep_off_regions") \
+	X(COLLAPSED, "collapsed") \
+	X(FULL_SCANS, "full_scans") \
+	X(SPLITS, "splits") \
+	X(LOAD_COLLAPSED, "load_collapsed") \
+	X(LOAD_COLLAPSE_FAILED, "load_collapse_failed") \
+	X(COMMITS, "commits") \
+	X(CACHE_SIZE, "cache_size") \
+	X(HUGE, "huge") \
+	X(KERNEL_VERDICTS, "kernel_verdicts") \
+	X(IMAGE_BLOCKS, "image_blocks") \
+	X(IMAGE_USED_BLOCKS, "image_used_blocks") \
+	X(WRITEBACK_ERROR, "writeback_error") \
+	X(IMAGE_IO, "image_io") \
+	X(FSYNCS, "fsyncs") \
+	X(FSYNCS_SHARED, "fsyncs_shared") \
+	X(LOG_BATCHES, "log_batches") \
+	X(LOG_BLOCKS, "log_blocks") \
+	X(WRITEBACK_ERRORS, "writeback_errors") \
+	X(FSYNC_US_SUM, "fsync_us_sum")
+/* clang-format on */
+
+/*
+ * fsync latency: after the fields, "fsync_us_le_B=COUNT" for each bound B
+ * below, cumulative (fsyncs that took at most B microseconds); fsyncs
+ * counts them all and fsync_us_sum adds their times.
+ */
+#define FOFS_FSYNC_BUCKETS_US                                                                     \
+	{                                                                                         \
+		50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000 \
+	}
+#define FOFS_FSYNC_NR_BUCKETS 13
 
 enum fofs_status_field {
 #define FOFS_X_STATUS(id, key) FOFS_ST_##id,
