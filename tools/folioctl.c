@@ -474,8 +474,11 @@ static int cmd_elfcheck(const char *path)
 		close(fd);
 		return 1;
 	}
-	if (fctl_json)
-		printf("{\"file\":\"%s\",\"segments\":[", path);
+	if (fctl_json) {
+		printf("{\"file\":");
+		fctl_json_str(path);
+		printf(",\"segments\":[");
+	}
 	for (int i = 0; i < eh.e_phnum; i++) {
 		bool congruent;
 
