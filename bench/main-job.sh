@@ -5,20 +5,28 @@
 # the mount, remount it cold, run an fio mmap workload on it, print what it
 # got (size, time, throughput, share of the mapping in huge pages), unmount
 # cleanly and check the image.  SIZE_MB (default 1024) sets the file size.
+# INSTALLED=1 runs it against the installed programs (the Debian package)
+# instead of a build: mkfs.foliofs, mount -t foliofs, umount, fsck.foliofs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB=${SIZE_MB:-1024}
 RUNTIME=${RUNTIME:-10}
 
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+if [ -z "${INSTALLED:-}" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq meson ninja-build pkg-config gcc libfuse3-dev fuse3 \
 		libxxhash-dev libcmocka-dev fio > /dev/null
 fi
-[ -d build ] || meson setup build > /dev/null
-meson compile -C build > /dev/null
-B=$PWD/build
+if [ -n "${INSTALLED:-}" ]; then
+	MKFS=$(command -v mkfs.foliofs) FSCK=$(command -v fsck.foliofs)
+	FOLIOCTL=$(command -v folioctl)
+else
+	[ -d build ] || meson setup build > /dev/null
+	meson compile -C build > /dev/null
+	MKFS=$PWD/build/tools/mkfs.foliofs FSCK=$PWD/build/tools/fsck.foliofs
+	FOLIOCTL=$PWD/build/tools/folioctl DAEMON=$PWD/build/fs/fuse/foliofs
+fi
 
 T=$(mktemp -d /tmp/foliofs-main.XXXXXX)
 IMG=$T/foliofs.img MNT=$T/mnt
@@ -27,14 +35,18 @@ pid=
 cleanup() { set +e; mountpoint -q "$MNT" && umount "$MNT"; [ -n "$pid" ] && wait "$pid"; rm -rf "$T"; }
 trap cleanup EXIT
 mount_it() {
-	"$B/fs/fuse/foliofs" -f "$IMG" "$MNT" 2>> "$T/daemon.log" & pid=$!
+	if [ -n "${INSTALLED:-}" ]; then	# mount.foliofs; umount.foliofs waits
+		mount -t foliofs "$IMG" "$MNT" 2>> "$T/daemon.log"
+		return
+	fi
+	"$DAEMON" -f "$IMG" "$MNT" 2>> "$T/daemon.log" & pid=$!
 	for _ in $(seq 100); do mountpoint -q "$MNT" && return; sleep 0.05; done
 	echo "mount failed" >&2; exit 1
 }
-umount_it() { umount "$MNT"; wait "$pid"; pid=; }
+umount_it() { umount "$MNT"; [ -z "$pid" ] || wait "$pid"; pid=; }
 now() { date +%s.%N; }
 
-"$B/tools/mkfs.foliofs" -s $((SIZE_MB * 2 + 256))M -L main "$IMG"
+"$MKFS" -s $((SIZE_MB * 2 + 256))M -L main "$IMG"
 mount_it
 t0=$(now)
 dd if=/dev/urandom of="$MNT/data" bs=1M count="$SIZE_MB" conv=fsync status=none
@@ -59,10 +71,12 @@ awk -v f="$MNT/data" '
 wait "$fio_pid"
 read -r rss pmd < "$T/smaps"
 IFS=';' read -r -a F < "$T/fio.out"
+mode=$("$FOLIOCTL" status "$MNT" | awk '$1 == "data_path" { d = $2 }
+	$1 == "passthrough_off_reason" && $2 != "-" { $1 = ""; r = " (passthrough off:" $0 ")" }
+	END { print d r }')
 umount_it
-"$B/tools/fsck.foliofs" -n "$IMG" > "$T/fsck" || { cat "$T/fsck"; exit 1; }
+"$FSCK" -n "$IMG" > "$T/fsck" || { cat "$T/fsck"; exit 1; }
 
-mode=$(grep -h -m1 "data path" "$T/daemon.log" | sed 's/^foliofs: data path: //')
 awk -v size="$SIZE_MB" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v t3="$t3" -v mode="$mode" -v bw="${F[6]}" -v iops="${F[7]}" \
     -v rss="$rss" -v pmd="$pmd" -v fsck="$(cat "$T/fsck")" -v rt="$RUNTIME" 'BEGIN {
 	printf "foliofs main job\n"
