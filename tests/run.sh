@@ -2,13 +2,16 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The whole test suite from a fresh Debian 12 machine, as root: install what
 # the build and the tests need, build with gcc (-Werror) and run every test,
-# build with clang (-Werror), and run the whole suite again under
-# ASan/UBSan.  This is what .ci/run runs.
+# build with clang (-Werror), run the whole suite again under ASan/UBSan,
+# fuzz briefly, then build, lint, install, use and remove the Debian
+# package.  This is what .ci/run runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS="meson ninja-build pkg-config gcc clang libfuse3-dev fuse3 libxxhash-dev
-      libcmocka-dev fio attr util-linux python3 libclang-rt-14-dev clang-format git"
+      libcmocka-dev fio attr util-linux python3 libclang-rt-14-dev clang-format git
+      mandoc man-db python3-prometheus-client librsvg2-bin bash-completion
+      debhelper dpkg-dev lintian"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
@@ -50,3 +53,7 @@ for f in meta image; do
 	[ "$rc" = 0 ] || { tail -40 "$work.log"; echo "fuzz_$f failed"; exit 1; }
 	rm -rf "$work" "$work.log"
 done
+
+echo "== Debian package: dpkg-buildpackage, lintian, apt-get install, main job, removal"
+rc=0; bash tests/package.sh || rc=$?
+[ "$rc" = 0 ] || [ "$rc" = 77 ] || exit "$rc"
