@@ -30,7 +30,8 @@ LAYERS = [
     ["file"],
     ["fs"],
     # the FUSE front end
-    ["privs", "fsop_req", "passthrough"],
+    ["privs", "fsop_req", "uring"],
+    ["passthrough"],
     ["fsop_dir", "fsop_file", "fsop_attr", "fsop_xattr"],
     ["main"],
 ]

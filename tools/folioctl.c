@@ -373,7 +373,7 @@ static void memcg_headroom(char *out, size_t len)
 
 static int cmd_doctor(void)
 {
-	struct finding f[10];
+	struct finding f[11];
 	struct utsname u;
 	int major = 0, minor = 0, n = 0;
 	char v[160];
@@ -420,6 +420,18 @@ static int cmd_doctor(void)
 				 access("/sys/kernel/tracing/events/huge_memory", R_OK) == 0 };
 	snprintf(f[n].value, sizeof(f[0].value), "%s", f[n].ok ? "available" :
 		 "not mounted (mount -t tracefs nodev /sys/kernel/tracing)");
+	n++;
+	read_line("/sys/module/fuse/parameters/enable_uring", v, sizeof(v));
+	f[n] = (struct finding){ "fuse_io_uring", "",
+				 "requests travel over io_uring "
+				 "(one queue per CPU, one system call each) instead of "
+				 "/dev/fuse when this is on: echo 1 > "
+				 "/sys/module/fuse/parameters/enable_uring",
+				 !strcmp(v, "Y") };
+	snprintf(f[n].value, sizeof(f[0].value), "%s",
+		 !strcmp(v, "Y") ? "enabled" :
+		 !strcmp(v, "N") ? "available, switched off" :
+				   "not in this kernel (Linux >= 6.14, CONFIG_FUSE_IO_URING)");
 	n++;
 	memcg_headroom(v, sizeof(v));
 	f[n] = (struct finding){ "memcg_headroom", "", "huge pages are charged to "

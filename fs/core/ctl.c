@@ -106,8 +106,7 @@ static void put_fsync_buckets(struct strbuf *sb, const struct fs *fs)
 	}
 }
 
-static int status_text(struct fs *fs, const char *data_path, const char *pt_why,
-		       char **out)
+static int status_text(struct fs *fs, const struct fs_ctl_front *front, char **out)
 {
 	uint64_t huge, keep, files, resident = fs->space.cache_blocks * FOFS_BLOCK_SIZE;
 	const char *why;
@@ -119,8 +118,8 @@ static int status_text(struct fs *fs, const char *data_path, const char *pt_why,
 	put_s(&sb, FOFS_ST_IMAGE, fs->image_path);
 	put_s(&sb, FOFS_ST_IMAGE_MODE, fs->opts.ro ? "ro" : "rw");
 	put_u(&sb, FOFS_ST_GENERATION, img_sb(fs->img)->s_generation);
-	put_s(&sb, FOFS_ST_DATA_PATH, data_path);
-	put_s(&sb, FOFS_ST_PT_OFF_REASON, pt_why);
+	put_s(&sb, FOFS_ST_DATA_PATH, front->data_path);
+	put_s(&sb, FOFS_ST_PT_OFF_REASON, front->pt_why);
 	put_u(&sb, FOFS_ST_FILES_LOADED, files);
 	put_u(&sb, FOFS_ST_BYTES_RESIDENT, resident);
 	put_u(&sb, FOFS_ST_BYTES_HUGE, huge * CLP_REGION_SIZE);
@@ -147,6 +146,9 @@ static int status_text(struct fs *fs, const char *data_path, const char *pt_why,
 	put_u(&sb, FOFS_ST_LOG_BLOCKS, fs->wb.log_blocks);
 	put_u(&sb, FOFS_ST_WRITEBACK_ERRORS, fs->wb.errors);
 	put_u(&sb, FOFS_ST_FSYNC_US_SUM, fs->wb.fsync_us_sum);
+	put_s(&sb, FOFS_ST_TRANSPORT, front->transport);
+	put_s(&sb, FOFS_ST_TRANSPORT_REASON, front->transport_why);
+	put_u(&sb, FOFS_ST_RING_REQUESTS, front->ring_requests);
 	put_fsync_buckets(&sb, fs);
 	for (int r = 0; r < CLP_NR_RESULTS; r++)
 		if (fs->clp.stats.by_result[r])
@@ -161,8 +163,7 @@ static int status_text(struct fs *fs, const char *data_path, const char *pt_why,
  * @fs: the filesystem, lock held
  * @inode: the inode asked
  * @name: the attribute name
- * @data_path: "passthrough" or "daemon", for the status
- * @pt_why: why passthrough is off, or "-"
+ * @front: what the front end adds to the status (data path, transport)
  * @text: malloc'd text, for the caller to free; NULL if @name is no view
  *
  * "user.foliofs.map" is the first page of a file's region table and
@@ -172,7 +173,7 @@ static int status_text(struct fs *fs, const char *data_path, const char *pt_why,
  * -ENOMEM.
  */
 int fs_ctl_view(struct fs *fs, struct fs_inode *inode, const char *name,
-		const char *data_path, const char *pt_why, char **text)
+		const struct fs_ctl_front *front, char **text)
 {
 	size_t mlen = strlen(FOFS_XATTR_MAP);
 	char *end;
@@ -187,6 +188,6 @@ int fs_ctl_view(struct fs *fs, struct fs_inode *inode, const char *name,
 		return S_ISREG(inode->mode) ? fsclp_map_text(fs, inode, first, text) : -ENODATA;
 	}
 	if (!strcmp(name, FOFS_XATTR_STATUS))
-		return status_text(fs, data_path, pt_why, text);
+		return status_text(fs, front, text);
 	return 0;
 }

@@ -445,8 +445,18 @@ int fs_setattr_relock(struct fs *fs, struct fs_inode *inode,
 /* ctl.c: the control attributes (user.foliofs.*) */
 int fs_ctl_set_relock(struct fs *fs, struct fs_inode *inode, const char *name,
 		      const char *value, size_t size, bool *handled);
+
+/* What only the front end knows, for the status: how requests arrive. */
+struct fs_ctl_front {
+	const char *data_path;	   /* "passthrough" or "daemon" */
+	const char *pt_why;	   /* why passthrough is off, or "-" */
+	const char *transport;	   /* "io_uring" or "classic" */
+	const char *transport_why; /* why the ring is not in use, or "-" */
+	uint64_t ring_requests;	   /* requests that came over the ring */
+};
+
 int fs_ctl_view(struct fs *fs, struct fs_inode *inode, const char *name,
-		const char *data_path, const char *pt_why, char **text);
+		const struct fs_ctl_front *front, char **text);
 
 /* meta.c: the image's records to memory and back */
 int fs_load_image(struct fs *fs);

@@ -14,6 +14,7 @@
 #define FUSE_USE_VERSION 314
 
 #include <fuse_lowlevel.h>
+#include <semaphore.h>
 #include <stdint.h>
 
 #include "fs.h"
@@ -38,9 +39,40 @@ struct fsd_pt {
 	struct { uint64_t unique; uint32_t opcode; } pending[FSD_PENDING_MAX];
 	bool offered;		/* the kernel offered FUSE_PASSTHROUGH */
 	bool killpriv_offered;	/* ... and FUSE_HANDLE_KILLPRIV_V2 */
+	bool ring_offered;	/* ... and FUSE_OVER_IO_URING */
 	enum fsd_pt_mode mode;
 	char why[160];		/* why passthrough is off */
 	bool said;		/* the data path was reported */
+};
+
+/* Transport of the requests (uring.c): /dev/fuse, or FUSE over io_uring. */
+enum fsd_ring_state {
+	FSD_RING_OFF = 0,  /* classic: not asked for, or not to be had */
+	FSD_RING_STARTING, /* asked for in INIT; queues registering */
+	FSD_RING_ON,	   /* requests arrive over the ring */
+	FSD_RING_FAILED,   /* the kernel refused it: classic */
+};
+
+struct ring_queue;
+struct fsd;
+
+/*
+ * The ring: want and why are set before serving (why also by the first
+ * failure, under lock); q, nq and evfd by the INIT hook before the queue
+ * threads start; state and requests are atomic.
+ */
+struct fsd_ring {
+	bool want;
+	_Atomic enum fsd_ring_state state;
+	char why[160];
+	struct ring_queue *q; /* the servers, RING_SERVERS per kernel queue */
+	unsigned nq;
+	int evfd;		   /* written to stop the queue threads */
+	struct fs_mutex lock;	   /* why, once serving */
+	sem_t go;		   /* posted once per server: the INIT reply is out */
+	_Atomic uint64_t requests; /* served from the ring */
+	/* the session hooks, above: note a request and hand it to libfuse */
+	void (*deliver)(struct fsd *d, void *req, size_t len);
 };
 
 /* The daemon: the core filesystem and what the front end adds to it. */
@@ -49,6 +81,7 @@ struct fsd {
 	struct fuse_session *se;	/* set before serving */
 	int devfd;			/* its /dev/fuse descriptor */
 	struct fsd_pt pt;
+	struct fsd_ring ring;
 };
 
 /*
@@ -85,6 +118,15 @@ void fsop_xattr_ops(struct fuse_lowlevel_ops *ops);
 
 /* passthrough.c */
 int pt_install(struct fsd *d, struct fuse_session *se);
+
+/* uring.c */
+void ring_configure(struct fsd *d, int want);
+void ring_patch_init(struct fsd *d, struct fk_init_out *out, bool offered);
+void ring_init_sent(struct fsd *d);
+bool ring_commit(struct fsd *d, const struct iovec *iov, int count, ssize_t *len);
+void ring_stop(struct fsd *d);
+void ring_release(struct fsd *d);
+const char *ring_describe(struct fsd *d, const char **why);
 void pt_init(struct fsd *d, struct fuse_conn_info *conn);
 void pt_report(struct fsd *d);
 void pt_open(struct fsd *d, struct fs_inode *inode, struct fuse_file_info *fi);

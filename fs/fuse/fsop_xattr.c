@@ -48,15 +48,18 @@ static void fsop_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 {
 	struct fsd *d = fsop_fsd(req);
 	bool on = d->pt.mode == FSD_PT_ON;
+	struct fs_ctl_front front = { .data_path = on ? "passthrough" : "daemon",
+				      .pt_why = on ? "-" : d->pt.why,
+				      .ring_requests = d->ring.requests };
 	struct fs_inode *inode;
 	char *value = NULL;
 	size_t len = 0;
 	int ret;
 
+	front.transport = ring_describe(d, &front.transport_why);
 	fs_lock(&d->fs);
 	inode = fs_iget(&d->fs, ino);
-	ret = inode ? fs_ctl_view(&d->fs, inode, name, on ? "passthrough" : "daemon",
-				  on ? "-" : d->pt.why, &value) : -ENOENT;
+	ret = inode ? fs_ctl_view(&d->fs, inode, name, &front, &value) : -ENOENT;
 	if (!ret && value)
 		len = strlen(value);
 	else if (!ret)

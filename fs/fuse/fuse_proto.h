@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The parts of the kernel's FUSE protocol (include/uapi/linux/fuse.h,
- * version 7.40) that passthrough.c reads and patches on the wire, declared
- * here because libfuse 3.14 does not install them and the system's
- * linux/fuse.h may predate the 7.40 fields (max_stack_depth, backing_id).
+ * version 7.42) that passthrough.c reads and patches on the wire and that
+ * uring.c speaks (FUSE over io_uring), declared here because libfuse 3.14
+ * does not install them and the system's linux/fuse.h may predate the 7.40
+ * and 7.42 fields (max_stack_depth, backing_id, the ring).
  * Layouts are the kernel's; the assertions below pin every size and every
  * offset the hooks use, so a mistake fails the build, not a mount.
  */
@@ -29,6 +30,7 @@ enum fk_opcode {
 #define FK_INIT_EXT			(1u << 30)
 /* ... flags2 (the upper 32 bits of the 64-bit flags) */
 #define FK_INIT2_PASSTHROUGH		(1u << 5)
+#define FK_INIT2_OVER_IO_URING		(1u << 9) /* FUSE_OVER_IO_URING, 1 << 41 */
 
 /* Kill-suid/sgid flags of SETATTR, WRITE and OPEN/CREATE. */
 #define FK_FATTR_FH			(1u << 6)
@@ -144,6 +146,43 @@ struct fk_backing_map {
 #define FK_DEV_IOC_BACKING_OPEN		_IOW(229, 1, struct fk_backing_map)
 #define FK_DEV_IOC_BACKING_CLOSE	_IOW(229, 2, uint32_t)
 
+/*
+ * FUSE over io_uring (7.42): each ring entry registers two buffers, this
+ * header and a payload.  A request arrives as its fuse_in_header in
+ * in_out, its first argument (the per-opcode struct) in op_in and the rest
+ * in the payload (payload_sz bytes); the reply goes back as the
+ * fuse_out_header in in_out and its arguments in the payload.
+ */
+#define FK_URING_IN_OUT_HEADER_SZ 128
+#define FK_URING_OP_IN_OUT_SZ	  128
+
+struct fk_uring_ent_in_out {
+	uint64_t flags;
+	uint64_t commit_id; /* the request's unique id, for the commit */
+	uint32_t payload_sz;
+	uint32_t padding;
+	uint64_t reserved;
+};
+
+struct fk_uring_req_header {
+	uint8_t in_out[FK_URING_IN_OUT_HEADER_SZ];
+	uint8_t op_in[FK_URING_OP_IN_OUT_SZ];
+	struct fk_uring_ent_in_out ring_ent_in_out;
+};
+
+/* The uring command (sqe->cmd_op) and its 128-byte SQE's command area. */
+enum fk_uring_cmd {
+	FK_IO_URING_CMD_REGISTER = 1,
+	FK_IO_URING_CMD_COMMIT_AND_FETCH = 2,
+};
+
+struct fk_uring_cmd_req {
+	uint64_t flags;
+	uint64_t commit_id;
+	uint16_t qid;
+	uint8_t padding[6];
+};
+
 _Static_assert(sizeof(struct fk_in_header) == 40, "fuse_in_header");
 _Static_assert(sizeof(struct fk_out_header) == 16, "fuse_out_header");
 _Static_assert(sizeof(struct fk_init_in) == 64, "fuse_init_in");
@@ -166,5 +205,13 @@ _Static_assert(offsetof(struct fk_open_out, backing_id) == 12, "fuse_open_out.ba
 _Static_assert(sizeof(struct fk_attr) == 88, "fuse_attr");
 _Static_assert(sizeof(struct fk_entry_out) == 128, "fuse_entry_out");
 _Static_assert(sizeof(struct fk_backing_map) == 16, "fuse_backing_map");
+_Static_assert(sizeof(struct fk_uring_ent_in_out) == 32, "fuse_uring_ent_in_out");
+_Static_assert(offsetof(struct fk_uring_ent_in_out, payload_sz) == 16,
+	       "fuse_uring_ent_in_out.payload_sz");
+_Static_assert(sizeof(struct fk_uring_req_header) == 288, "fuse_uring_req_header");
+_Static_assert(offsetof(struct fk_uring_req_header, ring_ent_in_out) == 256,
+	       "fuse_uring_req_header.ring_ent_in_out");
+_Static_assert(sizeof(struct fk_uring_cmd_req) == 24, "fuse_uring_cmd_req");
+_Static_assert(offsetof(struct fk_uring_cmd_req, qid) == 16, "fuse_uring_cmd_req.qid");
 
 #endif /* FOLIOFS_FUSE_PROTO_H */

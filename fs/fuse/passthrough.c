@@ -12,7 +12,8 @@
  * every libfuse, because they also negotiate FUSE_HANDLE_KILLPRIV_V2, which
  * 3.14 does not know:
  *
- *  - read hook: note the unique id of every INIT, OPEN and CREATE request
+ *  - read hook (and uring.c for requests from the ring, through
+ *    pt_note_request()): note the unique id of every INIT, OPEN and CREATE request
  *    and whether the kernel offered FUSE_PASSTHROUGH in INIT; move the
  *    kernel's kill-suid/sgid flag of OPEN, CREATE, WRITE and SETATTR into
  *    a field libfuse passes on (FSOP_FLAG_KILL_SUIDGID, FSOP_FH_KILL_SUIDGID);
@@ -20,7 +21,8 @@
  *    max_stack_depth = 1; in OPEN/CREATE replies whose file handle carries
  *    PT_FH, set FOPEN_PASSTHROUGH and the backing id.  Every reply and
  *    notification leaves through it, so it also checks that none is sent
- *    with a filesystem lock held.
+ *    with a filesystem lock held, and hands replies to requests that came
+ *    over io_uring to uring.c.
  *
  * The backing id comes from FUSE_DEV_IOC_BACKING_OPEN on the memory file,
  * once per inode while it has passthrough opens, and is closed with the
@@ -127,22 +129,26 @@ static void note_init(struct fsd_pt *pt, const uint8_t *arg, size_t len)
 		return;
 	memcpy(&in, arg, offsetof(struct fk_init_in, unused));
 	pt->offered = (in.flags & FK_INIT_EXT) && (in.flags2 & FK_INIT2_PASSTHROUGH);
+	pt->ring_offered = (in.flags & FK_INIT_EXT) && (in.flags2 & FK_INIT2_OVER_IO_URING);
 	pt->killpriv_offered = in.flags & FK_INIT_HANDLE_KILLPRIV_V2;
 }
 
-static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
+/*
+ * What the hooks must know of a request before libfuse sees it: the unique
+ * id of INIT, OPEN and CREATE (their replies get patched), and the
+ * kill-suid/sgid flags moved; for requests from /dev/fuse and the ring.
+ */
+static void pt_note_request(struct fsd *d, void *buf, size_t len)
 {
-	struct fsd *d = userdata;
-	ssize_t n = read(fd, buf, len);
 	struct fk_in_header h;
 	uint8_t *arg = (uint8_t *)buf + sizeof(h);
 
-	if (n < (ssize_t)sizeof(h))
-		return n;
+	if (len < sizeof(h))
+		return;
 	memcpy(&h, buf, sizeof(h));
 	switch (h.opcode) {
 	case FK_INIT:
-		note_init(&d->pt, arg, (size_t)n - sizeof(h));
+		note_init(&d->pt, arg, len - sizeof(h));
 		pending_add(&d->pt, h.unique, h.opcode);
 		break;
 	case FK_OPEN:
@@ -151,9 +157,26 @@ static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
 		/* fall through */
 	case FK_WRITE:
 	case FK_SETATTR:
-		move_kill_flag(arg, (size_t)n - sizeof(h), h.opcode);
+		move_kill_flag(arg, len - sizeof(h), h.opcode);
 		break;
 	}
+}
+
+/* A request from the ring (uring.c), laid out as read(2) would have. */
+static void pt_deliver(struct fsd *d, void *req, size_t len)
+{
+	struct fuse_buf fb = { .mem = req, .size = len };
+
+	pt_note_request(d, req, len);
+	fuse_session_process_buf(d->se, &fb);
+}
+
+static ssize_t pt_read(int fd, void *buf, size_t len, void *userdata)
+{
+	ssize_t n = read(fd, buf, len);
+
+	if (n > 0)
+		pt_note_request(userdata, buf, (size_t)n);
 	return n;
 }
 
@@ -198,6 +221,8 @@ static void patch_init(struct fsd *d, struct iovec *iov, int count)
 		}
 	}
 	if (at)
+		ring_patch_init(d, &out, d->pt.ring_offered);
+	if (at)
 		memcpy(at, &out, sizeof(out));
 	pt_report(d);
 }
@@ -237,27 +262,20 @@ static void patch_open(struct iovec *iov, int count, size_t at_off)
 	memcpy(at, &out, sizeof(out));
 }
 
-static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
+/* Patch the replies whose requests pending_add() noted; true for INIT. */
+static bool pt_patch_reply(struct fsd *d, struct iovec *iov, int count,
+			   const struct fk_out_header *h)
 {
-	struct fsd *d = userdata;
-	struct fk_out_header h;
-
-	/* every reply and notification leaves here: none under a fs lock */
-	fs_assert_unheld(&d->fs.lock);
-	fs_assert_unheld(&d->fs.commit_lock);
-	if (count < 1 || iov[0].iov_len < sizeof(h))
-		return writev(fd, iov, count);
-	memcpy(&h, iov[0].iov_base, sizeof(h));
-	if (!h.unique)
-		return writev(fd, iov, count);	/* a notification */
-	if (count < 2 || h.error) {
-		pending_take(&d->pt, h.unique);	/* an error reply: forget it */
-		return writev(fd, iov, count);
+	if (!h->unique)
+		return false; /* a notification */
+	if (count < 2 || h->error) {
+		pending_take(&d->pt, h->unique); /* an error reply: forget it */
+		return false;
 	}
-	switch (pending_take(&d->pt, h.unique)) {
+	switch (pending_take(&d->pt, h->unique)) {
 	case FK_INIT:
 		patch_init(d, iov, count);
-		break;
+		return true;
 	case FK_OPEN:
 		patch_open(iov, count, 0);
 		break;
@@ -265,7 +283,33 @@ static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
 		patch_open(iov, count, sizeof(struct fk_entry_out));
 		break;
 	}
-	return writev(fd, iov, count);
+	return false;
+}
+
+/*
+ * Every reply and notification leaves here: patched, then committed to
+ * the ring when its request came that way, else written to /dev/fuse.
+ */
+static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+	struct fsd *d = userdata;
+	struct fk_out_header h;
+	ssize_t n;
+	bool init;
+
+	/* none under a filesystem lock */
+	fs_assert_unheld(&d->fs.lock);
+	fs_assert_unheld(&d->fs.commit_lock);
+	if (count < 1 || iov[0].iov_len < sizeof(h))
+		return writev(fd, iov, count);
+	memcpy(&h, iov[0].iov_base, sizeof(h));
+	init = pt_patch_reply(d, iov, count, &h);
+	if (!init && ring_commit(d, iov, count, &n))
+		return n;
+	n = writev(fd, iov, count);
+	if (init && n >= 0)
+		ring_init_sent(d); /* the kernel takes REGISTER from now on */
+	return n;
 }
 
 #define NO_KERNEL_PT "the kernel does not offer FUSE passthrough (needs Linux " \
@@ -298,6 +342,7 @@ int pt_install(struct fsd *d, struct fuse_session *se)
 
 	d->devfd = fuse_session_fd(se);
 	d->se = se;
+	d->ring.deliver = pt_deliver;
 	if (!d->fs.opts.passthrough) {
 		d->pt.mode = FSD_PT_OFF;
 		snprintf(d->pt.why, sizeof(d->pt.why), "disabled by -o nopassthrough");

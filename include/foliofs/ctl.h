@@ -56,7 +56,10 @@
 	X(LOG_BATCHES, "log_batches") \
 	X(LOG_BLOCKS, "log_blocks") \
 	X(WRITEBACK_ERRORS, "writeback_errors") \
-	X(FSYNC_US_SUM, "fsync_us_sum")
+	X(FSYNC_US_SUM, "fsync_us_sum") \
+	X(TRANSPORT, "transport") \
+	X(TRANSPORT_REASON, "transport_reason") \
+	X(RING_REQUESTS, "ring_requests")
 /* clang-format on */
 
 /*

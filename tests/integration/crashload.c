@@ -54,11 +54,15 @@ static __attribute__((format(printf, 1, 2))) void note(const char *fmt, ...)
 	}
 }
 
-/* The mount went away (the daemon was killed): the run is over. */
+/*
+ * The mount went away (the daemon was killed): the run is over.  A request
+ * the kernel had put on an io_uring entry when the daemon died ends with
+ * ECANCELED (fs/fuse/dev_uring.c, a dead ring task).
+ */
 static void gone_away(const char *what)
 {
 	if (errno == ENOTCONN || errno == ECONNABORTED || errno == EIO ||
-	    errno == ENOENT || errno == EBADF) {
+	    errno == ENOENT || errno == EBADF || errno == ECANCELED) {
 		printf("%lu operations, %lu fsyncs before %s failed: %s\n",
 		       nops, nsync, what, strerror(errno));
 		exit(0);

@@ -41,6 +41,24 @@ mkfs_img() { "$MKFS" -q -f -s "${1:-512M}" "$IMG"; }
 # FOLIOFS_MODE=fallback runs a test with the daemon serving data itself.
 MODE_OPTS=()
 [ "${FOLIOFS_MODE:-}" = fallback ] && MODE_OPTS=(-o nopassthrough)
+# FOLIOFS_TRANSPORT=io_uring carries requests over io_uring (switching the
+# fuse module's enable_uring on, which the kernel needs to offer it);
+# classic, the default, reads them from /dev/fuse.
+URING_PARAM=/sys/module/fuse/parameters/enable_uring
+if [ "${FOLIOFS_TRANSPORT:-classic}" = io_uring ]; then
+	[ -e "$URING_PARAM" ] || skip "the kernel has no FUSE over io_uring (CONFIG_FUSE_IO_URING)"
+	[ "$(cat "$URING_PARAM")" = Y ] || echo 1 > "$URING_PARAM" ||
+		fail "cannot switch on $URING_PARAM"
+	MODE_OPTS+=(-o io_uring)
+else
+	MODE_OPTS+=(-o noio_uring)
+fi
+
+# status_field KEY: a field of the mount's status
+status_field() {
+	getfattr --only-values -n user.foliofs.status "$MNT" 2>/dev/null |
+		sed -n "s/^$1=//p"
+}
 
 # wait_mount PID DIR [COMMAND...]: wait until DIR answers as a mount point
 # (so its daemon has answered INIT), while daemon PID lives.  COMMAND, e.g.
@@ -61,9 +79,15 @@ wait_mount() {
 mount_img() {
 	LD_PRELOAD=${DAEMON_PRELOAD:-} "$FOLIOFS" -f "${MODE_OPTS[@]}" "$@" "$IMG" "$MNT" 2>>"$T/daemon.log" &
 	DAEMON_PID=$!
-	wait_mount "$DAEMON_PID" "$MNT" && return 0
-	cat "$T/daemon.log" >&2
-	fail "mount did not appear"
+	if ! wait_mount "$DAEMON_PID" "$MNT"; then
+		cat "$T/daemon.log" >&2
+		fail "mount did not appear"
+	fi
+	# the transport asked for is the one requests take
+	local want=classic
+	[ "${FOLIOFS_TRANSPORT:-classic}" = io_uring ] && want=io_uring
+	[ "$(status_field transport)" = "$want" ] ||
+		fail "requests do not arrive by $want: $(status_field transport_reason)"
 }
 
 # umount_img: unmount and wait for the daemon's final commit.
