@@ -7,7 +7,8 @@
 # remount and the client fault-in time of a 64 MiB mapping, and the
 # durability jobs (bench/durability.py: 4 KiB write + fsync, SQLite WAL
 # synchronous=FULL, fsync latency by file size and by number of files, host
-# page cache per resident byte, cold load against dd iflag=direct).  Writes
+# page cache per resident byte, cold load against dd iflag=direct), and the
+# request path over io_uring and /dev/fuse (bench/requestpath.sh).  Writes
 # docs/BENCHMARKS.md (ratios to tmpfs huge=always; durability to ext4) and
 # docs/benchmarks.png.
 # As root, after building: bash bench/suite.sh   (RUNTIME=5 SIZE_MB=1024)
@@ -221,6 +222,11 @@ for c in $CONFIGS; do
 	P[$c]=$(prealloc "$c")
 done
 
+# The request path: metadata jobs and directory listing on foliofs over
+# io_uring and over /dev/fuse, tmpfs huge=always and ext4 (requestpath.sh).
+BUILD=$B bash "$ROOT/bench/requestpath.sh" > "$T/requestpath.md" ||
+	echo "(bench/requestpath.sh failed)" > "$T/requestpath.md"
+
 # ---- report ----
 declare -A DLABEL=([fsync4k]="4 KiB write + fsync each, per s" [sqlite]="SQLite WAL synchronous=FULL, tx/s"
 	[lat64]="fsync latency, 64 MiB file (ms)" [lat2g]="fsync latency, $LATBIG MiB file (ms)"
@@ -295,6 +301,8 @@ value() {	# value CONFIG JOB -> the job's figure (IOPS or KiB/s)
 		fi
 	done
 	echo
+	echo
+	cat "$T/requestpath.md"
 	echo
 	echo "![ratios to tmpfs huge=always](benchmarks.png)"
 } > "$OUT/BENCHMARKS.md"
