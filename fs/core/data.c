@@ -46,18 +46,47 @@ static void loaded_del(struct fs *fs, struct fs_inode *inode)
 	fs->nloaded--;
 }
 
-/*
- * Every loaded file holds a descriptor: past @keep of them, clean closed
- * files go too (least recently used first), whatever their size, so that
- * creating many small files never runs the daemon out of descriptors.
- */
-static void trim_count(struct fs *fs, uint64_t keep)
+/* Files a trim may unload: clean, closed and not pinned. */
+static bool trim_can_unload(const struct fs_inode *i)
 {
-	for (struct fs_inode *i = fs->loaded_tail, *prev; i && fs->nloaded > keep; i = prev) {
-		prev = i->lprev;
-		if (!i->nopen && !i->pins && !i->dirty)
+	return !i->nopen && !i->pins && !i->dirty;
+}
+
+/*
+ * Unload files from the least recently used end while @over says the
+ * memory or descriptor budget is exceeded.  A file that cannot go (open,
+ * pinned, not written back) is moved to the other end, being in use, and
+ * at most *@skips of them are looked at (shared by a trim's walks): so a
+ * trim after every release costs a bounded number of steps however many
+ * dirty files are loaded (thousands just created, until the next commit),
+ * instead of walking them all each time.
+ */
+static void trim_walk(struct fs *fs, bool (*over)(const struct fs *fs, uint64_t limit),
+		      uint64_t limit, uint64_t *skips)
+{
+	struct fs_inode *i;
+
+	while ((i = fs->loaded_tail) && over(fs, limit)) {
+		if (trim_can_unload(i)) {
 			fs_data_unload(fs, i);
+			continue;
+		}
+		if (!*skips || fs->loaded == i)
+			break;
+		--*skips;
+		loaded_del(fs, i);
+		loaded_add(fs, i);
 	}
+}
+
+static bool over_count(const struct fs *fs, uint64_t keep)
+{
+	return fs->nloaded > keep;
+}
+
+static bool over_blocks(const struct fs *fs, uint64_t budget)
+{
+	return fs->space.cache_blocks > budget;
 }
 
 /**
@@ -318,6 +347,7 @@ int fs_data_load_relock(struct fs *fs, struct fs_inode *inode)
 {
 	struct load_job job;
 	int fd = -1, ret;
+	uint64_t skips;
 
 	fs_assert_held(&fs->lock);
 	for (bool tried = false;; tried = true) {
@@ -329,7 +359,8 @@ int fs_data_load_relock(struct fs *fs, struct fs_inode *inode)
 		if ((ret != -EMFILE && ret != -ENFILE) || tried)
 			break;
 		/* out of descriptors: clean closed files give theirs back */
-		trim_count(fs, fs->nloaded / 2);
+		skips = fs->nloaded;
+		trim_walk(fs, over_count, fs->nloaded / 2, &skips);
 	}
 	if (!ret)
 		ret = load_job_init(fs, inode, &job);
@@ -399,34 +430,39 @@ void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode)
 }
 
 /**
- * fs_data_trim() - give back memory of clean, closed files over the budget
+ * fs_data_trim() - give back memory and descriptors of clean, closed files
  * @fs: the filesystem, lock held
+ * @all: look at every loaded file (after a commit); else at a bounded
+ *       number of those that must stay (after each release)
  *
- * Least recently used first; a file that is open, pinned or has data not
- * yet written back stays.
+ * Least recently used first, until memory is within -o cache_size and the
+ * loaded files within the descriptor budget; a file that is open, pinned
+ * or has data not yet written back stays.
  */
-void fs_data_trim(struct fs *fs)
+void fs_data_trim(struct fs *fs, bool all)
 {
+	uint64_t skips = all ? fs->nloaded : FS_TRIM_SKIPS;
+
 	fs_assert_held(&fs->lock);
-	fs_data_trim_to(fs, fs->opts.cache_size / FOFS_BLOCK_SIZE);
+	trim_walk(fs, over_blocks, fs->opts.cache_size / FOFS_BLOCK_SIZE, &skips);
 	if (fs->opts.max_loaded)
-		trim_count(fs, fs->opts.max_loaded);
+		trim_walk(fs, over_count, fs->opts.max_loaded, &skips);
 }
 
 /**
  * fs_data_trim_to() - unload clean, closed files until memory holds @budget
  * @fs: the filesystem, lock held
  * @budget: 4 KiB blocks
+ *
+ * Looks at every loaded file if it must: what it frees decides whether a
+ * write is admitted.
  */
 void fs_data_trim_to(struct fs *fs, uint64_t budget)
 {
+	uint64_t skips = fs->nloaded;
+
 	fs_assert_held(&fs->lock);
-	for (struct fs_inode *i = fs->loaded_tail, *prev;
-	     i && fs->space.cache_blocks > budget; i = prev) {
-		prev = i->lprev;
-		if (!i->nopen && !i->pins && !i->dirty)
-			fs_data_unload(fs, i);
-	}
+	trim_walk(fs, over_blocks, budget, &skips);
 }
 
 /**

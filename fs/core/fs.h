@@ -344,7 +344,9 @@ int fs_data_load_relock(struct fs *fs, struct fs_inode *inode);
 void fs_data_unload(struct fs *fs, struct fs_inode *inode);
 void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode);
 void fs_data_use(struct fs *fs, struct fs_inode *inode);
-void fs_data_trim(struct fs *fs);
+/* Files that must stay loaded a trim after a release looks at, at most. */
+#define FS_TRIM_SKIPS 64
+void fs_data_trim(struct fs *fs, bool all);
 void fs_data_trim_to(struct fs *fs, uint64_t budget);
 void fs_data_account_unseen(struct fs *fs);
 int fs_space_check(struct fs *fs, uint64_t blocks);

@@ -442,7 +442,7 @@ void wb_finish(struct wb *wb, bool ok)
 	fs->space.committed_used = img_sb(fs->img)->s_used_blocks;
 	fs->space.committed_meta = img_sb(fs->img)->s_meta_blocks;
 	fs->meta_cseq = wb->meta_seq;
-	fs_data_trim(fs);
+	fs_data_trim(fs, true);
 	shm_update_limit(fs);
 }
 

@@ -108,6 +108,7 @@ void fsop_caller(fuse_req_t req, struct fs_caller *c);
 void fsop_caller_groups(fuse_req_t req, const struct fs_inode *inode,
 			struct fs_caller *c);
 void fsop_entry(struct fs *fs, struct fs_inode *inode, struct fuse_entry_param *e);
+void fsop_negative_entry(struct fuse_entry_param *e);
 void fsop_inval_attr(fuse_req_t req, uint64_t ino);
 
 /* FUSE operation families */

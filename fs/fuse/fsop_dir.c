@@ -78,6 +78,16 @@ static void fsop_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fsop_entry(fs, d->inode, &e);
 	}
 	fs_unlock(fs);
+	if (ret == -ENOENT) {
+		/*
+		 * A negative entry the kernel may cache: every name change goes
+		 * through it, so it drops the entry when the name appears, and
+		 * open(O_CREAT) after a failed stat (fio, make, shells) costs no
+		 * second LOOKUP.
+		 */
+		fsop_negative_entry(&e);
+		ret = 0;
+	}
 out_reply:
 	reply_entry_or_err(req, ret, &e);
 }

@@ -97,7 +97,7 @@ static void fsop_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 		pt_release(d, inode, fi);
 		inode->nopen--;
 		fs_inode_put_check(&d->fs, inode);
-		fs_data_trim(&d->fs);
+		fs_data_trim(&d->fs, false);
 	}
 	fs_unlock(&d->fs);
 	fuse_reply_err(req, 0);
@@ -157,13 +157,6 @@ static void fsop_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		fuse_reply_err(req, -ret);
 	else
 		fuse_reply_write(req, done);
-}
-
-static void fsop_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, 0);
 }
 
 static void fsop_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -233,7 +226,12 @@ void fsop_file_ops(struct fuse_lowlevel_ops *ops)
 	ops->release = fsop_release;
 	ops->read = fsop_read;
 	ops->write = fsop_write;
-	ops->flush = fsop_flush;
+	/*
+	 * No flush: close(2) has nothing to tell the daemon (data reaches it
+	 * by write or passthrough, locks stay in the kernel), and the ENOSYS
+	 * libfuse answers makes the kernel stop sending FLUSH at all, which
+	 * saves a round trip on every close (a fifth of a create's).
+	 */
 	ops->fsync = fsop_fsync;
 	ops->fallocate = fsop_fallocate;
 	ops->lseek = fsop_lseek;

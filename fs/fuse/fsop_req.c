@@ -73,6 +73,16 @@ void fsop_entry(struct fs *fs, struct fs_inode *inode, struct fuse_entry_param *
 }
 
 /**
+ * fsop_negative_entry() - "no such name", in a form the kernel caches
+ * @e: filled in: inode 0, with the usual entry timeout
+ */
+void fsop_negative_entry(struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->entry_timeout = TIMEOUT_SECS;
+}
+
+/**
  * fsop_inval_attr() - drop the kernel's cached attributes of @ino
  * @req: the request that changed them (not yet answered)
  * @ino: the inode

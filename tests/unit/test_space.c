@@ -5,7 +5,9 @@
  * copy-on-write reserve and the room data may take; admission stops at
  * exactly that room; under a memory cap, clean closed files are given back
  * (their data then counts as living in the image) before a write is
- * refused.
+ * refused; a trim after a release looks at a bounded number of files that
+ * must stay, however many are loaded, and a commit's trim gives back
+ * every file it may.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -103,6 +105,46 @@ static void test_mem_cap_margin(void **state)
 	assert_int_equal(fs_space_mem_cap(64ull << 20), 32ull << 20);
 }
 
+/*
+ * Hundreds of files written and closed but not yet committed: each must
+ * stay loaded.  The trim after a release looks at FS_TRIM_SKIPS of them
+ * (moving them to the recently used end), not at all of them every time;
+ * the commit's trim then gives back all but the descriptor budget.
+ */
+static void test_trim_bounded(void **state)
+{
+	const struct fs_opts o = { .huge = CLP_POLICY_ALWAYS, .max_loaded = 8 };
+	struct fs_inode *order[FS_TRIM_SKIPS + 1], *in;
+	uint64_t loaded;
+	struct fixture f;
+	char name[16];
+
+	(void)state;
+	assert_int_equal(fixture_up(&f, 64 * MIB, &o), 0);
+	fs_lock(&f.fs);
+	for (int n = 0; n < 300; n++) {
+		snprintf(name, sizeof(name), "f%d", n);
+		assert_int_equal(fixture_file(&f, name, &in), 0);
+		assert_int_equal(fixture_write(&f, in, 0, 4096, 'a'), 0);
+		in->nopen--;
+	}
+	loaded = f.fs.nloaded;
+	assert_true(loaded >= 300);
+	in = f.fs.loaded_tail;
+	for (int n = 0; n <= FS_TRIM_SKIPS; n++, in = in->lprev)
+		order[n] = in;
+	fs_data_trim(&f.fs, false);
+	assert_int_equal(f.fs.nloaded, loaded); /* all dirty: none may go */
+	assert_ptr_equal(f.fs.loaded_tail, order[FS_TRIM_SKIPS]);
+	assert_ptr_equal(f.fs.loaded, order[FS_TRIM_SKIPS - 1]);
+	fs_data_trim(&f.fs, true); /* every file looked at once, and it ends */
+	assert_int_equal(f.fs.nloaded, loaded);
+	assert_int_equal(fixture_commit(&f), 0);
+	assert_true(f.fs.nloaded <= 8);
+	fs_unlock(&f.fs);
+	fixture_down(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -110,6 +152,7 @@ int main(void)
 		cmocka_unit_test(test_memory_counts),
 		cmocka_unit_test(test_mem_cap_trims_clean_files),
 		cmocka_unit_test(test_mem_cap_margin),
+		cmocka_unit_test(test_trim_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
