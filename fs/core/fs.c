@@ -26,8 +26,8 @@ int fs_init(struct fs *fs, struct img *img, const struct fs_opts *opts)
 	memset(fs, 0, sizeof(*fs));
 	fs->img = img;
 	fs->opts = *opts;
-	fs_mutex_init(&fs->commit_lock, "commit_lock");
-	fs_mutex_init(&fs->lock, "lock");
+	fs_mutex_init(&fs->commit_lock, "commit_lock", FS_RANK_COMMIT);
+	fs_mutex_init(&fs->lock, "lock", FS_RANK_FS);
 	pthread_cond_init(&fs->wb.cond, NULL);
 	pthread_cond_init(&fs->load_cond, NULL);
 	pthread_cond_init(&fs->clp.cond, NULL);

@@ -37,6 +37,20 @@ struct fs_mutex {
 	pthread_t owner;	/* valid while held; read atomically */
 	bool held;		/* read atomically */
 	const char *name;
+	unsigned rank; /* enum fs_lock_rank */
+};
+
+/*
+ * The lock order, checked: a thread may take a lock only while every lock
+ * it holds has a lower rank (with assertions on, fs_mutex_lock() aborts
+ * otherwise, naming both).  So two locks of one rank are never nested.
+ */
+enum fs_lock_rank {
+	FS_RANK_COMMIT = 1, /* fs->commit_lock */
+	FS_RANK_FS,	    /* fs->lock */
+	FS_RANK_FRONT,	    /* front-end state, taken without fs locks */
+	FS_RANK_LEAF,	    /* nothing is taken under these */
+	FS_RANK_NR
 };
 
 struct fs_xattr {
@@ -267,7 +281,7 @@ struct fs {
 };
 
 /* lock.c: locks that know their owner, waits, time */
-void fs_mutex_init(struct fs_mutex *l, const char *name);
+void fs_mutex_init(struct fs_mutex *l, const char *name, enum fs_lock_rank rank);
 void fs_mutex_destroy(struct fs_mutex *l);
 void fs_mutex_lock(struct fs_mutex *l);
 void fs_mutex_unlock(struct fs_mutex *l);

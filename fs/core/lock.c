@@ -5,8 +5,11 @@
  * that drops and retakes fs->lock says so in its name (_relock).  With
  * assertions on (debug and sanitizer builds: meson's default b_ndebug) the
  * mutexes are error-checking, so a relock or a stray unlock aborts at the
- * spot instead of deadlocking somewhere else.  The lock order is written
- * beside struct fs: commit_lock, then lock.
+ * spot instead of deadlocking somewhere else, and every lock is checked
+ * against the order (enum fs_lock_rank, written beside struct fs:
+ * commit_lock, then lock, then the front end's): taking one out of order
+ * aborts, naming both locks, the first time it happens rather than the
+ * day two threads deadlock on it.
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -17,6 +20,8 @@
 #ifdef NDEBUG
 #define LOCK_KIND	PTHREAD_MUTEX_DEFAULT
 #define lock_ok(call)	((void)(call))
+#define order_take(l)	((void)(l))
+#define order_drop(l)	((void)(l))
 #else
 #define LOCK_KIND	PTHREAD_MUTEX_ERRORCHECK
 #define lock_ok(call)	check_call((call), #call)
@@ -27,6 +32,26 @@ static void check_call(int err, const char *what)
 		return;
 	fs_log(LOG_CRIT, "lock error %d in %s", err, what);
 	abort();
+}
+
+/* The locks this thread holds, by rank: thread-local, not shared. */
+static __thread const struct fs_mutex *held_by_rank[FS_RANK_NR];
+
+static void order_take(const struct fs_mutex *l)
+{
+	for (unsigned r = l->rank; r < FS_RANK_NR; r++) {
+		if (!held_by_rank[r])
+			continue;
+		fs_log(LOG_CRIT, "lock order broken: %s taken while holding %s", l->name,
+		       held_by_rank[r]->name);
+		abort();
+	}
+	held_by_rank[l->rank] = l;
+}
+
+static void order_drop(const struct fs_mutex *l)
+{
+	held_by_rank[l->rank] = NULL;
 }
 #endif
 
@@ -44,7 +69,7 @@ void assert_held_(bool ok, const char *lock, const char *func)
 #endif
 }
 
-void fs_mutex_init(struct fs_mutex *l, const char *name)
+void fs_mutex_init(struct fs_mutex *l, const char *name, enum fs_lock_rank rank)
 {
 	pthread_mutexattr_t a;
 
@@ -54,6 +79,7 @@ void fs_mutex_init(struct fs_mutex *l, const char *name)
 	pthread_mutexattr_destroy(&a);
 	l->held = false;
 	l->name = name;
+	l->rank = rank;
 }
 
 void fs_mutex_destroy(struct fs_mutex *l)
@@ -70,6 +96,7 @@ static void set_owner(struct fs_mutex *l, bool held)
 
 void fs_mutex_lock(struct fs_mutex *l)
 {
+	order_take(l);
 	lock_ok(pthread_mutex_lock(&l->m));
 	set_owner(l, true);
 }
@@ -78,6 +105,7 @@ void fs_mutex_unlock(struct fs_mutex *l)
 {
 	fs_assert_held(l);
 	set_owner(l, false);
+	order_drop(l);
 	lock_ok(pthread_mutex_unlock(&l->m));
 }
 

@@ -191,9 +191,11 @@ static int remount(const char *mnt, bool ro)
 		fs_log(LOG_ERR, "%s: %s", mnt, strerror(errno));
 		return 1;
 	}
+	/* the status is generated, and grows by the request that reads it
+	 * (ring_requests): room to spare, not the size asked a moment ago */
 	n = fgetxattr(fd, FOFS_XATTR_STATUS, NULL, 0);
-	status = n > 0 ? calloc(1, (size_t)n + 1) : NULL;
-	if (status && fgetxattr(fd, FOFS_XATTR_STATUS, status, (size_t)n) < 0)
+	status = n > 0 ? calloc(1, (size_t)n + 4097) : NULL;
+	if (status && fgetxattr(fd, FOFS_XATTR_STATUS, status, (size_t)n + 4096) < 0)
 		status[0] = '\0';
 	if (!status || !fofs_status_value(status, FOFS_ST_IMAGE, mode, sizeof(mode))) {
 		fs_log(LOG_ERR, "%s: not a foliofs mount", mnt);

@@ -468,7 +468,7 @@ void ring_configure(struct fsd *d, int want)
 	char v = 'N';
 	int fd;
 
-	fs_mutex_init(&d->ring.lock, "ring");
+	fs_mutex_init(&d->ring.lock, "ring", FS_RANK_FRONT);
 	sem_init(&d->ring.go, 0, 0);
 	d->ring.evfd = -1;
 	d->ring.state = FSD_RING_OFF;
@@ -507,7 +507,7 @@ static int ring_setup(struct fsd *d, size_t payload)
 		q->d = d;
 		q->qid = i / RING_SERVERS;
 		q->fd = -1;
-		fs_mutex_init(&q->lock, "ring queue");
+		fs_mutex_init(&q->lock, "ring queue", FS_RANK_LEAF);
 		ret = ring_queue_setup(q, payload);
 		if (ret)
 			return ret;
