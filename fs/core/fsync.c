@@ -346,53 +346,6 @@ static uint64_t fsync_queue(struct fs *fs, uint64_t ino)
 	return t;
 }
 
-/* The work of fs_fsync(), whose doc comment says what it does. */
-static int fsync_run(struct fs *fs, uint64_t ino)
-{
-	struct wb wb = { .fs = fs, .log = true };
-	uint64_t ticket = 0, mine = 0;
-	struct fs_inode **t = NULL;
-	size_t nt = 0;
-	int ret = -EAGAIN;
-
-	fs_assert_unheld(&fs->lock);
-	fs_assert_unheld(&fs->commit_lock);
-	if (fs->opts.ro)
-		return 0;
-	mine = fsync_queue(fs, ino);
-	fs_commit_lock(fs);
-	fs_lock(fs);
-	if (mine && fs->wb.done >= mine) { /* a batch since we queued served us */
-		fs->wb.fsync_shared++;
-		fs_unlock(fs);
-		fs_commit_unlock(fs);
-		return 0;
-	}
-	ret = mine ? -EAGAIN : want_push(fs, ino);
-	if (ret != -EAGAIN) /* (pushed now, or no memory) */
-		ret = ret ? ret : -EAGAIN;
-	if (ret != -EAGAIN)
-		goto out_unlock;
-	ticket = fsync_gather(fs, &t, &nt);
-	for (size_t i = 0; i < nt; i++)
-		if (t[i]->memfd >= 0)
-			fs_data_sync_attr(fs, t[i]);
-	if (t && fsync_can_log(fs))
-		ret = fsync_needed(fs, t, nt) ? fsync_log_relock(fs, t, nt, &wb) : 0;
-	fsync_ungather(fs, t, nt);
-	fs_unlock(fs);
-	wb_release(&wb);
-	if (ret == -EAGAIN || (ret && ret != -ENOMEM))
-		ret = fs_commit_locked(fs, false);
-	fs_lock(fs);
-	if (!ret && ticket > fs->wb.done)
-		fs->wb.done = ticket;
-out_unlock:
-	fs_unlock(fs);
-	fs_commit_unlock(fs);
-	return ret;
-}
-
 static uint64_t now_us(void)
 {
 	struct timespec ts;
@@ -430,14 +383,48 @@ static void fsync_account(struct fs *fs, uint64_t us)
  */
 int fs_fsync(struct fs *fs, uint64_t ino)
 {
-	uint64_t t0 = now_us();
-	int ret;
+	struct wb wb = { .fs = fs, .log = true };
+	uint64_t ticket = 0, mine = 0, t0 = now_us();
+	struct fs_inode **t = NULL;
+	size_t nt = 0;
+	int ret = -EAGAIN;
 
 	fs_assert_unheld(&fs->lock);
 	fs_assert_unheld(&fs->commit_lock);
-	ret = fsync_run(fs, ino);
+	if (fs->opts.ro)
+		return 0;
+	mine = fsync_queue(fs, ino);
+	fs_commit_lock(fs);
 	fs_lock(fs);
+	if (mine && fs->wb.done >= mine) { /* a batch since we queued served us */
+		fs->wb.fsync_shared++;
+		fsync_account(fs, now_us() - t0);
+		fs_unlock(fs);
+		fs_commit_unlock(fs);
+		return 0;
+	}
+	ret = mine ? -EAGAIN : want_push(fs, ino);
+	if (ret != -EAGAIN) /* (pushed now, or no memory) */
+		ret = ret ? ret : -EAGAIN;
+	if (ret != -EAGAIN)
+		goto out_unlock;
+	ticket = fsync_gather(fs, &t, &nt);
+	for (size_t i = 0; i < nt; i++)
+		if (t[i]->memfd >= 0)
+			fs_data_sync_attr(fs, t[i]);
+	if (t && fsync_can_log(fs))
+		ret = fsync_needed(fs, t, nt) ? fsync_log_relock(fs, t, nt, &wb) : 0;
+	fsync_ungather(fs, t, nt);
+	fs_unlock(fs);
+	wb_release(&wb);
+	if (ret == -EAGAIN || (ret && ret != -ENOMEM))
+		ret = fs_commit_locked(fs, false);
+	fs_lock(fs);
+	if (!ret && ticket > fs->wb.done)
+		fs->wb.done = ticket;
+out_unlock:
 	fsync_account(fs, now_us() - t0);
 	fs_unlock(fs);
+	fs_commit_unlock(fs);
 	return ret;
 }
