@@ -44,60 +44,63 @@ struct cli {
 enum { KEY_RO, KEY_RW, KEY_REMOUNT, KEY_HELP, KEY_VERSION, KEY_IO_URING, KEY_NOIO_URING };
 
 #define CLI_OPT(t, p) { t, offsetof(struct cli, p), 1 }
-static const struct fuse_opt cli_opts[] = { CLI_OPT("commit=%s", commit),
-					    CLI_OPT("huge=%s", huge),
-					    CLI_OPT("cache_size=%s", cache_size),
-					    CLI_OPT("nopassthrough", nopassthrough),
-					    FUSE_OPT_KEY("io_uring", KEY_IO_URING),
-					    FUSE_OPT_KEY("noio_uring", KEY_NOIO_URING),
-					    CLI_OPT("scan_sleep_ms=%s", scan_sleep_ms),
-					    CLI_OPT("max_ptes_none=%s", max_ptes_none),
-					    FUSE_OPT_KEY("ro", KEY_RO),
-					    FUSE_OPT_KEY("rw", KEY_RW),
-					    FUSE_OPT_KEY("remount", KEY_REMOUNT),
-					    FUSE_OPT_KEY("-h", KEY_HELP),
-					    FUSE_OPT_KEY("--help", KEY_HELP),
-					    FUSE_OPT_KEY("-V", KEY_VERSION),
-					    FUSE_OPT_KEY("--version", KEY_VERSION),
-					    FUSE_OPT_END };
+/* clang-format off */
+static const struct fuse_opt cli_opts[] = {
+	CLI_OPT("commit=%s", commit),
+	CLI_OPT("huge=%s", huge),
+	CLI_OPT("cache_size=%s", cache_size),
+	CLI_OPT("nopassthrough", nopassthrough),
+	FUSE_OPT_KEY("io_uring", KEY_IO_URING),
+	FUSE_OPT_KEY("noio_uring", KEY_NOIO_URING),
+	CLI_OPT("scan_sleep_ms=%s", scan_sleep_ms),
+	CLI_OPT("max_ptes_none=%s", max_ptes_none),
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("rw", KEY_RW),
+	FUSE_OPT_KEY("remount", KEY_REMOUNT),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_END
+};
+/* clang-format on */
 
 static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
-		"usage: %s [options] IMAGE MOUNTPOINT\n"
-		"\n"
-		"Mount the foliofs image IMAGE (made by mkfs.foliofs) on MOUNTPOINT.\n"
-		"Also usable as: mount -t fuse.foliofs IMAGE MOUNTPOINT [-o options]\n"
-		"\n"
-		"foliofs options:\n"
-		"    -o commit=SECS         write dirty data back every SECS seconds\n"
-		"                           (default 5; 0 disables periodic writeback)\n"
-		"    -o huge=POLICY         default folio policy for files: never, small,\n"
-		"                           madvise, always, auto (default always)\n"
-		"    -o cache_size=SIZE     memory kept for clean, closed files (K/M/G;\n"
-		"                           default a quarter of RAM); least recently\n"
-		"                           used files are dropped first\n"
-		"    -o nopassthrough       serve read/write/mmap from the daemon instead\n"
-		"                           of passing them through to its memory\n"
-		"    -o io_uring            carry requests over io_uring, one queue per CPU\n"
-		"                           (the default where the kernel offers it)\n"
-		"    -o noio_uring          read requests from /dev/fuse only\n"
-		"    -o scan_sleep_ms=MS    background collapser period (default 1000;\n"
-		"                           0 turns it off)\n"
-		"    -o max_ptes_none=N     empty 4 KiB pages a 2 MiB region may have and\n"
-		"                           still be collapsed in the background (0..511,\n"
-		"                           default 64); collapsing fills them with zeros\n"
-		"    -o ro                  mount read-only; the image is not written\n"
-		"\n"
-		"FUSE options:\n"
-		"    -f                     stay in the foreground\n"
-		"    -d                     debug output (implies -f)\n"
-		"    -s                     single-threaded\n"
-		"    -o allow_other         let other users access the mount\n"
-		"    -o max_idle_threads=N  idle worker threads kept (default 10)\n"
-		"    -h, --help             this text\n"
-		"    -V, --version          version\n",
-		prog);
+"usage: %s [options] IMAGE MOUNTPOINT\n"
+"\n"
+"Mount the foliofs image IMAGE (made by mkfs.foliofs) on MOUNTPOINT.\n"
+"Also usable as: mount -t fuse.foliofs IMAGE MOUNTPOINT [-o options]\n"
+"\n"
+"foliofs options:\n"
+"    -o commit=SECS         write dirty data back every SECS seconds\n"
+"                           (default 5; 0 disables periodic writeback)\n"
+"    -o huge=POLICY         default folio policy for files: never, small,\n"
+"                           madvise, always, auto (default always)\n"
+"    -o cache_size=SIZE     memory kept for clean, closed files (K/M/G;\n"
+"                           default a quarter of RAM); least recently\n"
+"                           used files are dropped first\n"
+"    -o nopassthrough       serve read/write/mmap from the daemon instead\n"
+"                           of passing them through to its memory\n"
+"    -o io_uring            carry requests over io_uring, one queue per CPU\n"
+"                           (the default where the kernel offers it)\n"
+"    -o noio_uring          read requests from /dev/fuse only\n"
+"    -o scan_sleep_ms=MS    background collapser period (default 1000;\n"
+"                           0 turns it off)\n"
+"    -o max_ptes_none=N     empty 4 KiB pages a 2 MiB region may have and\n"
+"                           still be collapsed in the background (0..511,\n"
+"                           default 64); collapsing fills them with zeros\n"
+"    -o ro                  mount read-only; the image is not written\n"
+"\n"
+"FUSE options:\n"
+"    -f                     stay in the foreground\n"
+"    -d                     debug output (implies -f)\n"
+"    -s                     single-threaded\n"
+"    -o allow_other         let other users access the mount\n"
+"    -o max_idle_threads=N  idle worker threads kept (default 10)\n"
+"    -h, --help             this text\n"
+"    -V, --version          version\n", prog);
 }
 
 static int cli_proc(void *data, const char *arg, int key, struct fuse_args *out)
