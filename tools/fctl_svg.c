@@ -238,26 +238,18 @@ static void svg_write(FILE *f, const struct svg_map *m, const char *path, uint64
 /* Render @svg into @png with whichever converter is installed. */
 static int svg_to_png(const char *svg, const char *png)
 {
-	static const char *const tools[][5] = {
-		{ "rsvg-convert", "-o", NULL, NULL, NULL },
-		{ "convert", NULL, NULL, NULL, NULL },
-	};
+	/* rsvg-convert -o PNG SVG, else ImageMagick's convert SVG PNG */
+	const char *const argv[][5] = { { "rsvg-convert", "-o", png, svg, NULL },
+					{ "convert", svg, png, NULL, NULL } };
 
 	for (size_t t = 0; t < 2; t++) {
-		const char *argv[5] = { tools[t][0] };
 		int status;
-		pid_t pid;
+		pid_t pid = fork();
 
-		if (t == 0) {
-			argv[1] = "-o", argv[2] = png, argv[3] = svg;
-		} else {
-			argv[1] = svg, argv[2] = png;
-		}
-		pid = fork();
 		if (pid < 0)
 			return -errno;
 		if (pid == 0) {
-			execvp(argv[0], (char *const *)argv);
+			execvp(argv[t][0], (char *const *)argv[t]);
 			_exit(127);
 		}
 		if (waitpid(pid, &status, 0) < 0)

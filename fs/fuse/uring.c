@@ -248,13 +248,10 @@ static unsigned ring_unsubmitted(struct ring_queue *q)
 static void ring_reply_error(struct ring_ent *e, int err)
 {
 	struct fk_out_header h = { .len = sizeof(h), .error = -err, .unique = e->commit_id };
+	struct iovec iov = { &h, sizeof(h) };
+	ssize_t n;
 
-	memcpy(e->hdr->in_out, &h, sizeof(h));
-	e->hdr->ring_ent_in_out.payload_sz = 0;
-	fs_mutex_lock(&e->q->lock);
-	e->busy = false;
-	ring_cmd_locked(e, FK_IO_URING_CMD_COMMIT_AND_FETCH);
-	fs_mutex_unlock(&e->q->lock);
+	ring_commit(e->q->d, &iov, 1, &n); /* e is busy with this id: found */
 }
 
 /*
