@@ -346,11 +346,14 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "run") || argc != 5)
 		goto usage;
 	mfd = open(argv[3], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (mfd < 0 || dfd < 0) {
+	if (mfd < 0) {
 		perror("crashload");
 		return 2;
 	}
+	/* the kill may come before this process has even started working */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		gone_away("open of its directory");
 	setvbuf(stdout, NULL, _IONBF, 0);
 	run(strtoull(argv[4], NULL, 0));
 usage:
