@@ -147,6 +147,7 @@ struct load_job {
 	uint32_t nhuge;
 	struct fofs_extent *bad;	/* extents that failed their checksum */
 	uint32_t nbad;
+	struct timespec mtime; /* the filled memfd's, as seen */
 };
 
 static void load_job_free(struct load_job *job)
@@ -243,10 +244,12 @@ out_report:
 	}
 	if (win)
 		munmap(win, CLP_REGION_SIZE);
-	fs_lock(fs);
-	fs->clp.load_collapsed += job->nhuge;
-	fs->clp.load_collapse_failed += failed;
-	fs_unlock(fs);
+	if (job->nhuge || failed) {
+		fs_lock(fs);
+		fs->clp.load_collapsed += job->nhuge;
+		fs->clp.load_collapse_failed += failed;
+		fs_unlock(fs);
+	}
 	return ret;
 }
 
@@ -262,25 +265,29 @@ static void record_huge(struct fs_inode *inode, const struct load_job *job)
 		clp_map_set(&inode->cmap, job->huge_idx[i], &r);
 }
 
-/* Fill a new memfd from the image; runs without fs->lock. */
-static int load_unlocked(struct fs *fs, struct load_job *job, int fd)
-{
-	int ret;
-
-	ret = ftruncate(fd, (off_t)job->size) < 0 ? -errno : 0;
-	if (!ret)
-		ret = load_extents(fs, job, fd);
-	img_drop_cache(fs->img);	/* what small extents' readahead left */
-	return ret;
-}
-
-/* Take the memfd's mtime as seen: filling it from the image changed nothing. */
-static void sync_attr_baseline(struct fs_inode *inode)
+/*
+ * Make the memfd and fill it from the image; runs without fs->lock, so
+ * neither the system calls nor the reads hold up other requests.  A new,
+ * empty file costs one call to make its memfd and one to see its mtime.
+ */
+static int load_unlocked(struct fs *fs, struct load_job *job, int *fd)
 {
 	struct stat st;
+	int ret;
 
-	if (fstat(inode->memfd, &st) == 0)
-		inode->mfd_mtime = st.st_mtim;
+	ret = shm_create(fs, job->ino, fd);
+	if (ret)
+		return ret;
+	if (job->size && ftruncate(*fd, (off_t)job->size) < 0)
+		ret = -errno;
+	if (!ret && job->next)
+		ret = load_extents(fs, job, *fd);
+	if (job->next)
+		img_drop_cache(fs->img); /* what small extents' readahead left */
+	/* filling it from the image changed nothing: its mtime as seen */
+	if (!ret && fstat(*fd, &st) == 0)
+		job->mtime = st.st_mtim;
+	return ret;
 }
 
 /* Copy what the load needs, so it can run without the lock. */
@@ -317,14 +324,15 @@ static int load_finish(struct fs *fs, struct fs_inode *inode, struct load_job *j
 	}
 	load_job_free(job);
 	if (ret) {
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		fs_space_cold(fs, cold_share(inode), true);
 		shm_update_limit(fs);
 		return ret;
 	}
 	inode->memfd = fd;
+	inode->mfd_mtime = job->mtime;
 	loaded_add(fs, inode);
-	sync_attr_baseline(inode);
 	fs_space_account(fs, inode);
 	return 0;
 }
@@ -346,8 +354,8 @@ static int load_finish(struct fs *fs, struct fs_inode *inode, struct load_job *j
 int fs_data_load_relock(struct fs *fs, struct fs_inode *inode)
 {
 	struct load_job job;
-	int fd = -1, ret;
 	uint64_t skips;
+	int fd, ret;
 
 	fs_assert_held(&fs->lock);
 	for (bool tried = false;; tried = true) {
@@ -355,31 +363,27 @@ int fs_data_load_relock(struct fs *fs, struct fs_inode *inode)
 			fs_cond_wait(fs, &fs->load_cond);
 		if (inode->memfd >= 0)
 			return 0;
-		ret = shm_create(fs, inode->ino, &fd);
-		if ((ret != -EMFILE && ret != -ENFILE) || tried)
-			break;
+		ret = load_job_init(fs, inode, &job);
+		if (ret)
+			return ret;
+		fs_space_cold(fs, cold_share(inode), false);
+		shm_update_limit(fs);
+		inode->loading = true;
+		inode->pins++;
+		fs_unlock(fs);
+		fd = -1;
+		ret = load_unlocked(fs, &job, &fd);
+		fs_lock(fs);
+		inode->loading = false;
+		inode->pins--;
+		pthread_cond_broadcast(&fs->load_cond);
+		if ((ret != -EMFILE && ret != -ENFILE) || tried || fd >= 0)
+			return load_finish(fs, inode, &job, fd, ret);
+		load_finish(fs, inode, &job, fd, ret);
 		/* out of descriptors: clean closed files give theirs back */
 		skips = fs->nloaded;
 		trim_walk(fs, over_count, fs->nloaded / 2, &skips);
 	}
-	if (!ret)
-		ret = load_job_init(fs, inode, &job);
-	if (ret) {
-		if (fd >= 0)
-			close(fd);
-		return ret;
-	}
-	fs_space_cold(fs, cold_share(inode), false);
-	shm_update_limit(fs);
-	inode->loading = true;
-	inode->pins++;
-	fs_unlock(fs);
-	ret = load_unlocked(fs, &job, fd);
-	fs_lock(fs);
-	inode->loading = false;
-	inode->pins--;
-	pthread_cond_broadcast(&fs->load_cond);
-	return load_finish(fs, inode, &job, fd, ret);
 }
 
 void fs_data_unload(struct fs *fs, struct fs_inode *inode)
@@ -395,8 +399,36 @@ void fs_data_unload(struct fs *fs, struct fs_inode *inode)
 	spa_release(&inode->dmap);
 	fs_bad_release(inode);
 	inode->dall = inode->dirty = false;
+	inode->pt_mapped_rw = false;
 	fs_space_cold(fs, cold_share(inode), true);
 	shm_update_limit(fs);
+}
+
+/* Take the memfd's mtime as seen: the daemon's own write changed it. */
+static void sync_attr_baseline(struct fs_inode *inode)
+{
+	struct stat st;
+
+	if (fstat(inode->memfd, &st) == 0)
+		inode->mfd_mtime = st.st_mtim;
+}
+
+/**
+ * fs_data_watch() - a passthrough writer opens: from now on the memfd may
+ * change unseen
+ * @fs: the filesystem, lock held
+ * @inode: a loaded inode
+ * @rw: the open can read too, so it can map the memfd shared and writable
+ *
+ * What the daemon wrote itself before is already in the inode; only what
+ * comes after this baseline is the clients' to fold (fs_data_sync_attr()).
+ */
+void fs_data_watch(struct fs *fs, struct fs_inode *inode, bool rw)
+{
+	fs_assert_held(&fs->lock);
+	if (!inode->pt_writers && !inode->pt_mapped_rw)
+		sync_attr_baseline(inode);
+	inode->pt_mapped_rw |= rw;
 }
 
 /**
@@ -415,7 +447,12 @@ void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode)
 	struct stat st;
 
 	fs_assert_held(&fs->lock);
-	if (inode->memfd < 0 || fstat(inode->memfd, &st) < 0)
+	/* only a passthrough writer, or a shared mapping one left behind,
+	 * changes the memfd unseen: without one there is nothing to fold,
+	 * and no system call under the lock */
+	if (inode->memfd < 0 || (!inode->pt_writers && !inode->pt_mapped_rw))
+		return;
+	if (fstat(inode->memfd, &st) < 0)
 		return;
 	if ((uint64_t)st.st_size != inode->size) {
 		inode->size = (uint64_t)st.st_size;

@@ -119,6 +119,9 @@ struct fs_inode {
 	 * passthrough); their writes are unseen, so writeback rehashes */
 	int backing_id;			/* > 0 while such opens exist */
 	uint32_t pt_opens, pt_writers;
+	/* a passthrough open could map the memfd shared and writable since
+	 * the load: its mapping may change it after the last close */
+	bool pt_mapped_rw;
 	struct timespec mfd_mtime;	/* memfd mtime last folded into mtime */
 	/* collapser: one entry per 2 MiB region; gen counts punches */
 	struct clp_map cmap;
@@ -356,6 +359,7 @@ enum clp_policy fs_inode_policy(const struct fs *fs, const struct fs_inode *inod
 /* data.c: memory files filled from the image, and given back */
 int fs_data_load_relock(struct fs *fs, struct fs_inode *inode);
 void fs_data_unload(struct fs *fs, struct fs_inode *inode);
+void fs_data_watch(struct fs *fs, struct fs_inode *inode, bool rw);
 void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode);
 void fs_data_use(struct fs *fs, struct fs_inode *inode);
 /* Files that must stay loaded a trim after a release looks at, at most. */

@@ -60,7 +60,9 @@ void shm_exit(struct fs *fs)
 
 /**
  * shm_create() - a new, empty file for one inode's data
- * @fs: the filesystem
+ * @fs: the filesystem; fs->lock not held: two or three system calls, and
+ *	on the private mount they serialize on its directory, so under the
+ *	lock every create would wait for every other
  * @ino: the foliofs inode it holds
  * @fd: the descriptor
  *
@@ -75,6 +77,7 @@ int shm_create(struct fs *fs, uint64_t ino, int *fd)
 {
 	char name[40];
 
+	fs_assert_unheld(&fs->lock);
 	snprintf(name, sizeof(name), CLP_TRACE_NAME, (unsigned long long)ino);
 	if (fs->shm.mnt < 0) {
 		*fd = memfd_create(name, MFD_CLOEXEC);

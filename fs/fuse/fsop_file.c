@@ -40,7 +40,7 @@ static int do_open(fuse_req_t req, struct fs_inode *inode, struct fuse_file_info
 	ret = fs_file_open_relock(&d->fs, inode, fi->flags & O_TRUNC, &c);
 	if (ret)
 		return ret;
-	pt_open(d, inode, fi);
+	pt_open_relock(d, inode, fi);
 	inode->nopen++;
 	fs_data_use(&d->fs, inode);
 	return 0;
@@ -90,16 +90,18 @@ static void fsop_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 {
 	struct fsd *d = fsop_fsd(req);
 	struct fs_inode *inode;
+	uint32_t id = 0;
 
 	fs_lock(&d->fs);
 	inode = fs_iget(&d->fs, ino);
 	if (inode && inode->nopen) {
-		pt_release(d, inode, fi);
+		id = pt_release(d, inode, fi);
 		inode->nopen--;
 		fs_inode_put_check(&d->fs, inode);
 		fs_data_trim(&d->fs, false);
 	}
 	fs_unlock(&d->fs);
+	pt_backing_close(d, id);
 	fuse_reply_err(req, 0);
 }
 

@@ -388,49 +388,96 @@ void pt_init(struct fsd *d, struct fuse_conn_info *conn)
 	}
 }
 
-static int backing_open(struct fsd *d, struct fs_inode *inode)
+/* Register @fd with the kernel; runs without fs->lock: a system call. */
+static int backing_open_unlocked(struct fsd *d, uint64_t ino, int fd)
 {
-	struct fk_backing_map map = { .fd = inode->memfd };
+	struct fk_backing_map map = { .fd = fd };
 	int id = ioctl(d->devfd, FK_DEV_IOC_BACKING_OPEN, &map);
 
 	if (id <= 0) {
 		int err = errno;
 
-		fs_log(LOG_ERR, "inode %llu: FUSE_DEV_IOC_BACKING_OPEN: %s; "
-			"serving it without passthrough",
-			(unsigned long long)inode->ino, strerror(err));
-		return -err;
+		fs_log(LOG_ERR,
+		       "inode %llu: FUSE_DEV_IOC_BACKING_OPEN: %s; "
+		       "serving it without passthrough",
+		       (unsigned long long)ino, strerror(err));
+		return 0;
 	}
-	inode->backing_id = id;
-	return 0;
+	return id;
 }
 
 /**
- * pt_open() - choose the data path of one open
- * @d: the daemon, fs->lock held
+ * pt_backing_close() - give a backing id back to the kernel
+ * @d: the daemon; fs->lock not held (a system call)
+ * @id: from pt_release(), or 0 for none
+ */
+void pt_backing_close(struct fsd *d, uint32_t id)
+{
+	fs_assert_unheld(&d->fs.lock);
+	if (id && ioctl(d->devfd, FK_DEV_IOC_BACKING_CLOSE, &id) < 0)
+		fs_log(LOG_ERR, "FUSE_DEV_IOC_BACKING_CLOSE %u: %s", id, strerror(errno));
+}
+
+/* May this open pass through?  The rules that do not need a backing id. */
+static bool pt_allowed(struct fsd *d, struct fs_inode *inode, bool writer)
+{
+	if (d->pt.mode != FSD_PT_ON || (inode->nopen && !inode->pt_opens))
+		return false;
+	/* Writes to set-ID files must reach the daemon, which clears the bits;
+	 * a file with damaged extents is served by it, which fails their reads. */
+	return !(writer && fs_inode_sxid(inode)) && !inode->nbad;
+}
+
+/*
+ * Give @inode a backing id, registering its memfd with fs->lock dropped
+ * (the inode pinned, so its memfd stays).  Another open may have done the
+ * same meanwhile: the first id stays, a second goes back.
+ */
+static void backing_get_relock(struct fsd *d, struct fs_inode *inode)
+{
+	int id;
+
+	inode->pins++;
+	fs_unlock(&d->fs);
+	id = backing_open_unlocked(d, inode->ino, inode->memfd);
+	fs_lock(&d->fs);
+	inode->pins--;
+	if (inode->backing_id || !id) {
+		fs_unlock(&d->fs);
+		pt_backing_close(d, (uint32_t)id);
+		fs_lock(&d->fs);
+		return;
+	}
+	inode->backing_id = id;
+}
+
+/**
+ * pt_open_relock() - choose the data path of one open
+ * @d: the daemon, fs->lock held; dropped while the kernel registers the
+ *     file's memfd, so callers re-check what they need
  * @inode: a loaded regular file
  * @fi: the open; on passthrough its fh carries the backing id
  *
  * A failed backing open falls back to serving the file; it does not fail
  * the open.
  */
-void pt_open(struct fsd *d, struct fs_inode *inode, struct fuse_file_info *fi)
+void pt_open_relock(struct fsd *d, struct fs_inode *inode, struct fuse_file_info *fi)
 {
 	bool writer = (fi->flags & O_ACCMODE) != O_RDONLY;
 
 	fs_assert_held(&d->fs.lock);
 	fi->keep_cache = 0;	/* any other open flag breaks passthrough */
 	fi->fh = 0;
-	if (d->pt.mode != FSD_PT_ON || (inode->nopen && !inode->pt_opens))
+	if (!pt_allowed(d, inode, writer))
 		return;
-	/* Writes to set-ID files must reach the daemon, which clears the bits;
-	 * a file with damaged extents is served by it, which fails their reads. */
-	if ((writer && fs_inode_sxid(inode)) || inode->nbad)
-		return;
-	if (!inode->backing_id && backing_open(d, inode))
+	if (!inode->backing_id)
+		backing_get_relock(d, inode);
+	/* what an open that went on meanwhile decided holds for this one */
+	if (!inode->backing_id || !pt_allowed(d, inode, writer))
 		return;
 	inode->pt_opens++;
 	if (writer) {
+		fs_data_watch(&d->fs, inode, (fi->flags & O_ACCMODE) == O_RDWR);
 		inode->pt_writers++;
 		fs_data_dirty(&d->fs, inode, 0, UINT64_MAX);
 	}
@@ -441,26 +488,27 @@ void pt_open(struct fsd *d, struct fs_inode *inode, struct fuse_file_info *fi)
 }
 
 /**
- * pt_release() - drop one open; close the backing id with the last one
+ * pt_release() - drop one open
  * @d: the daemon, fs->lock held
  * @inode: the inode
  * @fi: the open being released
+ *
+ * Return: the backing id the last passthrough open leaves, for the caller
+ * to give back with pt_backing_close() once the lock is dropped; or 0.
  */
-void pt_release(struct fsd *d, struct fs_inode *inode, struct fuse_file_info *fi)
+uint32_t pt_release(struct fsd *d, struct fs_inode *inode, struct fuse_file_info *fi)
 {
 	uint32_t id;
 
 	fs_assert_held(&d->fs.lock);
 	if (!(fi->fh & PT_FH) || !inode->pt_opens)
-		return;
+		return 0;
 	fs_data_sync_attr(&d->fs, inode);
 	if ((fi->fh & PT_FH_WRITER) && inode->pt_writers)
 		inode->pt_writers--;
 	if (--inode->pt_opens)
-		return;
+		return 0;
 	id = (uint32_t)inode->backing_id;
-	if (ioctl(d->devfd, FK_DEV_IOC_BACKING_CLOSE, &id) < 0)
-		fs_log(LOG_ERR, "FUSE_DEV_IOC_BACKING_CLOSE %u: %s", id,
-			strerror(errno));
 	inode->backing_id = 0;
+	return id;
 }
