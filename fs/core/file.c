@@ -90,6 +90,7 @@ int fs_file_truncate_relock(struct fs *fs, struct fs_inode *inode, uint64_t size
 		      (size > inode->size ? size : inode->size) + 1);
 	old = inode->size;
 	inode->size = size;
+	inode->size_gen++;
 	fsclp_truncate(fs, inode, old);
 	return 0;
 }
@@ -166,6 +167,15 @@ int fs_file_read_check(struct fs *fs, struct fs_inode *inode, uint64_t off,
 }
 
 /* Pages a write at [off, off + len) adds beyond the current end of file. */
+/* The memory file's size is the file's: after a change that set it there. */
+static void size_from_memfd(struct fs_inode *inode)
+{
+	struct stat st;
+
+	if (fstat(inode->memfd, &st) == 0)
+		inode->size = (uint64_t)st.st_size;
+}
+
 static uint64_t new_pages(const struct fs_inode *inode, uint64_t off, uint64_t len)
 {
 	uint64_t start = (inode->size + CLP_PAGE_SIZE - 1) & ~(CLP_PAGE_SIZE - 1);
@@ -177,21 +187,29 @@ static uint64_t new_pages(const struct fs_inode *inode, uint64_t off, uint64_t l
 }
 
 /**
- * fs_file_write() - write(2) served by the daemon
- * @fs: the filesystem, lock held
- * @inode: an open file
+ * fs_file_write_relock() - write(2) served by the daemon
+ * @fs: the filesystem, lock held; dropped while the bytes are copied into
+ *	the memory file, so a large write (up to 1 MiB a request) holds up no
+ *	other request, and writes to different files run side by side
+ * @inode: an open file (so its memory file stays while the lock is off)
  * @buf: the bytes
  * @size: how many
  * @off: where
  * @c: the writer; set-ID bits are cleared when its kill_sxid is set
  * @done: bytes written
  *
+ * The checks and the bookkeeping run under the lock, before and after the
+ * copy.  A truncate that ran meanwhile (inode->size_gen moved) may have cut
+ * the memory file after the copy: its size is then read back from it, not
+ * guessed from this write's end.
+ *
  * Return: 0; -EFBIG past the largest file size; -EIO in a damaged region
  * (kept as committed, damage.c); -ENOSPC; -errno from pwrite(2).
  */
-int fs_file_write(struct fs *fs, struct fs_inode *inode, const char *buf,
-		  size_t size, uint64_t off, const struct fs_caller *c, size_t *done)
+int fs_file_write_relock(struct fs *fs, struct fs_inode *inode, const char *buf, size_t size,
+			 uint64_t off, const struct fs_caller *c, size_t *done)
 {
+	uint32_t gen;
 	ssize_t n;
 	int ret;
 
@@ -205,12 +223,18 @@ int fs_file_write(struct fs *fs, struct fs_inode *inode, const char *buf,
 	ret = fs_space_check(fs, new_pages(inode, off, size));
 	if (ret)
 		return ret;
+	gen = inode->size_gen;
+	fs_unlock(fs);
 	n = pwrite(inode->memfd, buf, size, (off_t)off);
-	if (n < 0)
-		return -errno;
+	ret = n < 0 ? -errno : 0;
+	fs_lock(fs);
+	if (ret)
+		return ret;
 	if (c->kill_sxid)
 		fs_kill_sxid(fs, inode, FS_SXID_DATA, c);
-	if (off + (uint64_t)n > inode->size)
+	if (gen != inode->size_gen)
+		size_from_memfd(inode);
+	else if (off + (uint64_t)n > inode->size)
 		inode->size = off + (uint64_t)n;
 	fs_touch(&inode->mtime);
 	inode->ctime = inode->mtime;
@@ -270,7 +294,6 @@ static int fallocate_check(struct fs *fs, struct fs_inode *inode, int mode,
 int fs_file_fallocate(struct fs *fs, struct fs_inode *inode, int mode,
 		      uint64_t off, uint64_t len, const struct fs_caller *c)
 {
-	struct stat st;
 	int ret;
 
 	fs_assert_held(&fs->lock);
@@ -285,8 +308,7 @@ int fs_file_fallocate(struct fs *fs, struct fs_inode *inode, int mode,
 		return ret;
 	if (fs->killpriv)
 		fs_kill_sxid(fs, inode, FS_SXID_DATA, c);
-	if (fstat(inode->memfd, &st) == 0)
-		inode->size = (uint64_t)st.st_size;
+	size_from_memfd(inode);
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
 		fs_touch(&inode->mtime);
 		inode->ctime = inode->mtime;

@@ -92,6 +92,9 @@ struct fs_inode {
 	uint32_t next, capext;
 	uint64_t ext_size;		/* a file size all of ext lies inside */
 	int memfd;			/* -1 while the data is not loaded */
+	/* truncates: a served write copies with the lock dropped, and
+	 * re-reads the size if one ran meanwhile (fs_file_write_relock()) */
+	uint32_t size_gen;
 	bool loading;			/* fs_data_load_relock() reads it in */
 	uint64_t nlookup;
 	uint32_t nopen;
@@ -433,8 +436,8 @@ int fs_file_open_relock(struct fs *fs, struct fs_inode *inode, bool trunc,
 int fs_file_get(struct fs *fs, uint64_t ino, struct fs_inode **out);
 int fs_file_read_check(struct fs *fs, struct fs_inode *inode, uint64_t off,
 		       uint64_t len);
-int fs_file_write(struct fs *fs, struct fs_inode *inode, const char *buf,
-		  size_t size, uint64_t off, const struct fs_caller *c, size_t *done);
+int fs_file_write_relock(struct fs *fs, struct fs_inode *inode, const char *buf, size_t size,
+			 uint64_t off, const struct fs_caller *c, size_t *done);
 int fs_file_truncate_relock(struct fs *fs, struct fs_inode *inode, uint64_t size);
 int fs_file_fallocate(struct fs *fs, struct fs_inode *inode, int mode,
 		      uint64_t off, uint64_t len, const struct fs_caller *c);

@@ -148,7 +148,7 @@ static void fsop_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 
 		fs_data_sync_attr(fs, inode);
 		kill_caller(req, inode, (unsigned)fi->flags & FSOP_FLAG_KILL_SUIDGID, &c);
-		ret = fs_file_write(fs, inode, buf, size, (uint64_t)off, &c, &done);
+		ret = fs_file_write_relock(fs, inode, buf, size, (uint64_t)off, &c, &done);
 		killed = mode != inode->mode;
 	}
 	fs_unlock(fs);

@@ -78,7 +78,7 @@ static inline int fixture_write(struct fixture *f, struct fs_inode *inode, uint6
 	if (!buf)
 		return -1;
 	memset(buf, fill, len);
-	ret = fs_file_write(&f->fs, inode, buf, len, off, &f->root, &done);
+	ret = fs_file_write_relock(&f->fs, inode, buf, len, off, &f->root, &done);
 	free(buf);
 	return ret ? ret : done == len ? 0 : -1;
 }
