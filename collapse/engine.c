@@ -481,8 +481,9 @@ enum clp_result clp_collapse_step(struct clp_region *reg, int fd, uint64_t idx,
 						   ino);
 	/* a user waits for this one: ride out short races (pages just
 	 * written may not be on the LRU yet) before reporting EAGAIN */
-	for (int again = 0; p->explicit_req && res == CLP_SCAN_ABORTED && again < 5; again++) {
-		usleep(20000);
+	for (int again = 0;
+	     p->explicit_req && res == CLP_SCAN_ABORTED && again < CLP_EXPLICIT_RETRIES; again++) {
+		usleep(CLP_EXPLICIT_RETRY_US);
 		res = clp_collapse_region(fd, off, file_size, p, reg,
 					    trace, ino);
 	}

@@ -58,6 +58,26 @@ static int read_maps(int pid, const char *prefix, struct clp_remap_report *out,
 	return 0;
 }
 
+/*
+ * One mapping, by PMD.  EAGAIN is a short race (a page locked or off the
+ * LRU for a moment, as when the daemon's own collapser works the same
+ * region): a user waits for this answer, so it is ridden out as an
+ * explicit collapse does, before it is reported.  Returns 0 or an errno.
+ */
+static int remap_one(int pidfd, const struct iovec *iov)
+{
+	int err = 0;
+
+	for (int again = 0; again <= CLP_EXPLICIT_RETRIES; again++) {
+		if (again)
+			usleep(CLP_EXPLICIT_RETRY_US);
+		err = syscall(SYS_process_madvise, pidfd, iov, 1, MADV_COLLAPSE, 0) < 0 ? errno : 0;
+		if (err != EAGAIN)
+			break;
+	}
+	return err;
+}
+
 /**
  * clp_remap_pid() - map a running process's foliofs mappings by PMD
  * @pid: the process
@@ -94,8 +114,7 @@ int clp_remap_pid(int pid, const char *prefix,
 		struct iovec iov = { (void *)(uintptr_t)maps[i].start,
 				     maps[i].end - maps[i].start };
 
-		if (syscall(SYS_process_madvise, pidfd, &iov, 1, MADV_COLLAPSE, 0) < 0)
-			maps[i].err = errno;
+		maps[i].err = remap_one(pidfd, &iov);
 		if (maps[i].err && !first)
 			first = -maps[i].err;
 	}

@@ -172,6 +172,21 @@ static int status_text(struct fs *fs, const struct fs_ctl_front *front, char **o
  * Return: 0; -ENODATA for a bad page name or a map of a non-regular file;
  * -ENOMEM.
  */
+/**
+ * fs_ctl_is_view() - is @name one of the generated views (map, status)?
+ * @name: an attribute name
+ *
+ * Views read state across the filesystem: they are made with fs->lock
+ * exclusive, where stored attributes are read with it shared.
+ *
+ * Return: true if so.
+ */
+bool fs_ctl_is_view(const char *name)
+{
+	return !strncmp(name, FOFS_XATTR_MAP, strlen(FOFS_XATTR_MAP)) ||
+	       !strcmp(name, FOFS_XATTR_STATUS);
+}
+
 int fs_ctl_view(struct fs *fs, struct fs_inode *inode, const char *name,
 		const struct fs_ctl_front *front, char **text)
 {

@@ -414,6 +414,24 @@ static void sync_attr_baseline(struct fs_inode *inode)
 }
 
 /**
+ * fs_attr_settled() - are the daemon's size and times of @inode current?
+ * @fs: the filesystem, lock held in either mode
+ * @inode: the inode
+ *
+ * Only a passthrough writer, or a shared mapping one left behind, changes
+ * the memfd unseen.  Without one there is nothing to fold: a reader keeps
+ * fs->lock shared and makes no system call.  With one, fs_data_sync_attr()
+ * must run, with the lock exclusive.
+ *
+ * Return: true if nothing is to fold.
+ */
+bool fs_attr_settled(const struct fs *fs, const struct fs_inode *inode)
+{
+	fs_assert_locked(fs);
+	return inode->memfd < 0 || (!inode->pt_writers && !inode->pt_mapped_rw);
+}
+
+/**
  * fs_data_watch() - a passthrough writer opens: from now on the memfd may
  * change unseen
  * @fs: the filesystem, lock held
@@ -446,12 +464,10 @@ void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode)
 {
 	struct stat st;
 
-	fs_assert_held(&fs->lock);
-	/* only a passthrough writer, or a shared mapping one left behind,
-	 * changes the memfd unseen: without one there is nothing to fold,
-	 * and no system call under the lock */
-	if (inode->memfd < 0 || (!inode->pt_writers && !inode->pt_mapped_rw))
+	fs_assert_locked(fs);
+	if (fs_attr_settled(fs, inode))
 		return;
+	fs_assert_held(&fs->lock);
 	if (fstat(inode->memfd, &st) < 0)
 		return;
 	if ((uint64_t)st.st_size != inode->size) {

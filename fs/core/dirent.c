@@ -51,6 +51,7 @@ struct fs_dirent *fs_dlookup(struct fs *fs, struct fs_inode *dir,
 	size_t len = strlen(name);
 	struct fs_dirent *d;
 
+	fs_assert_locked(fs);
 	for (d = fs->dtab[dhash(fs, dir->ino, name, len)]; d; d = d->hnext)
 		if (d->dir == dir && d->len == len && !memcmp(d->name, name, len))
 			return d;
@@ -150,7 +151,7 @@ int fs_get_dir(struct fs *fs, uint64_t ino, struct fs_inode **out)
 {
 	struct fs_inode *dir = fs_iget(fs, ino);
 
-	fs_assert_held(&fs->lock);
+	fs_assert_locked(fs);
 	if (!dir || !dir->nlink)
 		return -ENOENT;
 	if (!S_ISDIR(dir->mode))

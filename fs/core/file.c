@@ -29,7 +29,7 @@ int fs_file_get(struct fs *fs, uint64_t ino, struct fs_inode **out)
 {
 	struct fs_inode *inode = fs_iget(fs, ino);
 
-	fs_assert_held(&fs->lock);
+	fs_assert_locked(fs);
 	if (!inode || inode->memfd < 0)
 		return -EBADF;
 	*out = inode;
@@ -130,17 +130,34 @@ int fs_file_open_relock(struct fs *fs, struct fs_inode *inode, bool trunc,
 	return 0;
 }
 
-/* relatime: update atime if it is older than mtime/ctime or a day old. */
-static void read_atime(struct fs *fs, struct fs_inode *inode)
+/**
+ * fs_file_atime_due() - would a read now update @inode's atime?
+ * @fs: the filesystem, lock held in either mode
+ * @inode: the file
+ *
+ * relatime: when the atime is older than mtime or ctime, or a day old.
+ * A read whose atime is due changes the inode, so it takes fs->lock
+ * exclusively; all others read with it shared.
+ *
+ * Return: true if due.
+ */
+bool fs_file_atime_due(const struct fs *fs, const struct fs_inode *inode)
 {
 	struct timespec now;
 
+	fs_assert_locked(fs);
 	fs_touch(&now);
-	if (inode->atime.tv_sec > inode->mtime.tv_sec &&
-	    inode->atime.tv_sec > inode->ctime.tv_sec &&
-	    now.tv_sec - inode->atime.tv_sec < RELATIME_SECS)
+	return inode->atime.tv_sec <= inode->mtime.tv_sec ||
+	       inode->atime.tv_sec <= inode->ctime.tv_sec ||
+	       now.tv_sec - inode->atime.tv_sec >= RELATIME_SECS;
+}
+
+static void read_atime(struct fs *fs, struct fs_inode *inode)
+{
+	if (!fs_file_atime_due(fs, inode))
 		return;
-	inode->atime = now;
+	fs_assert_held(&fs->lock);
+	fs_touch(&inode->atime);
 	fs_meta_dirty(fs, inode);
 }
 
@@ -159,14 +176,13 @@ static void read_atime(struct fs *fs, struct fs_inode *inode)
 int fs_file_read_check(struct fs *fs, struct fs_inode *inode, uint64_t off,
 		       uint64_t len)
 {
-	fs_assert_held(&fs->lock);
+	fs_assert_locked(fs);
 	if (fs_bad_overlaps(inode->bad, inode->nbad, off, off + len, false))
 		return -EIO;
 	read_atime(fs, inode);
 	return 0;
 }
 
-/* Pages a write at [off, off + len) adds beyond the current end of file. */
 /* The memory file's size is the file's: after a change that set it there. */
 static void size_from_memfd(struct fs_inode *inode)
 {
@@ -176,6 +192,7 @@ static void size_from_memfd(struct fs_inode *inode)
 		inode->size = (uint64_t)st.st_size;
 }
 
+/* Pages a write at [off, off + len) adds beyond the current end of file. */
 static uint64_t new_pages(const struct fs_inode *inode, uint64_t off, uint64_t len)
 {
 	uint64_t start = (inode->size + CLP_PAGE_SIZE - 1) & ~(CLP_PAGE_SIZE - 1);

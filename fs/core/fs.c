@@ -27,7 +27,7 @@ int fs_init(struct fs *fs, struct img *img, const struct fs_opts *opts)
 	fs->img = img;
 	fs->opts = *opts;
 	fs_mutex_init(&fs->commit_lock, "commit_lock", FS_RANK_COMMIT);
-	fs_mutex_init(&fs->lock, "lock", FS_RANK_FS);
+	fs_rwlock_init(&fs->lock, "lock", FS_RANK_FS);
 	pthread_cond_init(&fs->wb.cond, NULL);
 	pthread_cond_init(&fs->load_cond, NULL);
 	pthread_cond_init(&fs->clp.cond, NULL);
@@ -64,7 +64,7 @@ void fs_destroy(struct fs *fs)
 	fs->dtab = NULL;
 	shm_exit(fs);
 	fs_unlock(fs);
-	fs_mutex_destroy(&fs->lock);
+	fs_rwlock_destroy(&fs->lock);
 	fs_mutex_destroy(&fs->commit_lock);
 	pthread_cond_destroy(&fs->wb.cond);
 	pthread_cond_destroy(&fs->load_cond);

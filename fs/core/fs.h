@@ -41,6 +41,26 @@ struct fs_mutex {
 };
 
 /*
+ * The filesystem lock (fs->lock): shared by requests that only read, or
+ * exclusive.  A shared holder changes nothing but inode->nlookup, which it
+ * increments atomically; everything else is changed only under the lock
+ * held exclusively.  Built on a mutex and a condition variable rather than
+ * pthread_rwlock_t so that an exclusive holder can wait on a condition
+ * (fs_cond_wait()) as with a mutex.  New readers queue behind a waiting
+ * writer: a stream of stats cannot starve a create or a commit.
+ */
+struct fs_rwlock {
+	pthread_mutex_t m;	  /* the fields below; held only inside lock.c */
+	pthread_cond_t free_cv;	  /* m: the readers or the writer left */
+	uint32_t readers;	  /* m */
+	uint32_t writers_waiting; /* m */
+	bool writer;		  /* m; also read atomically, for assertions */
+	pthread_t owner;	  /* the writer; valid while writer (atomic) */
+	const char *name;
+	unsigned rank; /* enum fs_lock_rank */
+};
+
+/*
  * The lock order, checked: a thread may take a lock only while every lock
  * it holds has a lower rank (with assertions on, fs_mutex_lock() aborts
  * otherwise, naming both).  So two locks of one rank are never nested.
@@ -96,7 +116,7 @@ struct fs_inode {
 	 * re-reads the size if one ran meanwhile (fs_file_write_relock()) */
 	uint32_t size_gen;
 	bool loading;			/* fs_data_load_relock() reads it in */
-	uint64_t nlookup;
+	uint64_t nlookup;		/* also raised under lock shared: fs_inode_lookup() */
 	uint32_t nopen;
 	uint32_t pins;			/* writeback or a load holds the memfd */
 	/* data not yet written back: per 2 MiB region (dirty.c), or all */
@@ -264,7 +284,7 @@ struct fs_wb {
  */
 struct fs {
 	struct fs_mutex commit_lock;	/* one commit at a time; the allocator */
-	struct fs_mutex lock;		/* all in-memory state */
+	struct fs_rwlock lock;		/* all in-memory state */
 	pthread_cond_t load_cond;	/* an inode finished loading (lock) */
 	struct img *img;		/* image I/O: commit_lock; reads: none */
 	const char *image_path;		/* set at mount */
@@ -292,8 +312,16 @@ void fs_mutex_destroy(struct fs_mutex *l);
 void fs_mutex_lock(struct fs_mutex *l);
 void fs_mutex_unlock(struct fs_mutex *l);
 bool fs_mutex_held(const struct fs_mutex *l);
+void fs_rwlock_init(struct fs_rwlock *l, const char *name, enum fs_lock_rank rank);
+void fs_rwlock_destroy(struct fs_rwlock *l);
+bool fs_rwlock_held(const struct fs_rwlock *l, bool excl);
 void fs_lock(struct fs *fs);
 void fs_unlock(struct fs *fs);
+bool fs_trylock(struct fs *fs);
+void fs_lock_shared(struct fs *fs);
+void fs_unlock_shared(struct fs *fs);
+void fs_lock_as(struct fs *fs, bool excl);
+void fs_unlock_as(struct fs *fs, bool excl);
 void fs_commit_lock(struct fs *fs);
 void fs_commit_unlock(struct fs *fs);
 void fs_cond_wait(struct fs *fs, pthread_cond_t *cond);
@@ -302,10 +330,29 @@ void fs_thread_stop(struct fs *fs, pthread_t thread, bool *stop,
 		    pthread_cond_t *cond);
 void fs_touch(struct timespec *ts);
 
-/* Abort unless this thread holds @l (a no-op without assertions). */
-#define fs_assert_held(l)	assert_held_(fs_mutex_held(l), (l)->name, __func__)
-/* Abort if this thread holds @l: before a reply, a wait on I/O. */
-#define fs_assert_unheld(l)	assert_held_(!fs_mutex_held(l), (l)->name, __func__)
+/* Is @l held by this thread: exclusively, for fs->lock (an fs_rwlock)? */
+#define fs_lock_held_(l) \
+	_Generic((l),                                                           \
+		struct fs_rwlock *: fs_rwlock_held((const void *)(l), true),    \
+		const struct fs_rwlock *: fs_rwlock_held((const void *)(l), true), \
+		struct fs_mutex *: fs_mutex_held((const void *)(l)),            \
+		const struct fs_mutex *: fs_mutex_held((const void *)(l)))
+/* ... or in any mode */
+#define fs_lock_any_(l) \
+	_Generic((l),                                                            \
+		struct fs_rwlock *: fs_rwlock_held((const void *)(l), false),    \
+		const struct fs_rwlock *: fs_rwlock_held((const void *)(l), false), \
+		struct fs_mutex *: fs_mutex_held((const void *)(l)),             \
+		const struct fs_mutex *: fs_mutex_held((const void *)(l)))
+/*
+ * Abort unless this thread holds @l (a no-op without assertions); for
+ * fs->lock, held exclusively: what a function that changes state needs.
+ */
+#define fs_assert_held(l) assert_held_(fs_lock_held_(l), (l)->name, __func__)
+/* Abort unless this thread holds fs->lock, shared or exclusive: readers. */
+#define fs_assert_locked(fs) assert_held_(fs_lock_any_(&(fs)->lock), "lock", __func__)
+/* Abort if this thread holds @l in any mode: before a reply, a wait on I/O. */
+#define fs_assert_unheld(l) assert_held_(!fs_lock_any_(l), (l)->name, __func__)
 void assert_held_(bool ok, const char *lock, const char *func);
 
 /* log.c */
@@ -362,6 +409,7 @@ enum clp_policy fs_inode_policy(const struct fs *fs, const struct fs_inode *inod
 /* data.c: memory files filled from the image, and given back */
 int fs_data_load_relock(struct fs *fs, struct fs_inode *inode);
 void fs_data_unload(struct fs *fs, struct fs_inode *inode);
+bool fs_attr_settled(const struct fs *fs, const struct fs_inode *inode);
 void fs_data_watch(struct fs *fs, struct fs_inode *inode, bool rw);
 void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode);
 void fs_data_use(struct fs *fs, struct fs_inode *inode);
@@ -378,6 +426,7 @@ int fs_data_patch_relock(struct fs *fs, struct fs_inode *inode, uint64_t off, co
 /* inode.c */
 int fs_itab_init(struct fs *fs);
 struct fs_inode *fs_iget(struct fs *fs, uint64_t ino);
+void fs_inode_lookup(struct fs *fs, struct fs_inode *inode);
 struct fs_inode *fs_inode_alloc(uint64_t ino);
 int fs_inode_insert(struct fs *fs, struct fs_inode *inode);
 void fs_inode_free(struct fs *fs, struct fs_inode *inode);
@@ -434,6 +483,7 @@ int fsclp_map_text(struct fs *fs, struct fs_inode *inode, uint64_t first, char *
 int fs_file_open_relock(struct fs *fs, struct fs_inode *inode, bool trunc,
 			const struct fs_caller *c);
 int fs_file_get(struct fs *fs, uint64_t ino, struct fs_inode **out);
+bool fs_file_atime_due(const struct fs *fs, const struct fs_inode *inode);
 int fs_file_read_check(struct fs *fs, struct fs_inode *inode, uint64_t off,
 		       uint64_t len);
 int fs_file_write_relock(struct fs *fs, struct fs_inode *inode, const char *buf, size_t size,
@@ -478,6 +528,7 @@ struct fs_ctl_front {
 	uint64_t ring_requests;	   /* requests that came over the ring */
 };
 
+bool fs_ctl_is_view(const char *name);
 int fs_ctl_view(struct fs *fs, struct fs_inode *inode, const char *name,
 		const struct fs_ctl_front *front, char **text);
 

@@ -101,10 +101,26 @@ struct fs_inode *fs_iget(struct fs *fs, uint64_t ino)
 {
 	struct fs_inode *i;
 
+	fs_assert_locked(fs);
 	for (i = fs->itab[ihash(fs, ino)]; i; i = i->hnext)
 		if (i->ino == ino)
 			return i;
 	return NULL;
+}
+
+/**
+ * fs_inode_lookup() - count one more lookup the kernel holds on @inode
+ * @fs: the filesystem, lock held in either mode
+ * @inode: the inode it was given
+ *
+ * Lookups run with fs->lock shared, side by side: the one field they
+ * change is counted atomically.  Everything that reads or lowers the count
+ * holds the lock exclusively, so sees no increment half done.
+ */
+void fs_inode_lookup(struct fs *fs, struct fs_inode *inode)
+{
+	fs_assert_locked(fs);
+	__atomic_add_fetch(&inode->nlookup, 1, __ATOMIC_RELAXED);
 }
 
 int fs_inode_insert(struct fs *fs, struct fs_inode *inode)

@@ -34,25 +34,27 @@ static void check_call(int err, const char *what)
 	abort();
 }
 
-/* The locks this thread holds, by rank: thread-local, not shared. */
-static __thread const struct fs_mutex *held_by_rank[FS_RANK_NR];
+/* The locks this thread holds, by rank (their names): thread-local. */
+static __thread const char *held_by_rank[FS_RANK_NR];
 
-static void order_take(const struct fs_mutex *l)
+static void order_take_(unsigned rank, const char *name)
 {
-	for (unsigned r = l->rank; r < FS_RANK_NR; r++) {
+	for (unsigned r = rank; r < FS_RANK_NR; r++) {
 		if (!held_by_rank[r])
 			continue;
-		fs_log(LOG_CRIT, "lock order broken: %s taken while holding %s", l->name,
-		       held_by_rank[r]->name);
+		fs_log(LOG_CRIT, "lock order broken: %s taken while holding %s", name,
+		       held_by_rank[r]);
 		abort();
 	}
-	held_by_rank[l->rank] = l;
+	held_by_rank[rank] = name;
 }
 
-static void order_drop(const struct fs_mutex *l)
+static void order_drop_(unsigned rank)
 {
-	held_by_rank[l->rank] = NULL;
+	held_by_rank[rank] = NULL;
 }
+#define order_take(l)	order_take_((l)->rank, (l)->name)
+#define order_drop(l)	order_drop_((l)->rank)
 #endif
 
 void assert_held_(bool ok, const char *lock, const char *func)
@@ -124,14 +126,143 @@ bool fs_mutex_held(const struct fs_mutex *l)
 	       pthread_equal(__atomic_load_n(&l->owner, __ATOMIC_RELAXED), pthread_self());
 }
 
+/* Shared holds of fs->lock by this thread: for assertions only. */
+static __thread unsigned shared_held;
+
+void fs_rwlock_init(struct fs_rwlock *l, const char *name, enum fs_lock_rank rank)
+{
+	pthread_mutex_init(&l->m, NULL);
+	pthread_cond_init(&l->free_cv, NULL);
+	l->readers = l->writers_waiting = 0;
+	l->writer = false;
+	l->name = name;
+	l->rank = rank;
+}
+
+void fs_rwlock_destroy(struct fs_rwlock *l)
+{
+	pthread_cond_destroy(&l->free_cv);
+	pthread_mutex_destroy(&l->m);
+}
+
+/**
+ * fs_rwlock_held() - does the calling thread hold @l?
+ * @l: the lock
+ * @excl: exclusively; else in either mode
+ *
+ * Return: true if so.
+ */
+bool fs_rwlock_held(const struct fs_rwlock *l, bool excl)
+{
+	bool mine = __atomic_load_n(&l->writer, __ATOMIC_ACQUIRE) &&
+		    pthread_equal(__atomic_load_n(&l->owner, __ATOMIC_RELAXED), pthread_self());
+
+	return mine || (!excl && shared_held);
+}
+
+/* Wait until @l is free, and take it exclusively; l->m held. */
+static void excl_take_locked(struct fs_rwlock *l)
+{
+	l->writers_waiting++;
+	while (l->writer || l->readers)
+		lock_ok(pthread_cond_wait(&l->free_cv, &l->m));
+	l->writers_waiting--;
+	__atomic_store_n(&l->owner, pthread_self(), __ATOMIC_RELAXED);
+	__atomic_store_n(&l->writer, true, __ATOMIC_RELEASE);
+}
+
+/* Give up the exclusive hold; l->m held. */
+static void excl_drop_locked(struct fs_rwlock *l)
+{
+	__atomic_store_n(&l->writer, false, __ATOMIC_RELEASE);
+	__atomic_store_n(&l->owner, (pthread_t)0, __ATOMIC_RELAXED);
+	pthread_cond_broadcast(&l->free_cv);
+}
+
 void fs_lock(struct fs *fs)
 {
-	fs_mutex_lock(&fs->lock);
+	struct fs_rwlock *l = &fs->lock;
+
+	order_take(l);
+	lock_ok(pthread_mutex_lock(&l->m));
+	excl_take_locked(l);
+	pthread_mutex_unlock(&l->m);
 }
 
 void fs_unlock(struct fs *fs)
 {
-	fs_mutex_unlock(&fs->lock);
+	struct fs_rwlock *l = &fs->lock;
+
+	fs_assert_held(l);
+	order_drop(l);
+	lock_ok(pthread_mutex_lock(&l->m));
+	excl_drop_locked(l);
+	pthread_mutex_unlock(&l->m);
+}
+
+/**
+ * fs_trylock() - take fs->lock exclusively if it is free now
+ * @fs: the filesystem
+ *
+ * Return: true if taken (release with fs_unlock()).
+ */
+bool fs_trylock(struct fs *fs)
+{
+	struct fs_rwlock *l = &fs->lock;
+	bool free_now;
+
+	lock_ok(pthread_mutex_lock(&l->m));
+	free_now = !l->writer && !l->readers;
+	if (free_now) {
+		order_take(l);
+		excl_take_locked(l);
+	}
+	pthread_mutex_unlock(&l->m);
+	return free_now;
+}
+
+/* Take fs->lock shared: beside other readers, behind any writer. */
+void fs_lock_shared(struct fs *fs)
+{
+	struct fs_rwlock *l = &fs->lock;
+
+	order_take(l);
+	lock_ok(pthread_mutex_lock(&l->m));
+	while (l->writer || l->writers_waiting)
+		lock_ok(pthread_cond_wait(&l->free_cv, &l->m));
+	l->readers++;
+	pthread_mutex_unlock(&l->m);
+	shared_held++;
+}
+
+void fs_unlock_shared(struct fs *fs)
+{
+	struct fs_rwlock *l = &fs->lock;
+
+	assert_held_(shared_held > 0, l->name, __func__);
+	shared_held--;
+	order_drop(l);
+	lock_ok(pthread_mutex_lock(&l->m));
+	if (!--l->readers)
+		pthread_cond_broadcast(&l->free_cv);
+	pthread_mutex_unlock(&l->m);
+}
+
+/* fs->lock exclusively (@excl) or shared, as a request decided. */
+void fs_lock_as(struct fs *fs, bool excl)
+{
+	if (excl)
+		fs_lock(fs);
+	else
+		fs_lock_shared(fs);
+}
+
+void fs_unlock_as(struct fs *fs, bool excl)
+{
+	if (excl)
+		fs_unlock(fs);
+	else
+		fs_unlock_shared(fs);
 }
 
 /* commit_lock comes first in the order: never taken under lock. */
@@ -146,31 +277,46 @@ void fs_commit_unlock(struct fs *fs)
 	fs_mutex_unlock(&fs->commit_lock);
 }
 
-/* Wait on @cond; fs->lock held, and dropped while waiting. */
+/*
+ * Wait on @cond with fs->lock held exclusively, and dropped while waiting.
+ * Whoever makes the condition true holds fs->lock exclusively, which it
+ * can take only once this thread waits on @cond (the hand-over is under
+ * l->m): no wakeup is lost.  @ms: at most that long, or 0 for no limit.
+ */
+static void cond_wait_ms(struct fs *fs, pthread_cond_t *cond, unsigned ms)
+{
+	struct fs_rwlock *l = &fs->lock;
+	struct timespec ts;
+
+	fs_assert_held(l);
+	if (ms) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += ms / 1000;
+		ts.tv_nsec += (long)(ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+	}
+	lock_ok(pthread_mutex_lock(&l->m));
+	excl_drop_locked(l);
+	if (ms)
+		pthread_cond_timedwait(cond, &l->m, &ts); /* ETIMEDOUT is fine */
+	else
+		lock_ok(pthread_cond_wait(cond, &l->m));
+	excl_take_locked(l);
+	pthread_mutex_unlock(&l->m);
+}
+
 void fs_cond_wait(struct fs *fs, pthread_cond_t *cond)
 {
-	fs_assert_held(&fs->lock);
-	set_owner(&fs->lock, false);
-	lock_ok(pthread_cond_wait(cond, &fs->lock.m));
-	set_owner(&fs->lock, true);
+	cond_wait_ms(fs, cond, 0);
 }
 
 /* As fs_cond_wait(), for at most @ms milliseconds. */
 void fs_cond_wait_ms(struct fs *fs, pthread_cond_t *cond, unsigned ms)
 {
-	struct timespec ts;
-
-	fs_assert_held(&fs->lock);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	set_owner(&fs->lock, false);
-	pthread_cond_timedwait(cond, &fs->lock.m, &ts);	/* ETIMEDOUT is fine */
-	set_owner(&fs->lock, true);
+	cond_wait_ms(fs, cond, ms ? ms : 1);
 }
 
 /* Tell a background thread to stop (*@stop, under fs->lock) and join it. */

@@ -112,7 +112,7 @@ int fs_xattr_get(struct fs *fs, struct fs_inode *inode, const char *name,
 {
 	struct fs_xattr **pp = xattr_find(inode, name);
 
-	fs_assert_held(&fs->lock);
+	fs_assert_locked(fs);
 	if (!pp)
 		return -ENODATA;
 	*len = (*pp)->value_len;
@@ -136,7 +136,7 @@ int fs_xattr_list(struct fs *fs, struct fs_inode *inode, char **names, size_t *l
 {
 	size_t n = 0;
 
-	fs_assert_held(&fs->lock);
+	fs_assert_locked(fs);
 	*names = NULL;
 	for (struct fs_xattr *x = inode->xattrs; x; x = x->next)
 		n += x->name_len + 1u;

@@ -19,18 +19,26 @@ static void fsop_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 	struct fs *fs = fsop_fs(req);
 	struct fs_inode *inode;
 	struct stat st;
+	bool excl;
 	int ret;
 
 	(void)fi;
-	fs_lock(fs);
+	excl = false;
+again:
+	fs_lock_as(fs, excl);
 	inode = fs_iget(fs, ino);
+	if (inode && !excl && !fs_attr_settled(fs, inode)) {
+		fs_unlock_as(fs, excl);
+		excl = true; /* a passthrough writer's changes to fold */
+		goto again;
+	}
 	ret = -ENOENT;
 	if (inode) {
 		fs_data_sync_attr(fs, inode);
 		fs_stat(inode, &st);
 		ret = 0;
 	}
-	fs_unlock(fs);
+	fs_unlock_as(fs, excl);
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else

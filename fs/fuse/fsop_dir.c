@@ -43,7 +43,7 @@ static int lookup_handle(struct fs *fs, fuse_ino_t ino, bool dotdot,
 			goto out_unlock;
 		if (dotdot)
 			inode = inode->parent;
-		inode->nlookup++;
+		fs_inode_lookup(fs, inode);
 		fsop_entry(fs, inode, e);
 		ret = 0;
 	}
@@ -58,6 +58,7 @@ static void fsop_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	struct fs_inode *dir;
 	struct fs_dirent *d;
+	bool excl;
 	int ret;
 
 	if (!strcmp(name, ".") || !strcmp(name, "..")) {
@@ -67,17 +68,24 @@ static void fsop_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	ret = fs_check_name(name);
 	if (ret)
 		goto out_reply;
-	fs_lock(fs);
+	excl = false;
+again:
+	fs_lock_as(fs, excl);
 	ret = fs_get_dir(fs, parent, &dir);
 	if (!ret) {
 		d = fs_dlookup(fs, dir, name);
 		ret = d ? 0 : -ENOENT;
 	}
+	if (!ret && !excl && !fs_attr_settled(fs, d->inode)) {
+		fs_unlock_as(fs, excl);
+		excl = true; /* a passthrough writer's changes to fold */
+		goto again;
+	}
 	if (!ret) {
-		d->inode->nlookup++;
+		fs_inode_lookup(fs, d->inode);
 		fsop_entry(fs, d->inode, &e);
 	}
-	fs_unlock(fs);
+	fs_unlock_as(fs, excl);
 	if (ret == -ENOENT) {
 		/*
 		 * A negative entry the kernel may cache: every name change goes
@@ -178,14 +186,14 @@ static void fsop_readlink(fuse_req_t req, fuse_ino_t ino)
 	char *target = NULL;
 	int ret;
 
-	fs_lock(fs);
+	fs_lock_shared(fs);
 	inode = fs_iget(fs, ino);
 	ret = !inode ? -ENOENT : !S_ISLNK(inode->mode) ? -EINVAL : 0;
 	if (!ret) {
 		target = strdup(inode->target ? inode->target : "");
 		ret = target ? 0 : -ENOMEM;
 	}
-	fs_unlock(fs);
+	fs_unlock_shared(fs);
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else
@@ -260,11 +268,11 @@ static void fsop_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 	struct fs_inode *dir;
 	int ret;
 
-	fs_lock(fs);
+	fs_lock_shared(fs);
 	ret = pass ? fs_get_dir(fs, ino, &dir) : -ENOMEM;
 	if (!ret)
 		pass->end = dir->next_cookie;
-	fs_unlock(fs);
+	fs_unlock_shared(fs);
 	if (ret) {
 		free(pass);
 		fuse_reply_err(req, -ret);
@@ -330,7 +338,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if (!dir_emit(req, buf, size, &pos, d->name, d->inode, d->cookie, plus))
 			break;
 		if (plus)
-			d->inode->nlookup++;
+			fs_inode_lookup(fs, d->inode);
 	}
 	fs_touch(&dir->atime);
 out_unlock:

@@ -111,16 +111,24 @@ static void fsop_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
 	struct fs *fs = fsop_fs(req);
 	struct fs_inode *inode;
+	bool excl;
 	int ret;
 
 	(void)fi;
-	fs_lock(fs);
+	excl = false;
+again:
+	fs_lock_as(fs, excl);
 	ret = fs_file_get(fs, ino, &inode);
+	if (!ret && !excl && fs_file_atime_due(fs, inode)) {
+		fs_unlock_as(fs, excl);
+		excl = true; /* relatime: this read stamps the atime */
+		goto again;
+	}
 	if (!ret)
 		ret = fs_file_read_check(fs, inode, (uint64_t)off, size);
 	if (!ret)
 		bv.buf[0].fd = inode->memfd;
-	fs_unlock(fs);
+	fs_unlock_as(fs, excl);
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;

@@ -52,7 +52,7 @@ void fsop_caller_groups(fuse_req_t req, const struct fs_inode *inode,
 
 /**
  * fsop_entry() - the entry a lookup, create or link replies with
- * @fs: the filesystem, lock held
+ * @fs: the filesystem, lock held; shared only if fs_attr_settled(@inode)
  * @inode: the inode, looked up once more by the caller
  * @e: filled in
  *
@@ -62,7 +62,7 @@ void fsop_caller_groups(fuse_req_t req, const struct fs_inode *inode,
  */
 void fsop_entry(struct fs *fs, struct fs_inode *inode, struct fuse_entry_param *e)
 {
-	fs_assert_held(&fs->lock);
+	fs_assert_locked(fs);
 	fs_data_sync_attr(fs, inode);
 	memset(e, 0, sizeof(*e));
 	e->ino = inode->ino;

@@ -54,17 +54,20 @@ static void fsop_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct fs_inode *inode;
 	char *value = NULL;
 	size_t len = 0;
+	bool excl;
 	int ret;
 
 	front.transport = ring_describe(d, &front.transport_why);
-	fs_lock(&d->fs);
+	/* stored attributes are read side by side; views look everywhere */
+	excl = fs_ctl_is_view(name);
+	fs_lock_as(&d->fs, excl);
 	inode = fs_iget(&d->fs, ino);
-	ret = inode ? fs_ctl_view(&d->fs, inode, name, &front, &value) : -ENOENT;
+	ret = !inode ? -ENOENT : excl ? fs_ctl_view(&d->fs, inode, name, &front, &value) : 0;
 	if (!ret && value)
 		len = strlen(value);
 	else if (!ret)
 		ret = fs_xattr_get(&d->fs, inode, name, &value, &len);
-	fs_unlock(&d->fs);
+	fs_unlock_as(&d->fs, excl);
 	reply_sized(req, ret, value, len, size);
 	free(value);
 }
@@ -77,10 +80,10 @@ static void fsop_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	size_t len = 0;
 	int ret;
 
-	fs_lock(fs);
+	fs_lock_shared(fs);
 	inode = fs_iget(fs, ino);
 	ret = inode ? fs_xattr_list(fs, inode, &names, &len) : -ENOENT;
-	fs_unlock(fs);
+	fs_unlock_shared(fs);
 	reply_sized(req, ret, names, len, size);
 	free(names);
 }

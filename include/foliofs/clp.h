@@ -29,6 +29,9 @@
  * tracepoints show it as "filename=ino-N" ("memfd:ino-N" for a memfd).
  */
 #define CLP_TRACE_NAME		"ino-%llu"
+/* A collapse a user waits for rides out EAGAIN (a short race) this often. */
+#define CLP_EXPLICIT_RETRIES  5
+#define CLP_EXPLICIT_RETRY_US 20000
 
 /* Linux 6.1's madvise(2) advice; older C libraries lack the name. */
 #ifndef MADV_COLLAPSE

@@ -106,9 +106,9 @@ static void *writer_main(void *arg)
 /* Is fs->lock free?  Another thread holds it if not: never wait for it. */
 static bool lock_free(struct fixture *f)
 {
-	if (pthread_mutex_trylock(&f->fs.lock.m))
+	if (!fs_trylock(&f->fs))
 		return false;
-	pthread_mutex_unlock(&f->fs.lock.m);
+	fs_unlock(&f->fs);
 	return true;
 }
 

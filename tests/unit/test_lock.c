@@ -1,17 +1,22 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * Unit tests for the core's locks (fs/core/lock.c): the order check.  A
+ * Unit tests for the core's locks (fs/core/lock.c).  The order check: a
  * lock may be taken only while every lock the thread holds has a lower
- * rank; taking commit_lock under lock, or nesting two locks of one rank,
- * aborts (with assertions on, as in every CI build) in a child process
- * that this test watches, while the right order works and is forgotten
- * lock by lock as they are dropped.
+ * rank; taking commit_lock under lock (in either mode), or nesting two
+ * locks of one rank (a shared fs->lock twice included), aborts (with
+ * assertions on, as in every CI build) in a child process that this test
+ * watches, while the right order works and is forgotten lock by lock as
+ * they are dropped.  And fs->lock's two modes: readers hold it together, a
+ * writer waits for them and new readers wait behind it, and a condition
+ * wait hands the exclusive hold over without losing a wakeup.
  */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -75,6 +80,27 @@ static void two_of_a_rank(void)
 	fs_mutex_lock(&b);
 }
 
+static void shared_then_commit(void)
+{
+	struct fs fs;
+
+	memset(&fs, 0, sizeof(fs));
+	fs_rwlock_init(&fs.lock, "lock", FS_RANK_FS);
+	fs_mutex_init(&fs.commit_lock, "commit_lock", FS_RANK_COMMIT);
+	fs_lock_shared(&fs);
+	fs_mutex_lock(&fs.commit_lock); /* the wrong order, in shared mode too */
+}
+
+static void shared_twice(void)
+{
+	struct fs fs;
+
+	memset(&fs, 0, sizeof(fs));
+	fs_rwlock_init(&fs.lock, "lock", FS_RANK_FS);
+	fs_lock_shared(&fs);
+	fs_lock_shared(&fs); /* would deadlock behind a waiting writer */
+}
+
 static void test_order(void **state)
 {
 	(void)state;
@@ -82,13 +108,125 @@ static void test_order(void **state)
 #ifndef NDEBUG
 	assert_int_equal(in_child(commit_under_lock), SIGABRT);
 	assert_int_equal(in_child(two_of_a_rank), SIGABRT);
+	assert_int_equal(in_child(shared_then_commit), SIGABRT);
+	assert_int_equal(in_child(shared_twice), SIGABRT);
 #endif
+}
+
+/* fs->lock's two modes, between threads; every step is in order. */
+struct rw {
+	struct fs fs;
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	int step;	/* m: how far the threads got */
+	int writer_at;	/* m: the step the writer got the lock at */
+	int reader2_at; /* m: the step the second reader got it at */
+	bool flag;	/* fs.lock: the condition of the hand-over */
+	pthread_cond_t flag_cv;
+};
+
+static void rw_mark(struct rw *t, int *at)
+{
+	pthread_mutex_lock(&t->m);
+	*at = ++t->step;
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->m);
+}
+
+static void *rw_writer(void *arg)
+{
+	struct rw *t = arg;
+
+	fs_lock(&t->fs);
+	rw_mark(t, &t->writer_at);
+	fs_unlock(&t->fs);
+	return NULL;
+}
+
+static void *rw_reader(void *arg)
+{
+	struct rw *t = arg;
+
+	fs_lock_shared(&t->fs);
+	rw_mark(t, &t->reader2_at);
+	fs_unlock_shared(&t->fs);
+	return NULL;
+}
+
+/* Give the threads time (100 ms) to get in, if they can. */
+static void rw_settle(void)
+{
+	usleep(100000);
+}
+
+static void test_shared_modes(void **state)
+{
+	struct rw t;
+	pthread_t w, r;
+
+	(void)state;
+	memset(&t, 0, sizeof(t));
+	fs_rwlock_init(&t.fs.lock, "lock", FS_RANK_FS);
+	pthread_mutex_init(&t.m, NULL);
+	pthread_cond_init(&t.cv, NULL);
+	fs_lock_shared(&t.fs);
+	/* a second reader gets in beside the first */
+	assert_int_equal(pthread_create(&r, NULL, rw_reader, &t), 0);
+	assert_int_equal(pthread_join(r, NULL), 0);
+	assert_int_equal(t.reader2_at, 1);
+	assert_false(fs_trylock(&t.fs)); /* no writer while a reader holds */
+	/* a writer waits for the reader; a new reader waits behind the writer */
+	assert_int_equal(pthread_create(&w, NULL, rw_writer, &t), 0);
+	rw_settle();
+	assert_int_equal(pthread_create(&r, NULL, rw_reader, &t), 0);
+	rw_settle();
+	assert_int_equal(t.step, 1); /* neither got in */
+	fs_unlock_shared(&t.fs);
+	assert_int_equal(pthread_join(w, NULL), 0);
+	assert_int_equal(pthread_join(r, NULL), 0);
+	assert_int_equal(t.writer_at, 2);
+	assert_int_equal(t.reader2_at, 3); /* the writer went first */
+	assert_true(fs_trylock(&t.fs));
+	fs_unlock(&t.fs);
+	fs_rwlock_destroy(&t.fs.lock);
+}
+
+static void *rw_signaller(void *arg)
+{
+	struct rw *t = arg;
+
+	fs_lock(&t->fs); /* possible only once the waiter waits */
+	t->flag = true;
+	pthread_cond_signal(&t->flag_cv);
+	fs_unlock(&t->fs);
+	return NULL;
+}
+
+static void test_cond_handover(void **state)
+{
+	struct rw t;
+	pthread_t s;
+
+	(void)state;
+	memset(&t, 0, sizeof(t));
+	fs_rwlock_init(&t.fs.lock, "lock", FS_RANK_FS);
+	pthread_cond_init(&t.flag_cv, NULL);
+	fs_lock(&t.fs);
+	assert_int_equal(pthread_create(&s, NULL, rw_signaller, &t), 0);
+	while (!t.flag)
+		fs_cond_wait(&t.fs, &t.flag_cv);
+	assert_true(fs_rwlock_held(&t.fs.lock, true)); /* exclusive again */
+	fs_unlock(&t.fs);
+	assert_int_equal(pthread_join(s, NULL), 0);
+	fs_rwlock_destroy(&t.fs.lock);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order),
+		cmocka_unit_test(test_shared_modes),
+		cmocka_unit_test(test_cond_handover),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
