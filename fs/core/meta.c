@@ -336,7 +336,9 @@ static int serialize_inode(struct img_mw *mw, const struct fs_inode *inode, uint
 
 /**
  * fs_serialize() - write every linked inode and entry into a record stream
- * @fs: the filesystem, lock held
+ * @fs: the filesystem, lock held in either mode: it only reads, so a
+ *	commit serializes with the lock shared and lookups, stats and reads
+ *	go on meanwhile (only changes wait)
  * @mw: an empty writer; sealed on success
  *
  * Inodes without links (open but unlinked) are left out: after a crash they
@@ -348,7 +350,7 @@ int fs_serialize(struct fs *fs, struct img_mw *mw)
 {
 	int ret = 0;
 
-	fs_assert_held(&fs->lock);
+	fs_assert_locked(fs);
 	for (size_t b = 0; b < fs->ibuckets && !ret; b++)
 		for (struct fs_inode *i = fs->itab[b]; i && !ret; i = i->hnext)
 			if (i->nlink || i->ino == FOFS_ROOT_INO)

@@ -366,11 +366,19 @@ static void wb_unalloc_new(struct wb *wb, struct wb_item *it)
 	it->nnew = 0;
 }
 
-/* Under fs->lock: install new extent lists, free what they replaced. */
+/*
+ * Install new extent lists, free what they replaced.  The commit lock
+ * held, and fs->lock in either mode: what changes here (the extents of
+ * pinned, so loaded, inodes; the dead extents; the allocator) is read only
+ * under the commit lock or with fs->lock exclusive, never by a reader
+ * holding it shared (a stat reads extents only of files not in memory).
+ */
 void wb_install(struct wb *wb)
 {
 	struct fs *fs = wb->fs;
 
+	fs_assert_held(&fs->commit_lock);
+	fs_assert_locked(fs);
 	for (size_t i = 0; i < wb->n; i++) {
 		struct wb_item *it = &wb->items[i];
 		struct fs_inode *inode = it->inode;
@@ -538,16 +546,18 @@ static int commit_once(struct fs *fs, bool data, bool clean)
 	fs_unlock(fs);
 	if (!ret)
 		ret = wb_write(&wb);
-	fs_lock(fs);
 	if (ret) {
+		fs_lock(fs);
 		wb_abandon(&wb);
 		goto out_unlock;
 	}
+	/* the long part, a walk of all metadata, stops no reader */
+	fs_lock_shared(fs);
 	wb_install(&wb);
 	args.next_ino = fs->next_ino;
 	seq = fs->meta_seq; /* the stream holds every change up to here */
 	ret = fs_serialize(fs, &mw);
-	fs_unlock(fs);
+	fs_unlock_shared(fs);
 	if (!ret)
 		ret = img_commit(fs->img, &mw, &args);
 	fs_lock(fs);

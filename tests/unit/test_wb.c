@@ -5,12 +5,14 @@
  * order-9 extent under "always", a full 64 KiB chunk an order-4 extent, a
  * sparse run 4 KiB extents; "never" stores 4 KiB extents only; a file's
  * own policy beats the mount's and a new file takes its directory's;
- * unchanged bytes keep their committed extent.
+ * unchanged bytes keep their committed extent.  And a commit's long walk
+ * of the metadata holds the filesystem lock shared: readers go on.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <cmocka.h>
 
 #include "core_fixture.h"
@@ -105,12 +107,82 @@ static void test_policy_resolution(void **state)
 	fixture_down(&f);
 }
 
+struct committer {
+	struct fixture *f;
+	int ret;
+	bool done; /* atomic */
+};
+
+static void *commit_main(void *arg)
+{
+	struct committer *c = arg;
+
+	c->ret = fs_commit(&c->f->fs, false);
+	__atomic_store_n(&c->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Readers of fs->lock now, besides the caller's shared hold. */
+static uint32_t other_readers(struct fixture *f)
+{
+	uint32_t n;
+
+	pthread_mutex_lock(&f->fs.lock.m);
+	n = f->fs.lock.readers;
+	pthread_mutex_unlock(&f->fs.lock.m);
+	return n - 1;
+}
+
+/*
+ * A commit of a large namespace: while it walks all metadata, a reader
+ * gets fs->lock shared beside it (seen as a second reader while the
+ * commit lock is held), where an exclusive walk would shut it out.
+ */
+static void test_commit_lets_readers_in(void **state)
+{
+	const struct fs_opts o = { .huge = CLP_POLICY_NEVER };
+	struct fixture f;
+	struct committer c = { .f = &f };
+	struct fs_inode *in;
+	unsigned beside = 0;
+	pthread_t t;
+	char name[32];
+
+	(void)state;
+	assert_int_equal(fixture_up(&f, 256 * MIB, &o), 0);
+	fs_lock(&f.fs);
+	for (int n = 0; n < 100000; n++) {
+		snprintf(name, sizeof(name), "entry-%d", n);
+		assert_int_equal(fs_make_node(&f.fs, FOFS_ROOT_INO, name, S_IFREG | 0644, 0, NULL,
+					      &f.root, &in),
+				 0);
+	}
+	fs_unlock(&f.fs);
+	for (int round = 0; round < 5 && !beside; round++) {
+		__atomic_store_n(&c.done, false, __ATOMIC_RELAXED);
+		fs_lock(&f.fs);
+		fs_meta_dirty(&f.fs, fs_iget(&f.fs, FOFS_ROOT_INO)); /* a commit to make */
+		fs_unlock(&f.fs);
+		assert_int_equal(pthread_create(&t, NULL, commit_main, &c), 0);
+		while (!__atomic_load_n(&c.done, __ATOMIC_ACQUIRE)) {
+			fs_lock_shared(&f.fs);
+			beside += other_readers(&f) > 0;
+			fs_unlock_shared(&f.fs);
+		}
+		assert_int_equal(pthread_join(t, NULL), 0);
+		assert_int_equal(c.ret, 0);
+	}
+	assert_true(beside > 0);
+	fixture_down(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chunk_orders),
 		cmocka_unit_test(test_policy_never_and_reuse),
 		cmocka_unit_test(test_policy_resolution),
+		cmocka_unit_test(test_commit_lets_readers_in),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
