@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 B=${BUILD:-$PWD/build}
 NFILES=${NFILES:-3000}
 BIGDIR=${BIGDIR:-100000}
-SCALE_FILES=${SCALE_FILES:-4000}
+SCALE_FILES=${SCALE_FILES:-6000}
 URING_PARAM=/sys/module/fuse/parameters/enable_uring
 
 T=$(mktemp -d /tmp/foliofs-rp.XXXXXX)

@@ -318,6 +318,7 @@ bool fs_rwlock_held(const struct fs_rwlock *l, bool excl);
 void fs_lock(struct fs *fs);
 void fs_unlock(struct fs *fs);
 bool fs_trylock(struct fs *fs);
+void fs_close_unlocked(struct fs *fs, int fd);
 void fs_lock_shared(struct fs *fs);
 void fs_unlock_shared(struct fs *fs);
 void fs_lock_as(struct fs *fs, bool excl);
