@@ -392,7 +392,7 @@ void fs_data_unload(struct fs *fs, struct fs_inode *inode)
 	if (inode->memfd < 0)
 		return;
 	loaded_del(fs, inode);
-	fs_close_unlocked(fs, inode->memfd);
+	close(inode->memfd);
 	inode->memfd = -1;
 	fs->space.cache_blocks -= inode->mblocks;
 	inode->mblocks = 0;

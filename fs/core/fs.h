@@ -92,8 +92,9 @@ struct fs_dirent {
 };
 
 /*
- * Every field is protected by fs->lock unless noted.  An inode stays in the
- * table while it has links, lookups, opens or pins.
+ * Every field is protected by fs->lock unless noted: changed with it
+ * exclusive, read with it in either mode.  An inode stays in the table
+ * while it has links, lookups, opens or pins.
  */
 struct fs_inode {
 	struct fs_inode *hnext;		/* inode hash chain */
@@ -276,11 +277,16 @@ struct fs_wb {
 };
 
 /*
- * The filesystem.  Lock order: commit_lock, then lock.  lock protects every
- * field below and every inode, entry and xattr unless a note says
- * otherwise; it is never held across image I/O or a collapse, so a commit
- * (commit_lock) runs beside requests and takes lock only to snapshot and
- * to install its results.  No reply is sent with either held.
+ * The filesystem.  Lock order: commit_lock, then lock (either mode), then
+ * the front end's (enum fs_lock_rank).  lock protects every field below
+ * and every inode, entry and xattr unless a note says otherwise: changed
+ * only with it exclusive, read with it in either mode; a shared holder
+ * changes nothing but inode->nlookup (atomically).  It is never held
+ * across image I/O, a served write's copy, a memory file's creation or
+ * registration, or a collapse, so a commit (commit_lock)
+ * runs beside requests: it takes lock exclusively only to snapshot and to
+ * finish, and shared to install extents and walk the metadata (readers go
+ * on).  No reply is sent with either held.
  */
 struct fs {
 	struct fs_mutex commit_lock;	/* one commit at a time; the allocator */
@@ -318,7 +324,6 @@ bool fs_rwlock_held(const struct fs_rwlock *l, bool excl);
 void fs_lock(struct fs *fs);
 void fs_unlock(struct fs *fs);
 bool fs_trylock(struct fs *fs);
-void fs_close_unlocked(struct fs *fs, int fd);
 void fs_lock_shared(struct fs *fs);
 void fs_unlock_shared(struct fs *fs);
 void fs_lock_as(struct fs *fs, bool excl);

@@ -14,7 +14,6 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <syslog.h>
-#include <unistd.h>
 
 #include "fs.h"
 
@@ -130,38 +129,6 @@ bool fs_mutex_held(const struct fs_mutex *l)
 /* Shared holds of fs->lock by this thread: for assertions only. */
 static __thread unsigned shared_held;
 
-/* Descriptors this thread closes once it drops fs->lock (thread-local). */
-#define CLOSE_LATER_MAX 32
-static __thread int close_later[CLOSE_LATER_MAX];
-static __thread unsigned nclose_later;
-
-/**
- * fs_close_unlocked() - close @fd, after fs->lock is dropped
- * @fs: the filesystem
- * @fd: a descriptor nothing uses any more
- *
- * The last close of a memory file frees its pages: for a large file the
- * kernel's work is proportional to its size, and no other request should
- * wait for that.  While this thread holds the lock the close waits for its
- * next fs_unlock(); without it (or with too many waiting) it runs now.
- */
-void fs_close_unlocked(struct fs *fs, int fd)
-{
-	if (fd < 0)
-		return;
-	if (!fs_rwlock_held(&fs->lock, true) || nclose_later == CLOSE_LATER_MAX) {
-		close(fd);
-		return;
-	}
-	close_later[nclose_later++] = fd;
-}
-
-static void close_pending(void)
-{
-	while (nclose_later)
-		close(close_later[--nclose_later]);
-}
-
 void fs_rwlock_init(struct fs_rwlock *l, const char *name, enum fs_lock_rank rank)
 {
 	pthread_mutex_init(&l->m, NULL);
@@ -231,7 +198,6 @@ void fs_unlock(struct fs *fs)
 	lock_ok(pthread_mutex_lock(&l->m));
 	excl_drop_locked(l);
 	pthread_mutex_unlock(&l->m);
-	close_pending();
 }
 
 /**

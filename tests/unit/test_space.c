@@ -145,34 +145,6 @@ static void test_trim_bounded(void **state)
 	fixture_down(&f);
 }
 
-/*
- * Giving a file's memory back frees its pages in the kernel's close, which
- * takes as long as the file is large: it runs once the lock is dropped.
- */
-static void test_unload_closes_unlocked(void **state)
-{
-	const struct fs_opts o = { .huge = CLP_POLICY_ALWAYS };
-	struct fs_inode *in;
-	struct fixture f;
-	int fd;
-
-	(void)state;
-	assert_int_equal(fixture_up(&f, 64 * MIB, &o), 0);
-	fs_lock(&f.fs);
-	assert_int_equal(fixture_file(&f, "f", &in), 0);
-	assert_int_equal(fixture_write(&f, in, 0, 8192, 'a'), 0);
-	assert_int_equal(fixture_commit(&f), 0);
-	in->nopen--;
-	fd = in->memfd;
-	fs_data_trim_to(&f.fs, 0);
-	assert_int_equal(in->memfd, -1);
-	assert_true(fcntl(fd, F_GETFD) >= 0); /* not closed under the lock */
-	fs_unlock(&f.fs);
-	assert_int_equal(fcntl(fd, F_GETFD), -1);
-	assert_int_equal(errno, EBADF);
-	fixture_down(&f);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -181,7 +153,6 @@ int main(void)
 		cmocka_unit_test(test_mem_cap_trims_clean_files),
 		cmocka_unit_test(test_mem_cap_margin),
 		cmocka_unit_test(test_trim_bounded),
-		cmocka_unit_test(test_unload_closes_unlocked),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
