@@ -337,6 +337,33 @@ static int load_finish(struct fs *fs, struct fs_inode *inode, struct load_job *j
 	return 0;
 }
 
+/*
+ * Data on disk loads whatever room the image has left for new data; but
+ * under a memory cap (the daemon's cgroup limit, less a margin) memory
+ * must hold it, after clean closed files went:
+ * if it cannot, the open fails with one clear line, not with the load's
+ * EFAULT when the private tmpfs refuses a page.
+ */
+static int load_fits(struct fs *fs, struct fs_inode *inode, uint64_t need)
+{
+	uint64_t cap = fs->opts.mem_cap / FOFS_BLOCK_SIZE, held;
+
+	if (!cap)
+		return 0;
+	held = fs->space.cache_blocks + fs->space.loading_blocks;
+	if (held + need > cap)
+		fs_data_trim_to(fs, need < cap ? cap - need : 0);
+	held = fs->space.cache_blocks + fs->space.loading_blocks;
+	if (held + need <= cap)
+		return 0;
+	fs_log(LOG_ERR,
+	       "inode %llu: %.1f MiB of data do not fit the memory cap (%.1f MiB, from "
+	       "the cgroup's memory limit; %.1f MiB in use)",
+	       (unsigned long long)inode->ino, need * (double)FOFS_BLOCK_SIZE / (1 << 20),
+	       fs->opts.mem_cap / (double)(1 << 20), held * (double)FOFS_BLOCK_SIZE / (1 << 20));
+	return -ENOMEM;
+}
+
 /**
  * fs_data_load_relock() - give an inode its memfd, filled from the image
  * @fs: the filesystem, lock held; it is dropped while the data is read, so
@@ -347,14 +374,15 @@ static int load_finish(struct fs *fs, struct fs_inode *inode, struct load_job *j
  * come back as huge pages where the kernel can provide them.  Concurrent
  * loads of one inode wait for the first.
  *
- * Return: 0; -EBADMSG if an extent fails its checksum; -ENOMEM; -EMFILE
+ * Return: 0; -EBADMSG if an extent fails its checksum; -ENOMEM, also when
+ * the data cannot fit the memory cap (the cgroup's limit); -EMFILE
  * when every descriptor is held by an open or dirty file; -errno from
  * creating the memory file or reading the image.
  */
 int fs_data_load_relock(struct fs *fs, struct fs_inode *inode)
 {
 	struct load_job job;
-	uint64_t skips;
+	uint64_t skips, on_disk;
 	int fd, ret;
 
 	fs_assert_held(&fs->lock);
@@ -366,7 +394,14 @@ int fs_data_load_relock(struct fs *fs, struct fs_inode *inode)
 		ret = load_job_init(fs, inode, &job);
 		if (ret)
 			return ret;
+		on_disk = fs_ext_blocks(inode);
+		ret = load_fits(fs, inode, on_disk);
+		if (ret) {
+			load_job_free(&job);
+			return ret;
+		}
 		fs_space_cold(fs, cold_share(inode), false);
+		fs->space.loading_blocks += on_disk;
 		shm_update_limit(fs);
 		inode->loading = true;
 		inode->pins++;
@@ -374,6 +409,7 @@ int fs_data_load_relock(struct fs *fs, struct fs_inode *inode)
 		fd = -1;
 		ret = load_unlocked(fs, &job, &fd);
 		fs_lock(fs);
+		fs->space.loading_blocks -= on_disk;
 		inode->loading = false;
 		inode->pins--;
 		pthread_cond_broadcast(&fs->load_cond);

@@ -196,6 +196,9 @@ struct fs_opts {
 struct fs_space {
 	uint64_t cache_blocks;		/* sum of mblocks over loaded inodes */
 	uint64_t cold_blocks;		/* extents of linked files not in memory */
+	/* extents of files being loaded: already on disk, so memory takes
+	 * them whatever room the image has left for new data */
+	uint64_t loading_blocks;
 	uint64_t committed_used;	/* of the last commit */
 	uint64_t committed_meta;
 	struct fofs_extent *dead;	/* extents of destroyed inodes */

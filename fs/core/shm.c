@@ -110,11 +110,13 @@ static uint64_t room_blocks(const struct fs *fs)
  *
  * Called whenever data moves between memory and image only (load, unload),
  * files die, or a commit changes the metadata size.  The size never drops
- * below what is in use, which tmpfs would refuse.
+ * below what is in use, which tmpfs would refuse, plus what loads are
+ * bringing in: data already on disk needs no room for new data, and a full
+ * image (a commit may use its reserve) must still read back.
  */
 void shm_update_limit(struct fs *fs)
 {
-	uint64_t limit;
+	uint64_t limit, floor;
 	char val[32];
 	int pfd;
 
@@ -122,8 +124,9 @@ void shm_update_limit(struct fs *fs)
 	if (fs->shm.mnt < 0)
 		return;
 	limit = room_blocks(fs);
-	if (limit <= fs->space.cache_blocks)
-		limit = fs->space.cache_blocks + 1;
+	floor = fs->space.cache_blocks + fs->space.loading_blocks;
+	if (limit <= floor)
+		limit = floor + 1;
 	if (limit == fs->shm.limit)
 		return;
 	pfd = fspick(fs->shm.mnt, "", FSPICK_EMPTY_PATH | FSPICK_CLOEXEC);

@@ -145,6 +145,84 @@ static void test_trim_bounded(void **state)
 	fixture_down(&f);
 }
 
+/*
+ * Data already on disk loads into memory however full the image is: its
+ * blocks are allocated, so the room left for new data does not bound it
+ * (a full image, remounted, read every file back with EFAULT before).
+ */
+static void test_load_past_room(void **state)
+{
+	const struct fs_opts o = { .huge = CLP_POLICY_ALWAYS };
+	struct fs_space_use u;
+	struct fs_inode *in;
+	struct fixture f;
+	uint64_t bump;
+	char c = 0;
+
+	(void)state;
+	assert_int_equal(fixture_up(&f, 64 * MIB, &o), 0);
+	if (f.fs.shm.mnt < 0) { /* plain memfds: no size to outgrow */
+		fixture_down(&f);
+		skip();
+	}
+	fs_lock(&f.fs);
+	assert_int_equal(fixture_file(&f, "a", &in), 0);
+	assert_int_equal(fixture_write(&f, in, 0, 4 * MIB, 'a'), 0);
+	assert_int_equal(fixture_commit(&f), 0);
+	in->nopen--;
+	fs_data_trim_to(&f.fs, 0);
+	assert_int_equal(in->memfd, -1);
+	/* the image fills into its reserve (here: its metadata grows), so
+	 * that even with the file's blocks counted back less room is left
+	 * than the file holds */
+	fs_space_use(&f.fs, &u);
+	bump = (u.image_room + 600) / 2; /* counted twice: meta and reserve */
+	f.fs.space.committed_meta += bump;
+	fs_space_use(&f.fs, &u);
+	assert_int_equal(u.image_room, 0);
+	assert_int_equal(fs_file_open_relock(&f.fs, in, false, &f.root), 0);
+	in->nopen++;
+	assert_int_equal(pread(in->memfd, &c, 1, 4 * MIB - 1), 1);
+	assert_int_equal(c, 'a');
+	in->nopen--;
+	f.fs.space.committed_meta -= bump;
+	fs_unlock(&f.fs);
+	fixture_down(&f);
+}
+
+/*
+ * Under a memory cap a file whose data cannot fit, even after clean closed
+ * files went, is refused at open with ENOMEM (and one log line), not
+ * half loaded; one that fits after a trim loads.
+ */
+static void test_load_past_mem_cap(void **state)
+{
+	const struct fs_opts big = { .huge = CLP_POLICY_NEVER };
+	const struct fs_opts capped = { .huge = CLP_POLICY_NEVER, .mem_cap = 256 * 4096 };
+	struct fs_inode *a, *b;
+	struct fixture f;
+
+	(void)state;
+	assert_int_equal(fixture_up(&f, 64 * MIB, &big), 0);
+	fs_lock(&f.fs);
+	assert_int_equal(fixture_file(&f, "a", &a), 0);
+	assert_int_equal(fixture_write(&f, a, 0, 300 * 4096, 'a'), 0);
+	assert_int_equal(fixture_file(&f, "b", &b), 0);
+	assert_int_equal(fixture_write(&f, b, 0, 200 * 4096, 'b'), 0);
+	assert_int_equal(fixture_commit(&f), 0);
+	a->nopen--;
+	b->nopen--;
+	fs_data_trim_to(&f.fs, 0);
+	/* the same filesystem seen by a daemon in a smaller cgroup */
+	f.fs.opts.mem_cap = capped.mem_cap;
+	assert_int_equal(fs_file_open_relock(&f.fs, a, false, &f.root), -ENOMEM);
+	assert_int_equal(a->memfd, -1);
+	assert_int_equal(fs_file_open_relock(&f.fs, b, false, &f.root), 0);
+	assert_true(b->memfd >= 0);
+	fs_unlock(&f.fs);
+	fixture_down(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -153,6 +231,8 @@ int main(void)
 		cmocka_unit_test(test_mem_cap_trims_clean_files),
 		cmocka_unit_test(test_mem_cap_margin),
 		cmocka_unit_test(test_trim_bounded),
+		cmocka_unit_test(test_load_past_room),
+		cmocka_unit_test(test_load_past_mem_cap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
