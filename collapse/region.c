@@ -166,7 +166,16 @@ enum clp_result clp_errno_result(int err)
 	}
 }
 
-static bool transient(enum clp_result r)
+/**
+ * clp_result_transient() - is @r a failure worth trying again later?
+ * @r: a result
+ *
+ * Allocation, cgroup charge and short races: the region backs off and is
+ * tried again.  Every other result stands until the region's data changes.
+ *
+ * Return: true if so.
+ */
+bool clp_result_transient(enum clp_result r)
 {
 	return r == CLP_ALLOC_FAILED || r == CLP_CGROUP_FAILED || r == CLP_FAILED ||
 	       clp_result_errno(r) == EAGAIN;
@@ -314,7 +323,7 @@ void clp_region_record(struct clp_region *r, enum clp_result res, uint64_t now_n
 	if (res == CLP_SUCCEEDED || res == CLP_PAGE_PMD_MAPPED) {
 		r->state = CLP_R_HUGE;
 		r->attempts = 0;
-	} else if (transient(res)) {
+	} else if (clp_result_transient(res)) {
 		r->state = CLP_R_FAILED;
 		if (r->attempts < 255)
 			r->attempts++;

@@ -50,6 +50,7 @@ void fsclp_punch(struct fs *fs, struct fs_inode *inode, uint64_t off, uint64_t l
 		fs->clp.stats.splits += splits_huge(inode, last, off, end);
 	clp_map_punch(&inode->cmap, off, len, inode->size);
 	inode->cmap_gen++;
+	inode->clp_quiet = 0;
 	fs_meta_dirty(fs, inode);
 }
 
@@ -69,6 +70,7 @@ void fsclp_truncate(struct fs *fs, struct fs_inode *inode, uint64_t old_size)
 		fs->clp.stats.splits++;
 	clp_map_truncate(&inode->cmap, old_size, inode->size);
 	inode->cmap_gen++;
+	inode->clp_quiet = 0;
 	fs_meta_dirty(fs, inode);
 }
 
@@ -79,6 +81,7 @@ struct clp_job {
 	int fd;
 	uint64_t size, end, ino;
 	enum clp_result first;	/* first failing region's result */
+	bool stopped;		/* the walk ended early: told to stop */
 };
 
 /*
@@ -114,9 +117,12 @@ static int collapse_walk_relock(struct fs *fs, struct fs_inode *inode,
 	int ret;
 
 	fs_assert_held(&fs->lock);
-	while (job->p.explicit_req || !fs->clp.stop) {
+	for (;;) {
 		enum clp_result res;
 
+		job->stopped = !job->p.explicit_req && fs->clp.stop;
+		if (job->stopped)
+			break;
 		fs_unlock(fs);
 		ret = clp_next_data(job->fd, off, job->end, &idx);
 		fs_lock(fs);
@@ -130,6 +136,23 @@ static int collapse_walk_relock(struct fs *fs, struct fs_inode *inode,
 		off = (idx + 1) << CLP_REGION_SHIFT;
 	}
 	return 0;
+}
+
+/*
+ * A background pass that found nothing to try again (every region huge,
+ * too sparse, a hole, keep-off: each stands until the data changes) marks
+ * the file quiet at its page count.  Until that count moves (a write, a
+ * punch, a collapse), later passes skip it: an idle mount costs its passes
+ * a stat per file, not a look at every region (sparse.sh's idle check).
+ */
+static void clp_note_quiet(struct fs_inode *inode, const struct clp_job *job, int ret)
+{
+	bool quiet = !ret && !job->p.explicit_req && !job->stopped;
+
+	for (int i = 0; i < CLP_NR_RESULTS && quiet; i++)
+		if (job->st.by_result[i] && clp_result_transient((enum clp_result)i))
+			quiet = false;
+	inode->clp_quiet = quiet ? inode->mblocks : 0;
 }
 
 /**
@@ -163,6 +186,8 @@ int fsclp_collapse_relock(struct fs *fs, struct fs_inode *inode, uint64_t off,
 		return -EINVAL;
 	if (inode->memfd < 0 && !explicit_req)
 		return 0;
+	if (!explicit_req && inode->clp_quiet && inode->clp_quiet == fs_mem_blocks(inode))
+		return 0;
 	ret = fs_data_load_relock(fs, inode);
 	if (ret)
 		return ret;
@@ -181,6 +206,7 @@ int fsclp_collapse_relock(struct fs *fs, struct fs_inode *inode, uint64_t off,
 		fs->clp.stats.by_result[i] += job.st.by_result[i];
 	fs->clp.stats.collapsed += job.st.collapsed;
 	fs_space_account(fs, inode);
+	clp_note_quiet(inode, &job, ret);
 	fs_inode_put_check(fs, inode);
 	/* the collapser's edge: its result becomes an errno here, once */
 	return ret ? ret : -clp_result_errno(job.first);

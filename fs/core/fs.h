@@ -150,6 +150,9 @@ struct fs_inode {
 	/* collapser: one entry per 2 MiB region; gen counts punches */
 	struct clp_map cmap;
 	uint32_t cmap_gen;
+	/* pages the memory file held when a background pass last found
+	 * nothing to try again in it; while unchanged, passes skip it */
+	uint64_t clp_quiet;
 	uint64_t mblocks;		/* 4 KiB pages allocated in the memfd */
 	/* directories */
 	struct fs_dirent *dhead, *dtail;

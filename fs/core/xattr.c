@@ -45,6 +45,15 @@ static int set_checks(struct fs_xattr **pp, const char *name, size_t size, int f
 	return 0;
 }
 
+/* After a set or remove: a new folio policy is the collapser's to look at. */
+static void attr_changed(struct fs *fs, struct fs_inode *inode, const char *name)
+{
+	fs_touch(&inode->ctime);
+	fs_meta_dirty(fs, inode);
+	if (!strcmp(name, FOFS_XATTR_POLICY))
+		inode->clp_quiet = 0;
+}
+
 /**
  * fs_xattr_set() - setxattr(2)
  * @fs: the filesystem, lock held
@@ -92,8 +101,7 @@ int fs_xattr_set(struct fs *fs, struct fs_inode *inode, const char *name,
 	}
 	x->value = copy;
 	x->value_len = (uint32_t)size;
-	fs_touch(&inode->ctime);
-	fs_meta_dirty(fs, inode);
+	attr_changed(fs, inode, name);
 	return 0;
 }
 
@@ -173,8 +181,7 @@ int fs_xattr_remove(struct fs *fs, struct fs_inode *inode, const char *name)
 	*pp = x->next;
 	free(x->value);
 	free(x);
-	fs_touch(&inode->ctime);
-	fs_meta_dirty(fs, inode);
+	attr_changed(fs, inode, name);
 	return 0;
 }
 

@@ -155,6 +155,7 @@ int clp_map_set(struct clp_map *m, uint64_t idx, const struct clp_region *r);
 bool clp_map_next(const struct clp_map *m, uint64_t from, uint64_t *idx);
 void clp_map_punch(struct clp_map *m, uint64_t off, uint64_t len, uint64_t size);
 void clp_map_truncate(struct clp_map *m, uint64_t old_size, uint64_t new_size);
+bool clp_result_transient(enum clp_result r);
 void clp_region_record(struct clp_region *r, enum clp_result res, uint64_t now_ns);
 bool clp_region_due(const struct clp_region *r, uint64_t now_ns, bool explicit_req);
 

@@ -3,13 +3,18 @@
  * Stress helper: THREADS workers hammer one directory tree for SECONDS with
  * creates, writes, renames, unlinks, mmap writes, punches, truncates and
  * collapse requests, each on its own files so the expected content is
- * known.  At the end every surviving file must hold exactly what its owner
- * last wrote.  Usage: stress DIR THREADS SECONDS.  Prints operation counts;
- * exits 1 on the first broken invariant.
+ * known; and with the requests the daemon serves with its lock shared,
+ * checked as they go: a stat and a read of an own file, a listing of the
+ * shared directory (each own file exactly once, while the others create,
+ * rename and unlink theirs), an own attribute set and read back.  At the
+ * end every surviving file must hold exactly what its owner last wrote.
+ * Usage: stress DIR THREADS SECONDS.  Prints operation counts; exits 1 on
+ * the first broken invariant.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -33,6 +38,7 @@ struct worker {
 	time_t until;
 	unsigned seed;
 	unsigned char fill[FILES];	/* byte the whole file holds, 0 = absent */
+	unsigned char xval[FILES];	/* its user.stress attribute, 0 = none */
 	unsigned long ops;
 	int failed;
 };
@@ -58,21 +64,87 @@ static int fill_file(const char *p, unsigned char c)
 	return close(fd);
 }
 
+static int broken(const struct worker *w, const char *what, const char *p)
+{
+	fprintf(stderr, "stress: worker %d: %s: %s\n", w->id, p, what);
+	errno = EIO;
+	return -1;
+}
+
+/* A listing of the shared directory shows each own file exactly once. */
+static int check_listing(struct worker *w)
+{
+	char name[64];
+	unsigned seen[FILES] = { 0 };
+	struct dirent *e;
+	DIR *d = opendir(w->dir);
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		for (int f = 0; f < FILES; f++) {
+			snprintf(name, sizeof(name), "w%d-f%d", w->id, f);
+			seen[f] += !strcmp(e->d_name, name);
+		}
+	closedir(d);
+	for (int f = 0; f < FILES; f++)
+		if (seen[f] != (w->fill[f] ? 1u : 0u))
+			return broken(w, "listed a wrong number of times", w->dir);
+	return 0;
+}
+
+/* Requests served with the lock shared, their answers checked. */
+static int check_step(struct worker *w, int f, int op, unsigned char c)
+{
+	unsigned char got = 0;
+	char p[512];
+	struct stat st;
+	int fd;
+	ssize_t n;
+
+	path_of(w, f, p, sizeof(p));
+	switch (op) {
+	case 7: /* stat and read one page */
+		if (stat(p, &st) || st.st_size != FSIZE)
+			return broken(w, "stat: missing or wrong size", p);
+		fd = open(p, O_RDONLY);
+		if (fd < 0)
+			return -1;
+		n = pread(fd, &got, 1, (off_t)(rand_r(&w->seed) % FSIZE));
+		close(fd);
+		return n != 1 || got != w->fill[f] ? broken(w, "read: wrong byte", p) : 0;
+	case 8:
+		return check_listing(w);
+	default: /* an attribute, set and read back */
+		n = getxattr(p, "user.stress", &got, 1);
+		if (w->xval[f] ? n != 1 || got != w->xval[f] : n >= 0 || errno != ENODATA)
+			return broken(w, "getxattr: not what was set", p);
+		if (setxattr(p, "user.stress", &c, 1, 0))
+			return -1;
+		w->xval[f] = c;
+		return 0;
+	}
+}
+
 /* One random operation on one of the worker's files. */
 static int step(struct worker *w)
 {
 	char p[512], q[600], pg[4096];
-	int f = (int)(rand_r(&w->seed) % FILES), op = (int)(rand_r(&w->seed) % 7), fd;
+	int f = (int)(rand_r(&w->seed) % FILES), op = (int)(rand_r(&w->seed) % 10), fd;
 	unsigned char c = (unsigned char)(1 + rand_r(&w->seed) % 250);
 	char *m;
 
 	path_of(w, f, p, sizeof(p));
 	if (!w->fill[f] || op == 0) {		/* (re)create with a new byte */
+		if (!w->fill[f])
+			w->xval[f] = 0; /* a new file: no attributes */
 		if (fill_file(p, c))
 			return -1;
 		w->fill[f] = c;
 		return 0;
 	}
+	if (op >= 7)
+		return check_step(w, f, op, c);
 	switch (op) {
 	case 1:					/* rename away and back */
 		snprintf(q, sizeof(q), "%s.tmp", p);
