@@ -6,7 +6,8 @@
 #   - fio filecreate, filestat and filedelete of NFILES 4 KiB files;
 #   - stat of every entry, and ls -l, of a BIGDIR-entry directory;
 #   - files created per second by 1 thread in one directory and by 2
-#     threads in two directories, and the scaling between them.
+#     threads in two directories (the best of 3 runs each), and the
+#     scaling between them.
 # Prints a markdown table (files or entries per second; in brackets the
 # ratio to tmpfs huge=always); bench/suite.sh adds it to docs/BENCHMARKS.md.
 # As root, after building: bash bench/requestpath.sh   (NFILES=3000 BIGDIR=100000)
@@ -116,6 +117,21 @@ print('%d' % (n * len(dirs) / (time.monotonic() - t0)))
 EOF
 }
 
+# best_of N FUNC DIR...: the best of N runs of FUNC, each in fresh
+# directories (DIR-1, DIR-2, ...): where the clients land against the
+# daemon's pinned ring threads varies from run to run
+best_of() {
+	local n=$1 f=$2 best=0 v k d
+	shift 2
+	for k in $(seq "$n"); do
+		local dirs=()
+		for d in "$@"; do dirs+=("$d-$k"); done
+		v=$("$f" "${dirs[@]}")
+		[ "$v" -gt "$best" ] && best=$v
+	done
+	echo "$best"
+}
+
 declare -A R
 for c in $CONFIGS; do
 	echo "== $c" >&2
@@ -133,8 +149,8 @@ for e in os.scandir(sys.argv[1]):
     os.stat(e.path)' "$d/big")")
 	echo 2 > /proc/sys/vm/drop_caches
 	R[$c.lsl]=$(rate "$BIGDIR" "$(secs ls -l "$d/big")")
-	R[$c.one]=$(creators "$d/s1")
-	R[$c.two]=$(creators "$d/s2a" "$d/s2b")
+	R[$c.one]=$(best_of 3 creators "$d/s1")
+	R[$c.two]=$(best_of 3 creators "$d/s2a" "$d/s2b")
 	umount_cfg "$c"
 done
 

@@ -3,8 +3,9 @@
 # The whole test suite from a fresh Debian 12 machine, as root: install what
 # the build and the tests need, build with gcc (-Werror) and run every test,
 # build with clang (-Werror), run the whole suite again under ASan/UBSan,
-# fuzz briefly, then build, lint, install, use and remove the Debian
-# package.  This is what .ci/run runs.
+# the unit tests and the concurrent mounts under TSan, fuzz briefly, then
+# build, lint, install, use and remove the Debian package.  This is what
+# .ci/run runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +24,7 @@ echo "== style: house rules and clang-format (tests/style.py)"
 python3 tests/style.py
 
 echo "== gcc build, full suite"
-rm -rf build-gcc build-clang build-asan build-fuzz
+rm -rf build-gcc build-clang build-asan build-tsan build-fuzz
 CC=gcc meson setup build-gcc -Dwerror=true > /dev/null
 meson compile -C build-gcc
 meson test -C build-gcc --print-errorlogs
@@ -38,6 +39,16 @@ CC=clang meson setup build-asan -Dwerror=true -Db_sanitize=address,undefined \
 meson compile -C build-asan
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C build-asan --print-errorlogs
+
+echo "== TSan: the unit tests and the concurrent mounts (stress, caches, group commit)"
+CC=clang meson setup build-tsan -Dwerror=true -Db_sanitize=thread -Db_lundef=false > /dev/null
+meson compile -C build-tsan
+export TSAN_OPTIONS=halt_on_error=1:report_signal_unsafe=0
+meson test -C build-tsan --print-errorlogs --suite unit
+meson test -C build-tsan --print-errorlogs stress stress_fallback stress_classic \
+	stress_uring_fallback cache cache_fallback fsynclog fsynclog_fallback manyfiles \
+	manyfiles_fallback posix posix_fallback
+unset TSAN_OPTIONS
 
 echo "== fuzzing: a short libFuzzer run of each harness on the kept corpus"
 CC=clang meson setup build-fuzz -Dfuzz=true > /dev/null

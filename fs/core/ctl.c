@@ -117,7 +117,7 @@ static int status_text(struct fs *fs, const struct fs_ctl_front *front, char **o
 	put_u(&sb, FOFS_ST_DAEMON_PID, (uint64_t)getpid());
 	put_s(&sb, FOFS_ST_IMAGE, fs->image_path);
 	put_s(&sb, FOFS_ST_IMAGE_MODE, fs->opts.ro ? "ro" : "rw");
-	put_u(&sb, FOFS_ST_GENERATION, img_sb(fs->img)->s_generation);
+	put_u(&sb, FOFS_ST_GENERATION, fs->wb.generation);
 	put_s(&sb, FOFS_ST_DATA_PATH, front->data_path);
 	put_s(&sb, FOFS_ST_PT_OFF_REASON, front->pt_why);
 	put_u(&sb, FOFS_ST_FILES_LOADED, files);
@@ -135,7 +135,7 @@ static int status_text(struct fs *fs, const struct fs_ctl_front *front, char **o
 	put_u(&sb, FOFS_ST_CACHE_SIZE, fs->opts.cache_size);
 	put_s(&sb, FOFS_ST_HUGE, clp_policy_name(fs->opts.huge));
 	put_s(&sb, FOFS_ST_KERNEL_VERDICTS, fs->clp.trace ? "on" : "off");
-	put_u(&sb, FOFS_ST_IMAGE_BLOCKS, img_sb(fs->img)->s_blocks);
+	put_u(&sb, FOFS_ST_IMAGE_BLOCKS, fs->space.total_blocks);
 	put_u(&sb, FOFS_ST_IMAGE_USED_BLOCKS, fs->space.committed_used);
 	strbuf_printf(&sb, "%s=%d\n", fofs_status_key(FOFS_ST_WRITEBACK_ERROR),
 		      -fs->wb.last_error);

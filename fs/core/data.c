@@ -515,6 +515,10 @@ void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode)
 		inode->mtime = inode->ctime = st.st_mtim;
 		inode->mfd_mtime = st.st_mtim;
 		fs_meta_dirty(fs, inode);
+		/* with no writer open, a mapping wrote: what, writeback's hashes
+		 * find (a commit's snapshot folds this first) */
+		if (!inode->pt_writers)
+			fs_data_dirty(fs, inode, 0, UINT64_MAX);
 	}
 }
 

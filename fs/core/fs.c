@@ -32,6 +32,10 @@ int fs_init(struct fs *fs, struct img *img, const struct fs_opts *opts)
 	pthread_cond_init(&fs->load_cond, NULL);
 	pthread_cond_init(&fs->clp.cond, NULL);
 	fs->next_ino = img_sb(img)->s_next_ino;
+	/* the superblock is the commit's to rewrite (commit_lock): readers
+	 * under fs->lock use these copies */
+	fs->space.total_blocks = img_sb(img)->s_blocks;
+	fs->wb.generation = img_sb(img)->s_generation;
 	fs->space.committed_used = img_sb(img)->s_used_blocks;
 	fs->space.committed_meta = img_sb(img)->s_meta_blocks;
 	shm_init(fs);

@@ -197,6 +197,7 @@ struct fs_opts {
 
 /* Where the image's blocks go (space.c); protected by fs->lock. */
 struct fs_space {
+	uint64_t total_blocks;		/* the image's size; set at mount */
 	uint64_t cache_blocks;		/* sum of mblocks over loaded inodes */
 	uint64_t cold_blocks;		/* extents of linked files not in memory */
 	/* extents of files being loaded: already on disk, so memory takes
@@ -265,6 +266,7 @@ struct fs_track {
 struct fs_wb {
 	int last_error;			/* of the last commit, for fsync */
 	uint64_t commits;
+	uint64_t generation;		/* the image's, as of the last commit */
 	uint64_t log_batches;		/* fsyncs recorded by the intent log */
 	uint64_t fsyncs, fsync_shared;	/* fsyncs; served by another's batch */
 	uint64_t errors;		/* commits that failed */

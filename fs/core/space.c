@@ -65,7 +65,7 @@ void fs_space_use(const struct fs *fs, struct fs_space_use *u)
 	uint64_t taken;
 
 	fs_assert_held(&fs->lock);
-	u->total = img_sb(fs->img)->s_blocks;
+	u->total = s->total_blocks;
 	u->used = s->cache_blocks + s->cold_blocks + s->committed_meta + FOFS_SUPER_SLOTS;
 	u->reserve = s->committed_meta + RESERVE_MIN + (u->total >> RESERVE_SHIFT);
 	taken = u->used - s->cache_blocks + u->reserve;

@@ -447,6 +447,7 @@ void wb_finish(struct wb *wb, bool ok)
 		return;
 	}
 	fs->wb.commits++;
+	fs->wb.generation = img_sb(fs->img)->s_generation;
 	fs->space.committed_used = img_sb(fs->img)->s_used_blocks;
 	fs->space.committed_meta = img_sb(fs->img)->s_meta_blocks;
 	fs->meta_cseq = wb->meta_seq;

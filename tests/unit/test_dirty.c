@@ -4,12 +4,15 @@
  * exactly the 2 MiB regions it touched; a range too long to mark region by
  * region marks its ends and the regions that hold data, never every region
  * it spans; "anything, anywhere" marks the whole file; a commit leaves the
- * file clean.  No libfuse: the core is driven as the front end drives it.
+ * file clean; a write through a mapping that outlived its passthrough open
+ * (seen as the memory file's new mtime) makes the file dirty again.  No
+ * libfuse: the core is driven as the front end drives it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include "core_fixture.h"
@@ -111,12 +114,46 @@ static void test_commit_cleans(void **state)
 	fixture_down(&f);
 }
 
+/*
+ * A passthrough open for reading and writing was closed, its mapping
+ * stays, and the client writes through it after a commit cleaned the
+ * file: the kernel stamps the memory file's mtime, and folding that in
+ * (as getattr and every commit's snapshot do) marks the data dirty, so
+ * writeback looks at it again (stress.sh under TSan lost such writes).
+ */
+static void test_mapping_write_after_close(void **state)
+{
+	const struct fs_opts o = { .huge = CLP_POLICY_NEVER };
+	struct timespec ts = { 0, 0 };
+	struct fs_inode *in;
+	struct fixture f;
+
+	(void)state;
+	assert_int_equal(fixture_up(&f, 64 * MIB, &o), 0);
+	fs_lock(&f.fs);
+	assert_int_equal(fixture_file(&f, "f", &in), 0);
+	assert_int_equal(fixture_write(&f, in, 0, 8192, 'a'), 0);
+	fs_data_watch(&f.fs, in, true); /* as pt_open_relock() does for O_RDWR */
+	assert_int_equal(fixture_commit(&f), 0);
+	in->nopen--;
+	assert_false(in->dirty);
+	/* the mapping's write: new bytes, and the kernel's mtime stamp */
+	assert_int_equal(pwrite(in->memfd, "b", 1, 4096), 1);
+	ts.tv_sec = in->mfd_mtime.tv_sec + 1;
+	assert_int_equal(futimens(in->memfd, (struct timespec[2]){ ts, ts }), 0);
+	fs_data_sync_attr(&f.fs, in);
+	assert_true(in->dirty);
+	fs_unlock(&f.fs);
+	fixture_down(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_write_marks_its_regions),
 		cmocka_unit_test(test_long_range_costs_its_data),
 		cmocka_unit_test(test_commit_cleans),
+		cmocka_unit_test(test_mapping_write_after_close),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
