@@ -111,9 +111,9 @@ for d in dirs:
     kids.append(pid)
 t0 = time.monotonic()
 os.write(w, b'x' * len(dirs))
-for pid in kids:
-    os.waitpid(pid, 0)
-print('%d' % (n * len(dirs) / (time.monotonic() - t0)))
+ok = all(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0 for pid in kids)
+# a client that failed (ENOSPC: out of inodes) would make a fast, false rate
+print('%d' % (n * len(dirs) / (time.monotonic() - t0)) if ok else 0)
 EOF
 }
 
@@ -127,6 +127,7 @@ best_of() {
 		local dirs=()
 		for d in "$@"; do dirs+=("$d-$k"); done
 		v=$("$f" "${dirs[@]}")
+		rm -rf "${dirs[@]}"	# each run starts as the first did
 		[ "$v" -gt "$best" ] && best=$v
 	done
 	echo "$best"
@@ -149,6 +150,7 @@ for e in os.scandir(sys.argv[1]):
     os.stat(e.path)' "$d/big")")
 	echo 2 > /proc/sys/vm/drop_caches
 	R[$c.lsl]=$(rate "$BIGDIR" "$(secs ls -l "$d/big")")
+	rm -rf "$d/big" "$d/meta"	# ext4's inodes are few: free them for the creators
 	R[$c.one]=$(best_of 3 creators "$d/s1")
 	R[$c.two]=$(best_of 3 creators "$d/s2a" "$d/s2b")
 	umount_cfg "$c"
