@@ -130,6 +130,13 @@ int fs_file_open_relock(struct fs *fs, struct fs_inode *inode, bool trunc,
 	return 0;
 }
 
+static int ts_cmp(const struct timespec *a, const struct timespec *b)
+{
+	if (a->tv_sec != b->tv_sec)
+		return a->tv_sec < b->tv_sec ? -1 : 1;
+	return a->tv_nsec < b->tv_nsec ? -1 : a->tv_nsec > b->tv_nsec;
+}
+
 /**
  * fs_file_atime_due() - would a read now update @inode's atime?
  * @fs: the filesystem, lock held in either mode
@@ -147,8 +154,10 @@ bool fs_file_atime_due(const struct fs *fs, const struct fs_inode *inode)
 
 	fs_assert_locked(fs);
 	fs_touch(&now);
-	return inode->atime.tv_sec <= inode->mtime.tv_sec ||
-	       inode->atime.tv_sec <= inode->ctime.tv_sec ||
+	/* whole timestamps, as the kernel's relatime compares them: seconds
+	 * alone made every read in a write's second stamp the atime again */
+	return ts_cmp(&inode->atime, &inode->mtime) <= 0 ||
+	       ts_cmp(&inode->atime, &inode->ctime) <= 0 ||
 	       now.tv_sec - inode->atime.tv_sec >= RELATIME_SECS;
 }
 

@@ -7,6 +7,7 @@
  * says so) and checks that meanwhile the lock is free, that a truncate can
  * run, and that the write then lands with the size the memory file has.
  * Without userfaultfd (no privilege) the stalling tests are skipped.
+ * And relatime: a read stamps the atime once after a write, not again.
  */
 #include <errno.h>
 #include <linux/userfaultfd.h>
@@ -234,12 +235,33 @@ static void test_write_efbig(void **state)
 	fixture_down(&f);
 }
 
+/*
+ * relatime, as the kernel's: a read after a write stamps the atime once;
+ * the next read, in the same second, finds it newer than the write and
+ * stamps nothing (so it keeps fs->lock shared and dirties no metadata).
+ */
+static void test_relatime_once(void **state)
+{
+	struct fixture f;
+	struct fs_inode *in;
+
+	(void)state;
+	assert_int_equal(setup_file(&f, &in, PAGE), 0);
+	fs_lock(&f.fs);
+	assert_true(fs_file_atime_due(&f.fs, in));
+	assert_int_equal(fs_file_read_check(&f.fs, in, 0, PAGE), 0);
+	assert_false(fs_file_atime_due(&f.fs, in));
+	fs_unlock(&f.fs);
+	fixture_down(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_write_unlocked),
 		cmocka_unit_test(test_write_truncate_meanwhile),
 		cmocka_unit_test(test_write_efbig),
+		cmocka_unit_test(test_relatime_once),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
