@@ -158,6 +158,29 @@ static int status_text(struct fs *fs, const struct fs_ctl_front *front, char **o
 	return strbuf_finish(&sb, out);
 }
 
+/* "user.foliofs.map" or "user.foliofs.map.N": its length up to ".N". */
+static bool map_name(const char *name, size_t *mlen)
+{
+	*mlen = strlen(FOFS_XATTR_MAP);
+	return !strncmp(name, FOFS_XATTR_MAP, *mlen) && (!name[*mlen] || name[*mlen] == '.');
+}
+
+/**
+ * fs_ctl_is_view() - is @name one of the generated views (map, status)?
+ * @name: an attribute name
+ *
+ * Views read state across the filesystem: they are made with fs->lock
+ * exclusive, where stored attributes are read with it shared.
+ *
+ * Return: true if so.
+ */
+bool fs_ctl_is_view(const char *name)
+{
+	size_t mlen;
+
+	return map_name(name, &mlen) || !strcmp(name, FOFS_XATTR_STATUS);
+}
+
 /**
  * fs_ctl_view() - the text of a read-only control attribute
  * @fs: the filesystem, lock held
@@ -172,30 +195,15 @@ static int status_text(struct fs *fs, const struct fs_ctl_front *front, char **o
  * Return: 0; -ENODATA for a bad page name or a map of a non-regular file;
  * -ENOMEM.
  */
-/**
- * fs_ctl_is_view() - is @name one of the generated views (map, status)?
- * @name: an attribute name
- *
- * Views read state across the filesystem: they are made with fs->lock
- * exclusive, where stored attributes are read with it shared.
- *
- * Return: true if so.
- */
-bool fs_ctl_is_view(const char *name)
-{
-	return !strncmp(name, FOFS_XATTR_MAP, strlen(FOFS_XATTR_MAP)) ||
-	       !strcmp(name, FOFS_XATTR_STATUS);
-}
-
 int fs_ctl_view(struct fs *fs, struct fs_inode *inode, const char *name,
 		const struct fs_ctl_front *front, char **text)
 {
-	size_t mlen = strlen(FOFS_XATTR_MAP);
+	size_t mlen;
 	char *end;
 
 	fs_assert_held(&fs->lock);
 	*text = NULL;
-	if (!strncmp(name, FOFS_XATTR_MAP, mlen) && (!name[mlen] || name[mlen] == '.')) {
+	if (map_name(name, &mlen)) {
 		uint64_t first = name[mlen] ? strtoull(name + mlen + 1, &end, 10) : 0;
 
 		if (name[mlen] && (*end || end == name + mlen + 1))

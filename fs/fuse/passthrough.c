@@ -442,7 +442,9 @@ static void backing_get_relock(struct fsd *d, struct fs_inode *inode)
 	id = backing_open_unlocked(d, inode->ino, inode->memfd);
 	fs_lock(&d->fs);
 	inode->pins--;
-	if (inode->backing_id || !id) {
+	if (!id) /* refused: served, as said in the log */
+		return;
+	if (inode->backing_id) {
 		fs_unlock(&d->fs);
 		pt_backing_close(d, (uint32_t)id);
 		fs_lock(&d->fs);
