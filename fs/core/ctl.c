@@ -166,6 +166,23 @@ static bool map_name(const char *name, size_t *mlen)
 }
 
 /**
+ * fs_ctl_is_name() - is @name in the control namespace (user.foliofs.*)?
+ * @name: an attribute name
+ *
+ * A setxattr there may collapse (dropping fs->lock) or set the folio
+ * policy the collapser reads: fs_ctl_set_relock() runs with fs->lock
+ * exclusive, where other attributes change under the inode's lock.
+ *
+ * Return: true if so.
+ */
+bool fs_ctl_is_name(const char *name)
+{
+	static const char prefix[] = "user.foliofs.";
+
+	return !strncmp(name, prefix, sizeof(prefix) - 1);
+}
+
+/**
  * fs_ctl_is_view() - is @name one of the generated views (map, status)?
  * @name: an attribute name
  *

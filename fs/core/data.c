@@ -449,21 +449,13 @@ static void sync_attr_baseline(struct fs_inode *inode)
 		inode->mfd_mtime = st.st_mtim;
 }
 
-/**
- * fs_attr_settled() - are the daemon's size and times of @inode current?
- * @fs: the filesystem, lock held in either mode
- * @inode: the inode
- *
- * Only a passthrough writer, or a shared mapping one left behind, changes
- * the memfd unseen.  Without one there is nothing to fold: a reader keeps
- * fs->lock shared and makes no system call.  With one, fs_data_sync_attr()
- * must run, with the lock exclusive.
- *
- * Return: true if nothing is to fold.
+/*
+ * Are the daemon's size and times of @inode current?  Only a passthrough
+ * writer, or a shared mapping one left behind, changes the memfd unseen.
+ * Without one there is nothing to fold, and no system call is made.
  */
-bool fs_attr_settled(const struct fs *fs, const struct fs_inode *inode)
+static bool attr_settled(const struct fs_inode *inode)
 {
-	fs_assert_locked(fs);
 	return inode->memfd < 0 || (!inode->pt_writers && !inode->pt_mapped_rw);
 }
 
@@ -487,7 +479,7 @@ void fs_data_watch(struct fs *fs, struct fs_inode *inode, bool rw)
 
 /**
  * fs_data_sync_attr() - fold what clients did to the memfd into the inode
- * @fs: the filesystem, lock held
+ * @fs: the filesystem, lock held (shared: with @inode's lock)
  * @inode: a loaded inode
  *
  * With passthrough the kernel writes the memfd directly, and a client's
@@ -500,10 +492,9 @@ void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode)
 {
 	struct stat st;
 
-	fs_assert_locked(fs);
-	if (fs_attr_settled(fs, inode))
+	fs_assert_inode(fs, inode);
+	if (attr_settled(inode))
 		return;
-	fs_assert_held(&fs->lock);
 	if (fstat(inode->memfd, &st) < 0)
 		return;
 	if ((uint64_t)st.st_size != inode->size) {
@@ -586,26 +577,30 @@ void fs_dead_extents(struct fs *fs, struct fs_inode *inode)
 
 /**
  * fs_space_check() - would @blocks more data blocks still fit?
- * @fs: the filesystem, lock held
+ * @fs: the filesystem, lock held in either mode
  * @blocks: 4 KiB blocks about to be added
  *
  * What is in memory plus what lives only in the image, plus the metadata
  * and a copy-on-write reserve, must fit the image, so that everything
  * admitted can be committed; and memory may hold at most mem_cap, for
- * which clean, closed files go first (least recently used).
+ * which clean, closed files go first (least recently used).  Unloading
+ * them changes other inodes: that takes fs->lock exclusive.
  *
- * Return: 0; -ENOSPC.
+ * Return: 0; -ENOSPC; -EAGAIN with fs->lock shared when files must be
+ * unloaded first: ask again with it exclusive.
  */
 int fs_space_check(struct fs *fs, uint64_t blocks)
 {
 	struct fs_space_use u;
 
-	fs_assert_held(&fs->lock);
+	fs_assert_locked(fs);
 	fs_space_use(fs, &u);
-	if (fs->space.cache_blocks + blocks > u.image_room)
+	if (u.cached + blocks > u.image_room)
 		return -ENOSPC;
-	if (!u.mem_room || fs->space.cache_blocks + blocks <= u.mem_room)
+	if (!u.mem_room || u.cached + blocks <= u.mem_room)
 		return 0;
+	if (!fs_rwlock_held(&fs->lock, true))
+		return -EAGAIN;
 	fs_data_trim_to(fs, u.mem_room > blocks ? u.mem_room - blocks : 0);
 	return fs->space.cache_blocks + blocks > u.mem_room ? -ENOSPC : 0;
 }

@@ -154,7 +154,7 @@ int fs_get_dir(struct fs *fs, uint64_t ino, struct fs_inode **out)
 	fs_assert_locked(fs);
 	if (!dir || !dir->nlink)
 		return -ENOENT;
-	if (!S_ISDIR(dir->mode))
+	if (fs_inode_type(dir) != S_IFDIR)
 		return -ENOTDIR;
 	*out = dir;
 	return 0;

@@ -86,7 +86,7 @@ static void dirty_sparse(struct fs_inode *inode, uint64_t off, uint64_t end)
 
 /**
  * fs_data_dirty() - note that bytes [@off, @end) of an inode changed
- * @fs: the filesystem, lock held
+ * @fs: the filesystem, lock held (shared: with @inode's lock)
  * @inode: the inode, with its memfd
  * @off: first byte
  * @end: first byte past the change; UINT64_MAX for "anything, anywhere"
@@ -100,7 +100,7 @@ void fs_data_dirty(struct fs *fs, struct fs_inode *inode, uint64_t off,
 {
 	uint64_t first = off >> CLP_REGION_SHIFT, last;
 
-	fs_assert_held(&fs->lock);
+	fs_assert_inode(fs, inode);
 	inode->dirty = true;
 	if (end == UINT64_MAX || inode->dall) {
 		inode->dall = true;

@@ -5,8 +5,10 @@
  * O_TRUNC), fallocate (0, KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE) and setattr.
  * Each admits the change against space and memory first, applies it to the
  * memory file, then marks the regions dirty and clears set-ID bits by
- * fs_sxid_kill()'s rule.  fs->lock is held throughout; the two functions
- * that may load the file drop it meanwhile and say so (_relock).
+ * fs_sxid_kill()'s rule.  fs->lock is held throughout: exclusive, or for
+ * the checks before a read, a served write and a setattr that keeps the
+ * size, shared with the file's own lock.  Functions that drop them
+ * meanwhile say so (_relock).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -137,22 +139,14 @@ static int ts_cmp(const struct timespec *a, const struct timespec *b)
 	return a->tv_nsec < b->tv_nsec ? -1 : a->tv_nsec > b->tv_nsec;
 }
 
-/**
- * fs_file_atime_due() - would a read now update @inode's atime?
- * @fs: the filesystem, lock held in either mode
- * @inode: the file
- *
- * relatime: when the atime is older than mtime or ctime, or a day old.
- * A read whose atime is due changes the inode, so it takes fs->lock
- * exclusively; all others read with it shared.
- *
- * Return: true if due.
+/*
+ * Would a read now update @inode's atime?  relatime: when the atime is
+ * older than mtime or ctime, or a day old.
  */
-bool fs_file_atime_due(const struct fs *fs, const struct fs_inode *inode)
+static bool atime_due(const struct fs_inode *inode)
 {
 	struct timespec now;
 
-	fs_assert_locked(fs);
 	fs_touch(&now);
 	/* whole timestamps, as the kernel's relatime compares them: seconds
 	 * alone made every read in a write's second stamp the atime again */
@@ -163,16 +157,15 @@ bool fs_file_atime_due(const struct fs *fs, const struct fs_inode *inode)
 
 static void read_atime(struct fs *fs, struct fs_inode *inode)
 {
-	if (!fs_file_atime_due(fs, inode))
+	if (!atime_due(inode))
 		return;
-	fs_assert_held(&fs->lock);
 	fs_touch(&inode->atime);
 	fs_meta_dirty(fs, inode);
 }
 
 /**
  * fs_file_read_check() - may [@off, @off + @len) be read from the memory file?
- * @fs: the filesystem, lock held
+ * @fs: the filesystem, lock held (shared: with @inode's lock)
  * @inode: an open file
  * @off: first byte
  * @len: bytes
@@ -185,7 +178,7 @@ static void read_atime(struct fs *fs, struct fs_inode *inode)
 int fs_file_read_check(struct fs *fs, struct fs_inode *inode, uint64_t off,
 		       uint64_t len)
 {
-	fs_assert_locked(fs);
+	fs_assert_inode(fs, inode);
 	if (fs_bad_overlaps(inode->bad, inode->nbad, off, off + len, false))
 		return -EIO;
 	read_atime(fs, inode);
@@ -214,9 +207,9 @@ static uint64_t new_pages(const struct fs_inode *inode, uint64_t off, uint64_t l
 
 /**
  * fs_file_write_relock() - write(2) served by the daemon
- * @fs: the filesystem, lock held; dropped while the bytes are copied into
- *	the memory file, so a large write (up to 1 MiB a request) holds up no
- *	other request, and writes to different files run side by side
+ * @fs: the filesystem, lock held (shared: with @inode's lock); both are
+ *	dropped while the bytes are copied into the memory file, so a large
+ *	write (up to 1 MiB a request) holds up no other request
  * @inode: an open file (so its memory file stays while the lock is off)
  * @buf: the bytes
  * @size: how many
@@ -230,16 +223,19 @@ static uint64_t new_pages(const struct fs_inode *inode, uint64_t off, uint64_t l
  * guessed from this write's end.
  *
  * Return: 0; -EFBIG past the largest file size; -EIO in a damaged region
- * (kept as committed, damage.c); -ENOSPC; -errno from pwrite(2).
+ * (kept as committed, damage.c); -ENOSPC; -EAGAIN with fs->lock shared
+ * when other files must be unloaded first (fs_space_check()); -errno from
+ * pwrite(2).
  */
 int fs_file_write_relock(struct fs *fs, struct fs_inode *inode, const char *buf, size_t size,
 			 uint64_t off, const struct fs_caller *c, size_t *done)
 {
+	bool excl = fs_rwlock_held(&fs->lock, true);
 	uint32_t gen;
 	ssize_t n;
 	int ret;
 
-	fs_assert_held(&fs->lock);
+	fs_assert_inode(fs, inode);
 	ret = -EFBIG;
 	if (off > (uint64_t)INT64_MAX || off + size > (uint64_t)INT64_MAX)
 		return ret;
@@ -250,10 +246,12 @@ int fs_file_write_relock(struct fs *fs, struct fs_inode *inode, const char *buf,
 	if (ret)
 		return ret;
 	gen = inode->size_gen;
-	fs_unlock(fs);
+	fs_inode_unlock(fs, inode);
+	fs_unlock_as(fs, excl);
 	n = pwrite(inode->memfd, buf, size, (off_t)off);
 	ret = n < 0 ? -errno : 0;
-	fs_lock(fs);
+	fs_lock_as(fs, excl);
+	fs_inode_lock(fs, inode);
 	if (ret)
 		return ret;
 	if (c->kill_sxid)
@@ -368,7 +366,8 @@ static void chown_sxid(struct fs *fs, struct fs_inode *inode, unsigned valid,
 
 /**
  * fs_setattr_relock() - chmod, chown, utimens and truncate
- * @fs: the filesystem, lock held (dropped while a truncated file loads)
+ * @fs: the filesystem, lock held (dropped while a truncated file loads);
+ *	without FS_ATTR_SIZE it may be shared, with @inode's lock
  * @inode: the inode
  * @a: what to set (FS_ATTR_* in @a->valid)
  * @c: the caller; kill_sxid is the kernel's request to clear set-ID bits
@@ -384,7 +383,9 @@ int fs_setattr_relock(struct fs *fs, struct fs_inode *inode,
 	struct timespec now;
 	int ret;
 
-	fs_assert_held(&fs->lock);
+	fs_assert_inode(fs, inode);
+	if (a->valid & FS_ATTR_SIZE)
+		fs_assert_held(&fs->lock);
 	chown_sxid(fs, inode, a->valid, c);
 	fs_touch(&now);
 	if (a->valid & FS_ATTR_SIZE) {
@@ -399,7 +400,7 @@ int fs_setattr_relock(struct fs *fs, struct fs_inode *inode,
 	if ((a->valid & FS_ATTR_SIZE) && c->kill_sxid)
 		fs_kill_sxid(fs, inode, FS_SXID_DATA, &writer);
 	if (a->valid & FS_ATTR_MODE)
-		inode->mode = (inode->mode & S_IFMT) | (a->mode & 07777);
+		fs_inode_set_mode(fs, inode, (inode->mode & S_IFMT) | (a->mode & 07777));
 	if (a->valid & FS_ATTR_UID)
 		inode->uid = a->uid;
 	if (a->valid & FS_ATTR_GID)

@@ -28,6 +28,8 @@ int fs_init(struct fs *fs, struct img *img, const struct fs_opts *opts)
 	fs->opts = *opts;
 	fs_mutex_init(&fs->commit_lock, "commit_lock", FS_RANK_COMMIT);
 	fs_rwlock_init(&fs->lock, "lock", FS_RANK_FS);
+	fs_mutex_init(&fs->space_lock, "space_lock", FS_RANK_SPACE);
+	fs_mutex_init(&fs->track_lock, "track_lock", FS_RANK_TRACK);
 	pthread_cond_init(&fs->wb.cond, NULL);
 	pthread_cond_init(&fs->load_cond, NULL);
 	pthread_cond_init(&fs->clp.cond, NULL);
@@ -70,6 +72,8 @@ void fs_destroy(struct fs *fs)
 	fs_unlock(fs);
 	fs_rwlock_destroy(&fs->lock);
 	fs_mutex_destroy(&fs->commit_lock);
+	fs_mutex_destroy(&fs->space_lock);
+	fs_mutex_destroy(&fs->track_lock);
 	pthread_cond_destroy(&fs->wb.cond);
 	pthread_cond_destroy(&fs->load_cond);
 	pthread_cond_destroy(&fs->clp.cond);

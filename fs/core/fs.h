@@ -68,7 +68,10 @@ struct fs_rwlock {
 enum fs_lock_rank {
 	FS_RANK_COMMIT = 1, /* fs->commit_lock */
 	FS_RANK_FS,	    /* fs->lock */
+	FS_RANK_INODE,	    /* inode->lock: one at a time */
 	FS_RANK_FRONT,	    /* front-end state, taken without fs locks */
+	FS_RANK_SPACE,	    /* fs->space_lock */
+	FS_RANK_TRACK,	    /* fs->track_lock */
 	FS_RANK_LEAF,	    /* nothing is taken under these */
 	FS_RANK_NR
 };
@@ -93,17 +96,29 @@ struct fs_dirent {
 
 /*
  * Every field is protected by fs->lock unless noted: changed with it
- * exclusive, read with it in either mode.  An inode stays in the table
- * while it has links, lookups, opens or pins.
+ * exclusive, read with it in either mode.  Fields marked "ilock" belong to
+ * the inode's own lock as well: they are changed with fs->lock exclusive,
+ * or with it shared and inode->lock held (fs_assert_inode()), and read
+ * the same ways, so requests on different files change attributes, xattrs
+ * and served data side by side.  An inode stays in the table while it has
+ * links, lookups, opens or pins: the table's lookups (fs_iget()) need no
+ * inode lock, and an inode is freed only under fs->lock exclusive.
  */
 struct fs_inode {
+	struct fs_mutex lock;		/* "ilock": see above */
 	struct fs_inode *hnext;		/* inode hash chain */
 	struct fs_inode *lnext, *lprev;	/* fs->loaded list, when memfd >= 0 */
 	uint64_t ino;
-	uint32_t mode, uid, gid, nlink;
-	uint64_t size, rdev;
-	struct timespec atime, mtime, ctime;
-	struct fs_xattr *xattrs;
+	/* ilock; the type bits never change, and under fs->lock shared mode
+	 * is stored atomically (fs_inode_set_mode()), so a lookup can check
+	 * a type without the inode lock (fs_inode_type()) */
+	uint32_t mode;
+	uint32_t uid, gid; /* ilock */
+	uint32_t nlink;
+	uint64_t size; /* ilock */
+	uint64_t rdev;
+	struct timespec atime, mtime, ctime; /* ilock */
+	struct fs_xattr *xattrs;	     /* ilock */
 	char *target;			/* symlink target */
 	/* extents that failed their checksum at load (damage.c) */
 	struct fofs_extent *bad;
@@ -113,14 +128,14 @@ struct fs_inode {
 	uint32_t next, capext;
 	uint64_t ext_size;		/* a file size all of ext lies inside */
 	int memfd;			/* -1 while the data is not loaded */
-	/* truncates: a served write copies with the lock dropped, and
+	/* truncates: a served write copies with the locks dropped, and
 	 * re-reads the size if one ran meanwhile (fs_file_write_relock()) */
 	uint32_t size_gen;
 	bool loading;			/* fs_data_load_relock() reads it in */
 	uint64_t nlookup;		/* also raised under lock shared: fs_inode_lookup() */
 	uint32_t nopen;
 	uint32_t pins;			/* writeback or a load holds the memfd */
-	/* data not yet written back: per 2 MiB region (dirty.c), or all */
+	/* data not yet written back: per 2 MiB region (dirty.c), or all (ilock) */
 	struct spa dmap;
 	bool dall;
 	/*
@@ -132,7 +147,7 @@ struct fs_inode {
 	struct spa plog;
 	struct spa phash; /* uint64_t[CLP_REGION_PAGES] per region */
 	bool ph_on;
-	bool dirty;			/* dall or any bit in dmap */
+	bool dirty; /* dall or any bit in dmap (ilock) */
 	/*
 	 * A commit that wrote new extents for this inode failed: they are
 	 * installed but maybe not on disk (a failed fdatasync forgets the
@@ -146,20 +161,20 @@ struct fs_inode {
 	/* a passthrough open could map the memfd shared and writable since
 	 * the load: its mapping may change it after the last close */
 	bool pt_mapped_rw;
-	struct timespec mfd_mtime;	/* memfd mtime last folded into mtime */
+	struct timespec mfd_mtime; /* memfd mtime last folded into mtime (ilock) */
 	/* collapser: one entry per 2 MiB region; gen counts punches */
 	struct clp_map cmap;
 	uint32_t cmap_gen;
 	/* pages the memory file held when a background pass last found
-	 * nothing to try again in it; while unchanged, passes skip it */
+	 * nothing to try again in it; while unchanged, passes skip it (ilock) */
 	uint64_t clp_quiet;
-	uint64_t mblocks;		/* 4 KiB pages allocated in the memfd */
+	uint64_t mblocks; /* 4 KiB pages in the memfd (as cache_blocks) */
 	/* directories */
 	struct fs_dirent *dhead, *dtail;
 	uint64_t next_cookie;
 	uint32_t nentries;
 	struct fs_inode *parent;
-	/* changed since the image recorded it (track.c) */
+	/* changed since the image recorded it (track.c; struct fs_track) */
 	struct fs_inode *tnext, *tprev;
 	uint64_t tseq; /* meta_seq of its last change */
 	bool tracked;
@@ -195,7 +210,12 @@ struct fs_opts {
 #define FS_MAP_PAGE		700	/* regions per map xattr page */
 #define FS_FIRST_COOKIE		3	/* readdir: 1 and 2 are "." and ".." */
 
-/* Where the image's blocks go (space.c); protected by fs->lock. */
+/*
+ * Where the image's blocks go (space.c); protected by fs->lock, except
+ * cache_blocks: changed with fs->lock exclusive, or shared with
+ * fs->space_lock (a served write recounts its file's pages), and read the
+ * same ways (fs_space_use()).
+ */
 struct fs_space {
 	uint64_t total_blocks;		/* the image's size; set at mount */
 	uint64_t cache_blocks;		/* sum of mblocks over loaded inodes */
@@ -217,6 +237,7 @@ struct fs_space_use {
 	uint64_t image_room;		/* data blocks memory may hold: the image */
 	uint64_t mem_room;		/* ... and memory (mem_cap); 0: no cap */
 	uint64_t room;			/* the tighter of the two */
+	uint64_t cached;		/* data blocks memory holds now */
 };
 
 /* The private tmpfs for memory files (shm.c); protected by fs->lock. */
@@ -245,7 +266,11 @@ struct fs_track_op {
 	char name[];
 };
 
-/* Changes the image does not hold yet (track.c); protected by fs->lock. */
+/*
+ * Changes the image does not hold yet (track.c): changed with fs->lock
+ * exclusive, or shared with fs->track_lock (fs_meta_dirty()); read the
+ * same ways (fs_meta_seq()).
+ */
 struct fs_track {
 	struct fs_inode *inodes; /* via tnext/tprev */
 	size_t ninodes;
@@ -285,20 +310,34 @@ struct fs_wb {
 };
 
 /*
- * The filesystem.  Lock order: commit_lock, then lock (either mode), then
- * the front end's (enum fs_lock_rank).  lock protects every field below
- * and every inode, entry and xattr unless a note says otherwise: changed
- * only with it exclusive, read with it in either mode; a shared holder
- * changes nothing but inode->nlookup (atomically).  It is never held
- * across image I/O, a served write's copy, a memory file's creation or
- * registration, or a collapse, so a commit (commit_lock)
- * runs beside requests: it takes lock exclusively only to snapshot and to
- * finish, and shared to install extents and walk the metadata (readers go
- * on).  No reply is sent with either held.
+ * The filesystem.  Lock order (enum fs_lock_rank, checked): commit_lock,
+ * then lock (either mode), then one inode's lock, then space_lock or
+ * track_lock (leaves); the front end's locks are taken without these.
+ *
+ * lock protects every field below and every inode, entry and xattr unless
+ * a note says otherwise: changed only with it exclusive, read with it in
+ * either mode.  Under it shared, a request may change one inode's own
+ * state (the fields marked ilock in struct fs_inode: attributes, xattrs,
+ * served data) holding that inode's lock; what such a change touches
+ * beyond the inode has a leaf lock: space_lock (the memory pages counted)
+ * and track_lock (the change list and meta_seq).  Everything else (names,
+ * links, opens, loads, trims, the collapser, fsync) changes with lock
+ * exclusive, which stands for every inode lock.  So stats, reads and
+ * lookups run beside each other and beside writes, chmods and xattr
+ * changes to other files.
+ *
+ * lock is never held across image I/O, a served write's copy, a memory
+ * file's creation or registration, or a collapse, so a commit
+ * (commit_lock) runs beside requests: it takes lock exclusively only to
+ * snapshot and to finish, and shared to install extents and walk the
+ * metadata, one inode lock at a time (readers go on).  No reply is sent
+ * with any of them held.
  */
 struct fs {
 	struct fs_mutex commit_lock;	/* one commit at a time; the allocator */
 	struct fs_rwlock lock;		/* all in-memory state */
+	struct fs_mutex space_lock;	/* cache_blocks, inode->mblocks: shared */
+	struct fs_mutex track_lock;	/* track, meta_seq, inode->t*: shared */
 	pthread_cond_t load_cond;	/* an inode finished loading (lock) */
 	struct img *img;		/* image I/O: commit_lock; reads: none */
 	const char *image_path;		/* set at mount */
@@ -312,7 +351,8 @@ struct fs {
 	struct fs_inode *loaded_tail;
 	uint64_t nloaded;		/* how many */
 	uint64_t next_ino;
-	uint64_t meta_seq, meta_cseq;	/* metadata changes / committed */
+	uint64_t meta_seq;  /* metadata changes (track_lock) */
+	uint64_t meta_cseq; /* ... committed */
 	struct fs_track track;
 	struct fs_space space;
 	struct fs_shm shm;
@@ -343,6 +383,9 @@ void fs_cond_wait_ms(struct fs *fs, pthread_cond_t *cond, unsigned ms);
 void fs_thread_stop(struct fs *fs, pthread_t thread, bool *stop,
 		    pthread_cond_t *cond);
 void fs_touch(struct timespec *ts);
+void fs_inode_lock(struct fs *fs, struct fs_inode *inode);
+void fs_inode_unlock(struct fs *fs, struct fs_inode *inode);
+bool fs_inode_held(const struct fs *fs, const struct fs_inode *inode);
 
 /* Is @l held by this thread: exclusively, for fs->lock (an fs_rwlock)? */
 #define fs_lock_held_(l) \
@@ -367,6 +410,12 @@ void fs_touch(struct timespec *ts);
 #define fs_assert_locked(fs) assert_held_(fs_lock_any_(&(fs)->lock), "lock", __func__)
 /* Abort if this thread holds @l in any mode: before a reply, a wait on I/O. */
 #define fs_assert_unheld(l) assert_held_(!fs_lock_any_(l), (l)->name, __func__)
+/*
+ * Abort unless this thread may change @inode's own state (the fields
+ * marked ilock): fs->lock exclusive, or shared with @inode->lock.
+ */
+#define fs_assert_inode(fs, inode) \
+	assert_held_(fs_inode_held((fs), (inode)), "inode lock", __func__)
 void assert_held_(bool ok, const char *lock, const char *func);
 
 /* log.c */
@@ -375,7 +424,7 @@ void fs_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* space.c: blocks of the image and of memory */
 uint64_t fs_ext_blocks(const struct fs_inode *inode);
 uint64_t fs_mem_blocks(const struct fs_inode *inode);
-void fs_space_use(const struct fs *fs, struct fs_space_use *u);
+void fs_space_use(struct fs *fs, struct fs_space_use *u);
 void fs_space_account(struct fs *fs, struct fs_inode *inode);
 void fs_space_cold(struct fs *fs, uint64_t n, bool to_cold);
 uint64_t fs_space_mem_cap(uint64_t cglimit);
@@ -389,6 +438,7 @@ uint64_t shm_memory_limit(void);
 
 /* track.c: what the next log batch must record */
 void fs_meta_dirty(struct fs *fs, struct fs_inode *inode);
+uint64_t fs_meta_seq(struct fs *fs);
 void fs_track_forget(struct fs *fs, struct fs_inode *inode);
 void fs_track_op(struct fs *fs, uint16_t type, uint64_t parent, const char *name, uint64_t ino);
 bool fs_track_fits(const struct fs *fs);
@@ -423,7 +473,6 @@ enum clp_policy fs_inode_policy(const struct fs *fs, const struct fs_inode *inod
 /* data.c: memory files filled from the image, and given back */
 int fs_data_load_relock(struct fs *fs, struct fs_inode *inode);
 void fs_data_unload(struct fs *fs, struct fs_inode *inode);
-bool fs_attr_settled(const struct fs *fs, const struct fs_inode *inode);
 void fs_data_watch(struct fs *fs, struct fs_inode *inode, bool rw);
 void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode);
 void fs_data_use(struct fs *fs, struct fs_inode *inode);
@@ -453,7 +502,14 @@ uint32_t fs_sxid_kill(const struct fs_inode *inode, enum fs_sxid_cause cause,
 		      const struct fs_caller *c);
 void fs_kill_sxid(struct fs *fs, struct fs_inode *inode, enum fs_sxid_cause cause,
 		  const struct fs_caller *c);
-void fs_stat(const struct fs_inode *inode, struct stat *st);
+void fs_stat(const struct fs *fs, const struct fs_inode *inode, struct stat *st);
+void fs_inode_set_mode(struct fs *fs, struct fs_inode *inode, uint32_t mode);
+
+/* @inode's file type (S_IFMT bits): never changes, read without its lock. */
+static inline uint32_t fs_inode_type(const struct fs_inode *inode)
+{
+	return __atomic_load_n(&inode->mode, __ATOMIC_RELAXED) & S_IFMT;
+}
 
 /* dirent.c: names */
 int fs_dtab_init(struct fs *fs);
@@ -497,7 +553,6 @@ int fsclp_map_text(struct fs *fs, struct fs_inode *inode, uint64_t first, char *
 int fs_file_open_relock(struct fs *fs, struct fs_inode *inode, bool trunc,
 			const struct fs_caller *c);
 int fs_file_get(struct fs *fs, uint64_t ino, struct fs_inode **out);
-bool fs_file_atime_due(const struct fs *fs, const struct fs_inode *inode);
 int fs_file_read_check(struct fs *fs, struct fs_inode *inode, uint64_t off,
 		       uint64_t len);
 int fs_file_write_relock(struct fs *fs, struct fs_inode *inode, const char *buf, size_t size,
@@ -542,6 +597,7 @@ struct fs_ctl_front {
 	uint64_t ring_requests;	   /* requests that came over the ring */
 };
 
+bool fs_ctl_is_name(const char *name);
 bool fs_ctl_is_view(const char *name);
 int fs_ctl_view(struct fs *fs, struct fs_inode *inode, const char *name,
 		const struct fs_ctl_front *front, char **text);

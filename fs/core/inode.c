@@ -90,11 +90,25 @@ void fs_kill_sxid(struct fs *fs, struct fs_inode *inode, enum fs_sxid_cause caus
 {
 	uint32_t kill = fs_sxid_kill(inode, cause, c);
 
-	fs_assert_held(&fs->lock);
+	fs_assert_inode(fs, inode);
 	if (!kill)
 		return;
-	inode->mode &= ~kill;
+	fs_inode_set_mode(fs, inode, inode->mode & ~kill);
 	fs_touch(&inode->ctime);
+}
+
+/**
+ * fs_inode_set_mode() - change @inode's permission bits
+ * @fs: the filesystem, lock held (shared: with @inode's lock)
+ * @inode: the inode
+ * @mode: the new mode; its type bits must be the inode's
+ *
+ * Stored atomically: lookups check the type without the inode's lock.
+ */
+void fs_inode_set_mode(struct fs *fs, struct fs_inode *inode, uint32_t mode)
+{
+	fs_assert_inode(fs, inode);
+	__atomic_store_n(&inode->mode, mode, __ATOMIC_RELAXED);
 }
 
 struct fs_inode *fs_iget(struct fs *fs, uint64_t ino)
@@ -142,6 +156,7 @@ struct fs_inode *fs_inode_alloc(uint64_t ino)
 
 	if (!inode)
 		return NULL;
+	fs_mutex_init(&inode->lock, "inode lock", FS_RANK_INODE);
 	inode->ino = ino;
 	inode->memfd = -1;
 	inode->next_cookie = FS_FIRST_COOKIE;
@@ -180,7 +195,7 @@ int fs_inode_new(struct fs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
 	inode->atime = inode->mtime = inode->ctime;
 	ret = fs_inode_insert(fs, inode);
 	if (ret) {
-		free(inode);
+		fs_inode_release(inode);
 		return ret;
 	}
 	fs->next_ino++;
@@ -205,6 +220,7 @@ void fs_inode_release(struct fs_inode *inode)
 	spa_release(&inode->phash);
 	spa_release(&inode->plog);
 	fs_bad_release(inode);
+	fs_mutex_destroy(&inode->lock);
 	free(inode);
 }
 
@@ -246,8 +262,15 @@ static uint64_t inode_blocks(const struct fs_inode *inode)
 	return inode->memfd >= 0 ? fs_mem_blocks(inode) : fs_ext_blocks(inode);
 }
 
-void fs_stat(const struct fs_inode *inode, struct stat *st)
+/**
+ * fs_stat() - an inode's attributes, as stat(2) reports them
+ * @fs: the filesystem, lock held (shared: with @inode's lock)
+ * @inode: the inode
+ * @st: filled in
+ */
+void fs_stat(const struct fs *fs, const struct fs_inode *inode, struct stat *st)
 {
+	fs_assert_inode(fs, inode);
 	memset(st, 0, sizeof(*st));
 	st->st_ino = inode->ino;
 	st->st_mode = inode->mode;

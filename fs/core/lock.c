@@ -334,3 +334,42 @@ void fs_touch(struct timespec *ts)
 {
 	clock_gettime(CLOCK_REALTIME, ts);
 }
+
+/**
+ * fs_inode_lock() - take one inode's lock, to change or read its own state
+ * @fs: the filesystem, lock held in either mode
+ * @inode: the inode; one inode lock at a time (the order allows no two)
+ *
+ * With fs->lock exclusive this does nothing: that hold stands for every
+ * inode lock (no one holds fs->lock shared meanwhile), and a function that
+ * drops and retakes it (_relock) then holds no inode lock across the gap.
+ * An inode is freed only under fs->lock exclusive, so it stays while the
+ * caller holds fs->lock shared and waits here.
+ */
+void fs_inode_lock(struct fs *fs, struct fs_inode *inode)
+{
+	fs_assert_locked(fs);
+	if (!fs_rwlock_held(&fs->lock, true))
+		fs_mutex_lock(&inode->lock);
+}
+
+/* Undo fs_inode_lock(), in the same fs->lock mode. */
+void fs_inode_unlock(struct fs *fs, struct fs_inode *inode)
+{
+	fs_assert_locked(fs);
+	if (!fs_rwlock_held(&fs->lock, true))
+		fs_mutex_unlock(&inode->lock);
+}
+
+/**
+ * fs_inode_held() - may this thread change or read @inode's own state?
+ * @fs: the filesystem
+ * @inode: the inode
+ *
+ * Return: true with fs->lock exclusive, or shared with @inode->lock.
+ */
+bool fs_inode_held(const struct fs *fs, const struct fs_inode *inode)
+{
+	return fs_rwlock_held(&fs->lock, true) ||
+	       (fs_rwlock_held(&fs->lock, false) && fs_mutex_held(&inode->lock));
+}

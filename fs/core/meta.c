@@ -338,8 +338,13 @@ static int serialize_inode(struct img_mw *mw, const struct fs_inode *inode, uint
  * fs_serialize() - write every linked inode and entry into a record stream
  * @fs: the filesystem, lock held in either mode: it only reads, so a
  *	commit serializes with the lock shared and lookups, stats and reads
- *	go on meanwhile (only changes wait)
+ *	go on meanwhile, and so do changes made under an inode's lock
  * @mw: an empty writer; sealed on success
+ *
+ * Each inode is recorded under its own lock, whole.  One changed while
+ * the walk runs carries a change number past the one the commit read
+ * first (fs_meta_seq()), so it stays tracked and the next log batch or
+ * commit records it again: nothing is lost, at worst written twice.
  *
  * Inodes without links (open but unlinked) are left out: after a crash they
  * are gone, and their extents are free, as for an orphan on ext4.
@@ -351,13 +356,18 @@ int fs_serialize(struct fs *fs, struct img_mw *mw)
 	int ret = 0;
 
 	fs_assert_locked(fs);
-	for (size_t b = 0; b < fs->ibuckets && !ret; b++)
-		for (struct fs_inode *i = fs->itab[b]; i && !ret; i = i->hnext)
-			if (i->nlink || i->ino == FOFS_ROOT_INO)
-				ret = serialize_inode(mw, i, ext_fit_size(i));
 	for (size_t b = 0; b < fs->ibuckets && !ret; b++) {
 		for (struct fs_inode *i = fs->itab[b]; i && !ret; i = i->hnext) {
-			if (!S_ISDIR(i->mode) || !i->nlink)
+			if (!i->nlink && i->ino != FOFS_ROOT_INO)
+				continue;
+			fs_inode_lock(fs, i); /* a write or chmod may be changing it */
+			ret = serialize_inode(mw, i, ext_fit_size(i));
+			fs_inode_unlock(fs, i);
+		}
+	}
+	for (size_t b = 0; b < fs->ibuckets && !ret; b++) {
+		for (struct fs_inode *i = fs->itab[b]; i && !ret; i = i->hnext) {
+			if (fs_inode_type(i) != S_IFDIR || !i->nlink)
 				continue;
 			for (struct fs_dirent *d = i->dhead; d && !ret; d = d->next)
 				ret = img_mw_dirent(mw, i->ino, d->inode->ino, d->name, d->len);

@@ -96,7 +96,7 @@ int shm_create(struct fs *fs, uint64_t ino, int *fd)
  * what memory can (mem_cap): past either a write fails with ENOSPC, never
  * with an OOM kill of the daemon.
  */
-static uint64_t room_blocks(const struct fs *fs)
+static uint64_t room_blocks(struct fs *fs)
 {
 	struct fs_space_use u;
 

@@ -53,22 +53,25 @@ uint64_t fs_mem_blocks(const struct fs_inode *inode)
 
 /**
  * fs_space_use() - the filesystem's space, one formula for every user
- * @fs: the filesystem, lock held
+ * @fs: the filesystem, lock held in either mode
  * @u: filled in
  *
  * Metadata counts twice: the committed copy, and (inside the reserve) the
  * copy the next commit writes before the old one is freed.
  */
-void fs_space_use(const struct fs *fs, struct fs_space_use *u)
+void fs_space_use(struct fs *fs, struct fs_space_use *u)
 {
 	const struct fs_space *s = &fs->space;
 	uint64_t taken;
 
-	fs_assert_held(&fs->lock);
+	fs_assert_locked(fs);
+	fs_mutex_lock(&fs->space_lock);
+	u->cached = s->cache_blocks;
+	fs_mutex_unlock(&fs->space_lock);
 	u->total = s->total_blocks;
-	u->used = s->cache_blocks + s->cold_blocks + s->committed_meta + FOFS_SUPER_SLOTS;
+	u->used = u->cached + s->cold_blocks + s->committed_meta + FOFS_SUPER_SLOTS;
 	u->reserve = s->committed_meta + RESERVE_MIN + (u->total >> RESERVE_SHIFT);
-	taken = u->used - s->cache_blocks + u->reserve;
+	taken = u->used - u->cached + u->reserve;
 	u->image_room = u->total > taken ? u->total - taken : 0;
 	u->mem_room = fs->opts.mem_cap / FOFS_BLOCK_SIZE;
 	u->room = u->mem_room && u->mem_room < u->image_room ? u->mem_room : u->image_room;
@@ -76,15 +79,19 @@ void fs_space_use(const struct fs *fs, struct fs_space_use *u)
 
 /**
  * fs_space_account() - recount the pages an inode holds in memory
- * @fs: the filesystem, lock held
+ * @fs: the filesystem, lock held (shared: with @inode's lock)
  * @inode: the inode
  */
 void fs_space_account(struct fs *fs, struct fs_inode *inode)
 {
-	fs_assert_held(&fs->lock);
+	uint64_t n = fs_mem_blocks(inode);
+
+	fs_assert_inode(fs, inode);
+	fs_mutex_lock(&fs->space_lock);
 	fs->space.cache_blocks -= inode->mblocks;
-	inode->mblocks = fs_mem_blocks(inode);
+	inode->mblocks = n;
 	fs->space.cache_blocks += inode->mblocks;
+	fs_mutex_unlock(&fs->space_lock);
 }
 
 /**

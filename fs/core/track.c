@@ -13,16 +13,8 @@
 
 #include "fs.h"
 
-/*
- * Metadata changed: the next commit has something to write, and @inode
- * (NULL: no inode's record) must be in the next log batch.  Lock held.
- */
-void fs_meta_dirty(struct fs *fs, struct fs_inode *inode)
+static void track_inode(struct fs *fs, struct fs_inode *inode)
 {
-	fs_assert_held(&fs->lock);
-	fs->meta_seq++;
-	if (!inode)
-		return;
 	inode->tseq = fs->meta_seq;
 	if (inode->tracked)
 		return;
@@ -33,6 +25,37 @@ void fs_meta_dirty(struct fs *fs, struct fs_inode *inode)
 		inode->tnext->tprev = inode;
 	fs->track.inodes = inode;
 	fs->track.ninodes++;
+}
+
+/*
+ * Metadata changed: the next commit has something to write, and @inode
+ * (NULL: no inode's record) must be in the next log batch.  Lock held:
+ * exclusive, or shared with @inode's lock (changes to different inodes
+ * meet here, under track_lock).
+ */
+void fs_meta_dirty(struct fs *fs, struct fs_inode *inode)
+{
+	if (inode)
+		fs_assert_inode(fs, inode);
+	else
+		fs_assert_held(&fs->lock);
+	fs_mutex_lock(&fs->track_lock);
+	fs->meta_seq++;
+	if (inode)
+		track_inode(fs, inode);
+	fs_mutex_unlock(&fs->track_lock);
+}
+
+/* The number of the last change, for a reader with fs->lock shared. */
+uint64_t fs_meta_seq(struct fs *fs)
+{
+	uint64_t seq;
+
+	fs_assert_locked(fs);
+	fs_mutex_lock(&fs->track_lock);
+	seq = fs->meta_seq;
+	fs_mutex_unlock(&fs->track_lock);
+	return seq;
 }
 
 static void untrack(struct fs *fs, struct fs_inode *inode)

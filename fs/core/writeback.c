@@ -372,6 +372,8 @@ static void wb_unalloc_new(struct wb *wb, struct wb_item *it)
  * pinned, so loaded, inodes; the dead extents; the allocator) is read only
  * under the commit lock or with fs->lock exclusive, never by a reader
  * holding it shared (a stat reads extents only of files not in memory).
+ * An inode's size is read under its lock: a served write may be growing
+ * it under fs->lock shared.
  */
 void wb_install(struct wb *wb)
 {
@@ -391,6 +393,7 @@ void wb_install(struct wb *wb)
 		for (uint32_t k = 0; k < it->nold; k++)
 			if (!it->reused[k])
 				img_free(fs->img, it->old[k].e_block, it->old[k].e_order);
+		fs_inode_lock(fs, inode); /* its size may be changing */
 		for (uint32_t k = 0; k < it->nnew; k++) {
 			if (it->new[k].e_file_off < inode->size)
 				it->new[keep++] = it->new[k];
@@ -401,6 +404,7 @@ void wb_install(struct wb *wb)
 		inode->ext = it->new;
 		inode->next = inode->capext = keep;
 		inode->ext_size = inode->size;
+		fs_inode_unlock(fs, inode);
 		it->new = NULL;
 	}
 	for (size_t i = 0; i < fs->space.ndead; i++)
@@ -556,7 +560,7 @@ static int commit_once(struct fs *fs, bool data, bool clean)
 	fs_lock_shared(fs);
 	wb_install(&wb);
 	args.next_ino = fs->next_ino;
-	seq = fs->meta_seq; /* the stream holds every change up to here */
+	seq = fs_meta_seq(fs); /* the stream holds every change up to here */
 	ret = fs_serialize(fs, &mw);
 	fs_unlock_shared(fs);
 	if (!ret)

@@ -56,7 +56,7 @@ static void attr_changed(struct fs *fs, struct fs_inode *inode, const char *name
 
 /**
  * fs_xattr_set() - setxattr(2)
- * @fs: the filesystem, lock held
+ * @fs: the filesystem, lock held (shared: with @inode's lock)
  * @inode: the inode
  * @name: full name, namespace included
  * @value: the value
@@ -64,7 +64,8 @@ static void attr_changed(struct fs *fs, struct fs_inode *inode, const char *name
  * @flags: 0, XATTR_CREATE or XATTR_REPLACE
  *
  * Return: 0; -EOPNOTSUPP for other namespaces; -ERANGE for a long name;
- * -E2BIG for a large value; -EEXIST; -ENODATA; -ENOSPC; -ENOMEM.
+ * -E2BIG for a large value; -EEXIST; -ENODATA; -ENOSPC; -ENOMEM; -EAGAIN
+ * with fs->lock shared when memory must be made first (fs_space_check()).
  */
 int fs_xattr_set(struct fs *fs, struct fs_inode *inode, const char *name,
 		 const char *value, size_t size, int flags)
@@ -74,7 +75,7 @@ int fs_xattr_set(struct fs *fs, struct fs_inode *inode, const char *name,
 	char *copy;
 	int ret;
 
-	fs_assert_held(&fs->lock);
+	fs_assert_inode(fs, inode);
 	ret = set_checks(pp, name, size, flags);
 	if (!ret)
 		ret = fs_space_check(fs, size / FOFS_BLOCK_SIZE + 1);
@@ -107,7 +108,7 @@ int fs_xattr_set(struct fs *fs, struct fs_inode *inode, const char *name,
 
 /**
  * fs_xattr_get() - a copy of one attribute's value
- * @fs: the filesystem, lock held
+ * @fs: the filesystem, lock held (shared: with @inode's lock)
  * @inode: the inode
  * @name: full name
  * @value: malloc'd copy, for the caller to free (answered after unlocking)
@@ -120,7 +121,7 @@ int fs_xattr_get(struct fs *fs, struct fs_inode *inode, const char *name,
 {
 	struct fs_xattr **pp = xattr_find(inode, name);
 
-	fs_assert_locked(fs);
+	fs_assert_inode(fs, inode);
 	if (!pp)
 		return -ENODATA;
 	*len = (*pp)->value_len;
@@ -133,7 +134,7 @@ int fs_xattr_get(struct fs *fs, struct fs_inode *inode, const char *name,
 
 /**
  * fs_xattr_list() - the names, each NUL-terminated, as listxattr(2) wants
- * @fs: the filesystem, lock held
+ * @fs: the filesystem, lock held (shared: with @inode's lock)
  * @inode: the inode
  * @names: malloc'd list, for the caller to free; NULL when empty
  * @len: its length
@@ -144,7 +145,7 @@ int fs_xattr_list(struct fs *fs, struct fs_inode *inode, char **names, size_t *l
 {
 	size_t n = 0;
 
-	fs_assert_locked(fs);
+	fs_assert_inode(fs, inode);
 	*names = NULL;
 	for (struct fs_xattr *x = inode->xattrs; x; x = x->next)
 		n += x->name_len + 1u;
@@ -164,7 +165,7 @@ int fs_xattr_list(struct fs *fs, struct fs_inode *inode, char **names, size_t *l
 
 /**
  * fs_xattr_remove() - removexattr(2)
- * @fs: the filesystem, lock held
+ * @fs: the filesystem, lock held (shared: with @inode's lock)
  * @inode: the inode
  * @name: full name
  *
@@ -174,7 +175,7 @@ int fs_xattr_remove(struct fs *fs, struct fs_inode *inode, const char *name)
 {
 	struct fs_xattr **pp = xattr_find(inode, name), *x;
 
-	fs_assert_held(&fs->lock);
+	fs_assert_inode(fs, inode);
 	if (!pp)
 		return -ENODATA;
 	x = *pp;

@@ -19,26 +19,20 @@ static void fsop_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 	struct fs *fs = fsop_fs(req);
 	struct fs_inode *inode;
 	struct stat st;
-	bool excl;
 	int ret;
 
 	(void)fi;
-	excl = false;
-again:
-	fs_lock_as(fs, excl);
+	fs_lock_shared(fs);
 	inode = fs_iget(fs, ino);
-	if (inode && !excl && !fs_attr_settled(fs, inode)) {
-		fs_unlock_as(fs, excl);
-		excl = true; /* a passthrough writer's changes to fold */
-		goto again;
-	}
 	ret = -ENOENT;
 	if (inode) {
-		fs_data_sync_attr(fs, inode);
-		fs_stat(inode, &st);
+		fs_inode_lock(fs, inode);
+		fs_data_sync_attr(fs, inode); /* a passthrough writer's changes */
+		fs_stat(fs, inode, &st);
+		fs_inode_unlock(fs, inode);
 		ret = 0;
 	}
-	fs_unlock_as(fs, excl);
+	fs_unlock_shared(fs);
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else
@@ -74,22 +68,28 @@ static void fsop_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct fs_caller c;
 	struct fs_inode *inode;
 	struct stat st;
+	bool excl;
 	int ret;
 
 	decode_setattr(attr, to_set, &a);
 	fsop_caller(req, &c);
 	c.kill_sxid = fi && (fi->fh & FSOP_FH_KILL_SUIDGID);
-	fs_lock(fs);
+	/* a truncate may load the file and frees pages: the filesystem's;
+	 * chmod, chown and utimens change the inode alone */
+	excl = a.valid & FS_ATTR_SIZE;
+	fs_lock_as(fs, excl);
 	inode = fs_iget(fs, ino);
 	ret = -ENOENT;
 	if (inode) {
+		fs_inode_lock(fs, inode);
 		fs_data_sync_attr(fs, inode);
 		fsop_caller_groups(req, inode, &c);
 		ret = fs_setattr_relock(fs, inode, &a, &c);
+		if (!ret)
+			fs_stat(fs, inode, &st);
+		fs_inode_unlock(fs, inode);
 	}
-	if (!ret)
-		fs_stat(inode, &st);
-	fs_unlock(fs);
+	fs_unlock_as(fs, excl);
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else
@@ -108,7 +108,7 @@ static void fsop_statfs(fuse_req_t req, fuse_ino_t ino)
 	fs_lock(fs);
 	fs_data_account_unseen(fs);
 	fs_space_use(fs, &u);
-	cached = fs->space.cache_blocks;
+	cached = u.cached;
 	sv.f_files = fs->ninodes;
 	fs_unlock(fs);
 	free_blocks = u.total > u.used ? u.total - u.used : 0;

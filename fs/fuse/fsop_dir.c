@@ -58,7 +58,6 @@ static void fsop_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	struct fs_inode *dir;
 	struct fs_dirent *d;
-	bool excl;
 	int ret;
 
 	if (!strcmp(name, ".") || !strcmp(name, "..")) {
@@ -68,24 +67,21 @@ static void fsop_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	ret = fs_check_name(name);
 	if (ret)
 		goto out_reply;
-	excl = false;
-again:
-	fs_lock_as(fs, excl);
+	/* names change only with the lock exclusive; the entry's attributes
+	 * under its inode's lock */
+	fs_lock_shared(fs);
 	ret = fs_get_dir(fs, parent, &dir);
 	if (!ret) {
 		d = fs_dlookup(fs, dir, name);
 		ret = d ? 0 : -ENOENT;
 	}
-	if (!ret && !excl && !fs_attr_settled(fs, d->inode)) {
-		fs_unlock_as(fs, excl);
-		excl = true; /* a passthrough writer's changes to fold */
-		goto again;
-	}
 	if (!ret) {
+		fs_inode_lock(fs, d->inode);
 		fs_inode_lookup(fs, d->inode);
 		fsop_entry(fs, d->inode, &e);
+		fs_inode_unlock(fs, d->inode);
 	}
-	fs_unlock_as(fs, excl);
+	fs_unlock_shared(fs);
 	if (ret == -ENOENT) {
 		/*
 		 * A negative entry the kernel may cache: every name change goes
@@ -188,7 +184,7 @@ static void fsop_readlink(fuse_req_t req, fuse_ino_t ino)
 
 	fs_lock_shared(fs);
 	inode = fs_iget(fs, ino);
-	ret = !inode ? -ENOENT : !S_ISLNK(inode->mode) ? -EINVAL : 0;
+	ret = !inode ? -ENOENT : fs_inode_type(inode) != S_IFLNK ? -EINVAL : 0;
 	if (!ret) {
 		target = strdup(inode->target ? inode->target : "");
 		ret = target ? 0 : -ENOMEM;

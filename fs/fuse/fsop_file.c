@@ -111,24 +111,19 @@ static void fsop_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
 	struct fs *fs = fsop_fs(req);
 	struct fs_inode *inode;
-	bool excl;
 	int ret;
 
 	(void)fi;
-	excl = false;
-again:
-	fs_lock_as(fs, excl);
+	fs_lock_shared(fs);
 	ret = fs_file_get(fs, ino, &inode);
-	if (!ret && !excl && fs_file_atime_due(fs, inode)) {
-		fs_unlock_as(fs, excl);
-		excl = true; /* relatime: this read stamps the atime */
-		goto again;
+	if (!ret) {
+		fs_inode_lock(fs, inode); /* relatime may stamp the atime */
+		ret = fs_file_read_check(fs, inode, (uint64_t)off, size);
+		fs_inode_unlock(fs, inode);
 	}
 	if (!ret)
-		ret = fs_file_read_check(fs, inode, (uint64_t)off, size);
-	if (!ret)
 		bv.buf[0].fd = inode->memfd;
-	fs_unlock_as(fs, excl);
+	fs_unlock_shared(fs);
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
@@ -146,20 +141,31 @@ static void fsop_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	struct fs_inode *inode;
 	struct fs_caller c;
 	bool killed = false;
+	bool excl = false;
 	size_t done = 0;
 	int ret;
 
-	fs_lock(fs);
+again:
+	/* the file's own lock, unless memory must be made by unloading
+	 * other files first (-EAGAIN): that takes the filesystem */
+	fs_lock_as(fs, excl);
 	ret = fs_file_get(fs, ino, &inode);
 	if (!ret) {
-		uint32_t mode = inode->mode;
+		uint32_t mode;
 
+		fs_inode_lock(fs, inode);
+		mode = inode->mode;
 		fs_data_sync_attr(fs, inode);
 		kill_caller(req, inode, (unsigned)fi->flags & FSOP_FLAG_KILL_SUIDGID, &c);
 		ret = fs_file_write_relock(fs, inode, buf, size, (uint64_t)off, &c, &done);
 		killed = mode != inode->mode;
+		fs_inode_unlock(fs, inode);
 	}
-	fs_unlock(fs);
+	fs_unlock_as(fs, excl);
+	if (ret == -EAGAIN && !excl) {
+		excl = true;
+		goto again;
+	}
 	/* the kernel caches the mode it no longer has: drop it first */
 	if (killed)
 		fsop_inval_attr(req, ino);

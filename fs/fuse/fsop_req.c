@@ -29,7 +29,7 @@ void fsop_caller(fuse_req_t req, struct fs_caller *c)
 /**
  * fsop_caller_groups() - is the caller in the group of @inode?
  * @req: the request
- * @inode: the file it changes, fs->lock held
+ * @inode: the file it changes, fs->lock held (shared: with @inode's lock)
  * @c: from fsop_caller(); in_group set
  *
  * Supplementary groups (read from /proc by libfuse) are looked up only
@@ -41,7 +41,7 @@ void fsop_caller_groups(fuse_req_t req, const struct fs_inode *inode,
 	gid_t groups[64];
 	int n;
 
-	fs_assert_held(&fsop_fs(req)->lock);
+	fs_assert_inode(fsop_fs(req), inode);
 	c->in_group = c->gid == inode->gid;
 	if (c->in_group || (inode->mode & (S_ISGID | S_IXGRP)) != S_ISGID)
 		return;
@@ -52,7 +52,7 @@ void fsop_caller_groups(fuse_req_t req, const struct fs_inode *inode,
 
 /**
  * fsop_entry() - the entry a lookup, create or link replies with
- * @fs: the filesystem, lock held; shared only if fs_attr_settled(@inode)
+ * @fs: the filesystem, lock held (shared: with @inode's lock)
  * @inode: the inode, looked up once more by the caller
  * @e: filled in
  *
@@ -62,14 +62,14 @@ void fsop_caller_groups(fuse_req_t req, const struct fs_inode *inode,
  */
 void fsop_entry(struct fs *fs, struct fs_inode *inode, struct fuse_entry_param *e)
 {
-	fs_assert_locked(fs);
+	fs_assert_inode(fs, inode);
 	fs_data_sync_attr(fs, inode);
 	memset(e, 0, sizeof(*e));
 	e->ino = inode->ino;
 	e->generation = 1;
 	e->attr_timeout = TIMEOUT_SECS;
 	e->entry_timeout = TIMEOUT_SECS;
-	fs_stat(inode, &e->attr);
+	fs_stat(fs, inode, &e->attr);
 }
 
 /**

@@ -17,14 +17,29 @@ static void fsop_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct fs *fs = fsop_fs(req);
 	struct fs_inode *inode;
 	bool handled = false;
+	bool excl;
 	int ret;
 
-	fs_lock(fs);
+	/* a stored attribute is the inode's alone; control names are not */
+	excl = fs_ctl_is_name(name);
+again:
+	fs_lock_as(fs, excl);
 	inode = fs_iget(fs, ino);
-	ret = inode ? fs_ctl_set_relock(fs, inode, name, value, size, &handled) : -ENOENT;
-	if (!ret && !handled)
+	ret = -ENOENT;
+	if (inode && excl)
+		ret = fs_ctl_set_relock(fs, inode, name, value, size, &handled);
+	else if (inode)
+		ret = 0;
+	if (!ret && !handled) {
+		fs_inode_lock(fs, inode);
 		ret = fs_xattr_set(fs, inode, name, value, size, flags);
-	fs_unlock(fs);
+		fs_inode_unlock(fs, inode);
+	}
+	fs_unlock_as(fs, excl);
+	if (ret == -EAGAIN && !excl) { /* memory must be made first */
+		excl = true;
+		goto again;
+	}
 	fuse_reply_err(req, -ret);
 }
 
@@ -63,10 +78,13 @@ static void fsop_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	fs_lock_as(&d->fs, excl);
 	inode = fs_iget(&d->fs, ino);
 	ret = !inode ? -ENOENT : excl ? fs_ctl_view(&d->fs, inode, name, &front, &value) : 0;
-	if (!ret && value)
+	if (!ret && value) {
 		len = strlen(value);
-	else if (!ret)
+	} else if (!ret) {
+		fs_inode_lock(&d->fs, inode);
 		ret = fs_xattr_get(&d->fs, inode, name, &value, &len);
+		fs_inode_unlock(&d->fs, inode);
+	}
 	fs_unlock_as(&d->fs, excl);
 	reply_sized(req, ret, value, len, size);
 	free(value);
@@ -82,7 +100,12 @@ static void fsop_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 	fs_lock_shared(fs);
 	inode = fs_iget(fs, ino);
-	ret = inode ? fs_xattr_list(fs, inode, &names, &len) : -ENOENT;
+	ret = -ENOENT;
+	if (inode) {
+		fs_inode_lock(fs, inode);
+		ret = fs_xattr_list(fs, inode, &names, &len);
+		fs_inode_unlock(fs, inode);
+	}
 	fs_unlock_shared(fs);
 	reply_sized(req, ret, names, len, size);
 	free(names);
@@ -94,10 +117,15 @@ static void fsop_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct fs_inode *inode;
 	int ret;
 
-	fs_lock(fs);
+	fs_lock_shared(fs);
 	inode = fs_iget(fs, ino);
-	ret = inode ? fs_xattr_remove(fs, inode, name) : -ENOENT;
-	fs_unlock(fs);
+	ret = -ENOENT;
+	if (inode) {
+		fs_inode_lock(fs, inode);
+		ret = fs_xattr_remove(fs, inode, name);
+		fs_inode_unlock(fs, inode);
+	}
+	fs_unlock_shared(fs);
 	fuse_reply_err(req, -ret);
 }
 

@@ -6,8 +6,10 @@
  * known; and with the requests the daemon serves with its lock shared,
  * checked as they go: a stat and a read of an own file, a listing of the
  * shared directory (each own file exactly once, while the others create,
- * rename and unlink theirs), an own attribute set and read back.  At the
- * end every surviving file must hold exactly what its owner last wrote.
+ * rename and unlink theirs), an own attribute set and read back; and with
+ * the changes served under one inode's lock, beside all of those: a chmod
+ * and a utimens of an own file, read back by stat.  At the end every
+ * surviving file must hold exactly what its owner last wrote.
  * Usage: stress DIR THREADS SECONDS.  Prints operation counts; exits 1 on
  * the first broken invariant.
  */
@@ -39,6 +41,7 @@ struct worker {
 	unsigned seed;
 	unsigned char fill[FILES];	/* byte the whole file holds, 0 = absent */
 	unsigned char xval[FILES];	/* its user.stress attribute, 0 = none */
+	mode_t mode[FILES];		/* permissions it was given, 0 = not yet */
 	unsigned long ops;
 	int failed;
 };
@@ -93,6 +96,26 @@ static int check_listing(struct worker *w)
 	return 0;
 }
 
+/* A chmod and a utimens of an own file: stat sees exactly those. */
+static int check_attrs(struct worker *w, int f, const char *p, unsigned char c)
+{
+	struct timespec ts[2] = { { .tv_sec = 1000000000 + c, .tv_nsec = c },
+				  { .tv_sec = 1000000000 + c, .tv_nsec = c } };
+	mode_t mode = 0600 | (c & 077);
+	struct stat st;
+
+	if (chmod(p, mode) || utimensat(AT_FDCWD, p, ts, 0))
+		return -1;
+	w->mode[f] = mode;
+	if (stat(p, &st))
+		return -1;
+	if ((st.st_mode & 07777) != mode)
+		return broken(w, "chmod: stat shows another mode", p);
+	if (st.st_mtim.tv_sec != ts[1].tv_sec || st.st_mtim.tv_nsec != ts[1].tv_nsec)
+		return broken(w, "utimens: stat shows another mtime", p);
+	return 0;
+}
+
 /* Requests served with the lock shared, their answers checked. */
 static int check_step(struct worker *w, int f, int op, unsigned char c)
 {
@@ -107,6 +130,8 @@ static int check_step(struct worker *w, int f, int op, unsigned char c)
 	case 7: /* stat and read one page */
 		if (stat(p, &st) || st.st_size != FSIZE)
 			return broken(w, "stat: missing or wrong size", p);
+		if (w->mode[f] && (st.st_mode & 07777) != w->mode[f])
+			return broken(w, "stat: not the mode set", p);
 		fd = open(p, O_RDONLY);
 		if (fd < 0)
 			return -1;
@@ -115,6 +140,8 @@ static int check_step(struct worker *w, int f, int op, unsigned char c)
 		return n != 1 || got != w->fill[f] ? broken(w, "read: wrong byte", p) : 0;
 	case 8:
 		return check_listing(w);
+	case 10: /* chmod and utimens, read back */
+		return check_attrs(w, f, p, c);
 	default: /* an attribute, set and read back */
 		n = getxattr(p, "user.stress", &got, 1);
 		if (w->xval[f] ? n != 1 || got != w->xval[f] : n >= 0 || errno != ENODATA)
@@ -130,14 +157,16 @@ static int check_step(struct worker *w, int f, int op, unsigned char c)
 static int step(struct worker *w)
 {
 	char p[512], q[600], pg[4096];
-	int f = (int)(rand_r(&w->seed) % FILES), op = (int)(rand_r(&w->seed) % 10), fd;
+	int f = (int)(rand_r(&w->seed) % FILES), op = (int)(rand_r(&w->seed) % 11), fd;
 	unsigned char c = (unsigned char)(1 + rand_r(&w->seed) % 250);
 	char *m;
 
 	path_of(w, f, p, sizeof(p));
 	if (!w->fill[f] || op == 0) {		/* (re)create with a new byte */
-		if (!w->fill[f])
+		if (!w->fill[f]) {
 			w->xval[f] = 0; /* a new file: no attributes */
+			w->mode[f] = 0;
+		}
 		if (fill_file(p, c))
 			return -1;
 		w->fill[f] = c;
@@ -151,6 +180,7 @@ static int step(struct worker *w)
 		return rename(p, q) || rename(q, p) ? -1 : 0;
 	case 2:					/* unlink */
 		w->fill[f] = 0;
+		w->mode[f] = 0;
 		return unlink(p);
 	case 3:					/* rewrite through a shared mapping */
 		fd = open(p, O_RDWR);

@@ -7,7 +7,9 @@
  * says so) and checks that meanwhile the lock is free, that a truncate can
  * run, and that the write then lands with the size the memory file has.
  * Without userfaultfd (no privilege) the stalling tests are skipped.
- * And relatime: a read stamps the atime once after a write, not again.
+ * Changes to one file's own state run under fs->lock shared with that
+ * file's lock, while another thread holds another file's lock.  And
+ * relatime: a read stamps the atime once after a write, not again.
  */
 #include <errno.h>
 #include <linux/userfaultfd.h>
@@ -238,20 +240,109 @@ static void test_write_efbig(void **state)
 /*
  * relatime, as the kernel's: a read after a write stamps the atime once;
  * the next read, in the same second, finds it newer than the write and
- * stamps nothing (so it keeps fs->lock shared and dirties no metadata).
+ * stamps nothing (it dirties no metadata).
  */
 static void test_relatime_once(void **state)
 {
+	struct timespec stamped;
 	struct fixture f;
 	struct fs_inode *in;
+	uint64_t seq;
 
 	(void)state;
 	assert_int_equal(setup_file(&f, &in, PAGE), 0);
 	fs_lock(&f.fs);
-	assert_true(fs_file_atime_due(&f.fs, in));
+	seq = f.fs.meta_seq;
 	assert_int_equal(fs_file_read_check(&f.fs, in, 0, PAGE), 0);
-	assert_false(fs_file_atime_due(&f.fs, in));
+	assert_true(f.fs.meta_seq > seq);
+	stamped = in->atime;
+	seq = f.fs.meta_seq;
+	assert_int_equal(fs_file_read_check(&f.fs, in, 0, PAGE), 0);
+	assert_int_equal(f.fs.meta_seq, seq);
+	assert_memory_equal(&in->atime, &stamped, sizeof(stamped));
 	fs_unlock(&f.fs);
+	fixture_down(&f);
+}
+
+/* A thread that holds one inode's lock (fs->lock shared) until told. */
+struct holder {
+	struct fixture *f;
+	struct fs_inode *inode;
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	bool holding, done; /* m */
+};
+
+static void *holder_main(void *arg)
+{
+	struct holder *h = arg;
+
+	fs_lock_shared(&h->f->fs);
+	fs_inode_lock(&h->f->fs, h->inode);
+	pthread_mutex_lock(&h->m);
+	h->holding = true;
+	pthread_cond_broadcast(&h->cv);
+	while (!h->done)
+		pthread_cond_wait(&h->cv, &h->m);
+	pthread_mutex_unlock(&h->m);
+	fs_inode_unlock(&h->f->fs, h->inode);
+	fs_unlock_shared(&h->f->fs);
+	return NULL;
+}
+
+/*
+ * While another thread holds file a's lock (and fs->lock shared), file b
+ * is written, chmod'ed, given an attribute and read under fs->lock shared
+ * with b's lock: none of them needs the filesystem, and each is recorded
+ * for the next log batch.
+ */
+static void test_changes_side_by_side(void **state)
+{
+	struct fs_setattr chmod = { .valid = FS_ATTR_MODE, .mode = 0600 };
+	struct holder h = { .m = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+	struct fixture f;
+	struct fs_inode *b;
+	struct stat st;
+	pthread_t t;
+	char *val;
+	size_t len;
+
+	(void)state;
+	h.f = &f;
+	assert_int_equal(setup_file(&f, &h.inode, PAGE), 0);
+	fs_lock(&f.fs);
+	assert_int_equal(fixture_file(&f, "b", &b), 0);
+	assert_int_equal(fixture_commit(&f), 0);
+	assert_false(b->tracked);
+	fs_unlock(&f.fs);
+	assert_int_equal(pthread_create(&t, NULL, holder_main, &h), 0);
+	pthread_mutex_lock(&h.m);
+	while (!h.holding)
+		pthread_cond_wait(&h.cv, &h.m);
+	pthread_mutex_unlock(&h.m);
+
+	fs_lock_shared(&f.fs);
+	fs_inode_lock(&f.fs, b);
+	assert_int_equal(fixture_write(&f, b, 0, 2 * PAGE, 'b'), 0);
+	assert_int_equal(fs_setattr_relock(&f.fs, b, &chmod, &f.root), 0);
+	assert_int_equal(fs_xattr_set(&f.fs, b, "user.k", "v", 1, 0), 0);
+	assert_int_equal(fs_file_read_check(&f.fs, b, 0, PAGE), 0);
+	fs_stat(&f.fs, b, &st);
+	assert_int_equal(fs_xattr_get(&f.fs, b, "user.k", &val, &len), 0);
+	fs_inode_unlock(&f.fs, b);
+	fs_unlock_shared(&f.fs);
+
+	pthread_mutex_lock(&h.m);
+	h.done = true;
+	pthread_cond_broadcast(&h.cv);
+	pthread_mutex_unlock(&h.m);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(st.st_size, 2 * PAGE);
+	assert_int_equal(st.st_mode, S_IFREG | 0600);
+	assert_int_equal(len, 1);
+	assert_memory_equal(val, "v", 1);
+	free(val);
+	assert_true(b->tracked && b->dirty);
 	fixture_down(&f);
 }
 
@@ -262,6 +353,7 @@ int main(void)
 		cmocka_unit_test(test_write_truncate_meanwhile),
 		cmocka_unit_test(test_write_efbig),
 		cmocka_unit_test(test_relatime_once),
+		cmocka_unit_test(test_changes_side_by_side),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,7 +8,11 @@
  * watches, while the right order works and is forgotten lock by lock as
  * they are dropped.  And fs->lock's two modes: readers hold it together, a
  * writer waits for them and new readers wait behind it, and a condition
- * wait hands the exclusive hold over without losing a wakeup.
+ * wait hands the exclusive hold over without losing a wakeup.  Inode
+ * locks: under fs->lock shared, two inodes' locks are held by two threads
+ * at once while a third waits for one of them; one thread never holds
+ * two, nor retakes fs->lock under one; a change to an inode's own state
+ * needs its lock or fs->lock exclusive, which stands for all of them.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -101,6 +105,46 @@ static void shared_twice(void)
 	fs_lock_shared(&fs); /* would deadlock behind a waiting writer */
 }
 
+/* fs->lock shared, @a's lock, and then what each case does wrong. */
+static struct fs *inode_setup(struct fs_inode **a, struct fs_inode **b)
+{
+	static struct fs fs;
+
+	memset(&fs, 0, sizeof(fs));
+	fs_rwlock_init(&fs.lock, "lock", FS_RANK_FS);
+	*a = fs_inode_alloc(2);
+	*b = fs_inode_alloc(3);
+	fs_lock_shared(&fs);
+	fs_inode_lock(&fs, *a);
+	return &fs;
+}
+
+static void two_inodes(void)
+{
+	struct fs_inode *a, *b;
+	struct fs *fs = inode_setup(&a, &b);
+
+	fs_inode_lock(fs, b); /* could deadlock against a thread doing b, a */
+}
+
+static void fs_lock_under_inode(void)
+{
+	struct fs_inode *a, *b;
+	struct fs *fs = inode_setup(&a, &b);
+
+	fs_unlock_shared(fs); /* a _relock that forgot the inode's lock */
+	fs_lock_shared(fs);
+}
+
+static void change_unlocked_inode(void)
+{
+	struct fs_inode *a, *b;
+	struct fs *fs = inode_setup(&a, &b);
+
+	fs_assert_inode(fs, a); /* this one is held */
+	fs_assert_inode(fs, b); /* this one is not */
+}
+
 static void test_order(void **state)
 {
 	(void)state;
@@ -110,6 +154,9 @@ static void test_order(void **state)
 	assert_int_equal(in_child(two_of_a_rank), SIGABRT);
 	assert_int_equal(in_child(shared_then_commit), SIGABRT);
 	assert_int_equal(in_child(shared_twice), SIGABRT);
+	assert_int_equal(in_child(two_inodes), SIGABRT);
+	assert_int_equal(in_child(fs_lock_under_inode), SIGABRT);
+	assert_int_equal(in_child(change_unlocked_inode), SIGABRT);
 #endif
 }
 
@@ -221,12 +268,72 @@ static void test_cond_handover(void **state)
 	fs_rwlock_destroy(&t.fs.lock);
 }
 
+/* Inode locks between threads, all under fs->lock shared. */
+struct il {
+	struct rw *rw;
+	struct fs_inode *inode;
+	int at; /* rw->m: the step this thread got its inode's lock at */
+};
+
+static void *il_holder(void *arg)
+{
+	struct il *t = arg;
+
+	fs_lock_shared(&t->rw->fs);
+	fs_inode_lock(&t->rw->fs, t->inode);
+	rw_mark(t->rw, &t->at);
+	fs_inode_unlock(&t->rw->fs, t->inode);
+	fs_unlock_shared(&t->rw->fs);
+	return NULL;
+}
+
+static void test_inode_locks(void **state)
+{
+	struct fs_inode *a = fs_inode_alloc(2), *b = fs_inode_alloc(3);
+	struct rw t;
+	struct il ta = { .rw = &t, .inode = a }, tb = { .rw = &t, .inode = b };
+	pthread_t pa, pb;
+
+	(void)state;
+	memset(&t, 0, sizeof(t));
+	fs_rwlock_init(&t.fs.lock, "lock", FS_RANK_FS);
+	pthread_mutex_init(&t.m, NULL);
+	pthread_cond_init(&t.cv, NULL);
+	fs_lock_shared(&t.fs);
+	fs_inode_lock(&t.fs, a);
+	assert_true(fs_inode_held(&t.fs, a));
+	assert_false(fs_inode_held(&t.fs, b));
+	/* b's lock is free beside a's: its thread gets it at once */
+	assert_int_equal(pthread_create(&pb, NULL, il_holder, &tb), 0);
+	assert_int_equal(pthread_join(pb, NULL), 0);
+	assert_int_equal(tb.at, 1);
+	/* a's lock is not: its thread waits until it is dropped */
+	assert_int_equal(pthread_create(&pa, NULL, il_holder, &ta), 0);
+	rw_settle();
+	assert_int_equal(t.step, 1);
+	fs_inode_unlock(&t.fs, a);
+	assert_int_equal(pthread_join(pa, NULL), 0);
+	assert_int_equal(ta.at, 2);
+	fs_unlock_shared(&t.fs);
+	/* exclusive stands for every inode's lock, and takes none */
+	fs_lock(&t.fs);
+	assert_true(fs_inode_held(&t.fs, a) && fs_inode_held(&t.fs, b));
+	fs_inode_lock(&t.fs, a);
+	assert_false(fs_mutex_held(&a->lock));
+	fs_inode_unlock(&t.fs, a);
+	fs_unlock(&t.fs);
+	fs_inode_release(a);
+	fs_inode_release(b);
+	fs_rwlock_destroy(&t.fs.lock);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_shared_modes),
 		cmocka_unit_test(test_cond_handover),
+		cmocka_unit_test(test_inode_locks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
