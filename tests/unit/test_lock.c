@@ -200,6 +200,14 @@ static void *rw_reader(void *arg)
 	return NULL;
 }
 
+static void rw_init(struct rw *t)
+{
+	memset(t, 0, sizeof(*t));
+	fs_rwlock_init(&t->fs.lock, "lock", FS_RANK_FS);
+	pthread_mutex_init(&t->m, NULL);
+	pthread_cond_init(&t->cv, NULL);
+}
+
 /* Give the threads time (100 ms) to get in, if they can. */
 static void rw_settle(void)
 {
@@ -212,10 +220,7 @@ static void test_shared_modes(void **state)
 	pthread_t w, r;
 
 	(void)state;
-	memset(&t, 0, sizeof(t));
-	fs_rwlock_init(&t.fs.lock, "lock", FS_RANK_FS);
-	pthread_mutex_init(&t.m, NULL);
-	pthread_cond_init(&t.cv, NULL);
+	rw_init(&t);
 	fs_lock_shared(&t.fs);
 	/* a second reader gets in beside the first */
 	assert_int_equal(pthread_create(&r, NULL, rw_reader, &t), 0);
@@ -295,10 +300,7 @@ static void test_inode_locks(void **state)
 	pthread_t pa, pb;
 
 	(void)state;
-	memset(&t, 0, sizeof(t));
-	fs_rwlock_init(&t.fs.lock, "lock", FS_RANK_FS);
-	pthread_mutex_init(&t.m, NULL);
-	pthread_cond_init(&t.cv, NULL);
+	rw_init(&t);
 	fs_lock_shared(&t.fs);
 	fs_inode_lock(&t.fs, a);
 	assert_true(fs_inode_held(&t.fs, a));
