@@ -330,24 +330,11 @@ static int load_finish(struct fs *fs, struct fs_inode *inode, struct load_job *j
 		shm_update_limit(fs);
 		return ret;
 	}
-	fs_data_install(fs, inode, fd, &job->mtime);
-	return 0;
-}
-
-/**
- * fs_data_install() - a memory file becomes an unloaded inode's data
- * @fs: the filesystem, lock held
- * @inode: a regular file without a memory file
- * @fd: the memory file, filled; the inode owns it from now on
- * @mtime: its mtime as made, the baseline of fs_data_sync_attr()
- */
-void fs_data_install(struct fs *fs, struct fs_inode *inode, int fd, const struct timespec *mtime)
-{
-	fs_assert_held(&fs->lock);
 	inode->memfd = fd;
-	inode->mfd_mtime = *mtime;
+	inode->mfd_mtime = job->mtime;
 	loaded_add(fs, inode);
 	fs_space_account(fs, inode);
+	return 0;
 }
 
 /*

@@ -98,61 +98,6 @@ int fs_file_truncate_relock(struct fs *fs, struct fs_inode *inode, uint64_t size
 }
 
 /**
- * fs_file_prepare() - what a create can make before it takes fs->lock
- * @fs: the filesystem; fs->lock not held
- * @nf: filled in: an inode number reserved for the file and its empty
- *	memory file (fd -1 when none could be made: the open then loads it
- *	as any other, with what that does about a lack of descriptors)
- *
- * Made under the lock, the memory file would cost a create two more
- * turns of it (fs_data_load_relock() drops it for the system calls).
- */
-void fs_file_prepare(struct fs *fs, struct fs_new_file *nf)
-{
-	struct stat st;
-
-	fs_assert_unheld(&fs->lock);
-	nf->ino = fs_ino_reserve(fs);
-	if (shm_create(fs, nf->ino, &nf->fd))
-		nf->fd = -1;
-	if (nf->fd >= 0 && fstat(nf->fd, &st) < 0) {
-		close(nf->fd);
-		nf->fd = -1;
-	}
-	if (nf->fd >= 0)
-		nf->mtime = st.st_mtim;
-}
-
-/**
- * fs_file_adopt() - a new file takes the memory file made for it
- * @fs: the filesystem, lock held
- * @inode: the file, just made with @nf->ino
- * @nf: from fs_file_prepare(); its memory file is the inode's from now on
- */
-void fs_file_adopt(struct fs *fs, struct fs_inode *inode, struct fs_new_file *nf)
-{
-	fs_assert_held(&fs->lock);
-	if (nf->fd < 0 || inode->memfd >= 0 || inode->ino != nf->ino)
-		return;
-	fs_data_install(fs, inode, nf->fd, &nf->mtime);
-	nf->fd = -1;
-}
-
-/**
- * fs_file_unprepare() - give back what a create made and did not use
- * @fs: the filesystem; fs->lock not held (closing is a system call)
- * @nf: from fs_file_prepare(); its number stays unused (numbers are
- *	never reused)
- */
-void fs_file_unprepare(struct fs *fs, struct fs_new_file *nf)
-{
-	fs_assert_unheld(&fs->lock);
-	if (nf->fd >= 0)
-		close(nf->fd);
-	nf->fd = -1;
-}
-
-/**
  * fs_file_open_relock() - one more open of a regular file
  * @fs: the filesystem, lock held (dropped while the file loads)
  * @inode: the file

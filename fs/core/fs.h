@@ -350,7 +350,7 @@ struct fs {
 	struct fs_inode *loaded;	/* inodes with a memfd, most recent first */
 	struct fs_inode *loaded_tail;
 	uint64_t nloaded;		/* how many */
-	uint64_t next_ino;		/* atomic: fs_ino_reserve() takes it unlocked */
+	uint64_t next_ino;
 	uint64_t meta_seq;  /* metadata changes (track_lock) */
 	uint64_t meta_cseq; /* ... committed */
 	struct fs_track track;
@@ -472,7 +472,6 @@ enum clp_policy fs_inode_policy(const struct fs *fs, const struct fs_inode *inod
 
 /* data.c: memory files filled from the image, and given back */
 int fs_data_load_relock(struct fs *fs, struct fs_inode *inode);
-void fs_data_install(struct fs *fs, struct fs_inode *inode, int fd, const struct timespec *mtime);
 void fs_data_unload(struct fs *fs, struct fs_inode *inode);
 void fs_data_watch(struct fs *fs, struct fs_inode *inode, bool rw);
 void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode);
@@ -495,8 +494,7 @@ struct fs_inode *fs_inode_alloc(uint64_t ino);
 int fs_inode_insert(struct fs *fs, struct fs_inode *inode);
 void fs_inode_free(struct fs *fs, struct fs_inode *inode);
 void fs_inode_release(struct fs_inode *inode);
-uint64_t fs_ino_reserve(struct fs *fs);
-int fs_inode_new(struct fs *fs, uint64_t ino, uint32_t mode, uint32_t uid, uint32_t gid,
+int fs_inode_new(struct fs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
 		 struct fs_inode **out);
 void fs_inode_put_check(struct fs *fs, struct fs_inode *inode);
 bool fs_inode_sxid(const struct fs_inode *inode);
@@ -533,8 +531,8 @@ int fs_xattr_remove(struct fs *fs, struct fs_inode *inode, const char *name);
 int fs_xattr_inherit(struct fs *fs, struct fs_inode *dir, struct fs_inode *inode);
 
 /* namei.c: creating, linking, removing and renaming */
-int fs_make_node(struct fs *fs, uint64_t parent, const char *name, uint32_t mode, uint64_t rdev,
-		 const char *target, const struct fs_caller *c, uint64_t ino,
+int fs_make_node(struct fs *fs, uint64_t parent, const char *name, uint32_t mode,
+		 uint64_t rdev, const char *target, const struct fs_caller *c,
 		 struct fs_inode **out);
 int fs_link(struct fs *fs, uint64_t ino, uint64_t parent, const char *name,
 	    struct fs_inode **out);
@@ -551,20 +549,7 @@ int fsclp_start(struct fs *fs);
 void fsclp_stop(struct fs *fs);
 int fsclp_map_text(struct fs *fs, struct fs_inode *inode, uint64_t first, char **out);
 
-/*
- * A new regular file's number and memory, made before a create takes
- * fs->lock (file.c), so that it holds the lock once.
- */
-struct fs_new_file {
-	uint64_t ino;	       /* reserved for it */
-	int fd;		       /* its empty memory file, or -1: loaded at open */
-	struct timespec mtime; /* the memory file's */
-};
-
 /* file.c: what the data requests do */
-void fs_file_prepare(struct fs *fs, struct fs_new_file *nf);
-void fs_file_adopt(struct fs *fs, struct fs_inode *inode, struct fs_new_file *nf);
-void fs_file_unprepare(struct fs *fs, struct fs_new_file *nf);
 int fs_file_open_relock(struct fs *fs, struct fs_inode *inode, bool trunc,
 			const struct fs_caller *c);
 int fs_file_get(struct fs *fs, uint64_t ino, struct fs_inode **out);

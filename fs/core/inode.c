@@ -167,24 +167,8 @@ struct fs_inode *fs_inode_alloc(uint64_t ino)
 }
 
 /**
- * fs_ino_reserve() - take the next inode number, with or without fs->lock
- * @fs: the filesystem
- *
- * Numbers are never reused, so one reserved and not used (a create that
- * failed) is a gap and nothing more.  Every number handed out is below
- * fs->next_ino from then on, as a commit or log batch records it.
- *
- * Return: the number.
- */
-uint64_t fs_ino_reserve(struct fs *fs)
-{
-	return __atomic_fetch_add(&fs->next_ino, 1, __ATOMIC_RELAXED);
-}
-
-/**
  * fs_inode_new() - create an inode with fresh timestamps
  * @fs: the filesystem, lock held
- * @ino: its number, reserved with fs_ino_reserve(); 0 for the next one
  * @mode: type and permission bits
  * @uid: owner
  * @gid: group
@@ -194,14 +178,14 @@ uint64_t fs_ino_reserve(struct fs *fs)
  *
  * Return: 0; -ENOMEM.
  */
-int fs_inode_new(struct fs *fs, uint64_t ino, uint32_t mode, uint32_t uid, uint32_t gid,
+int fs_inode_new(struct fs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
 		 struct fs_inode **out)
 {
 	struct fs_inode *inode;
 	int ret = -ENOMEM;
 
 	fs_assert_held(&fs->lock);
-	inode = fs_inode_alloc(ino ? ino : fs_ino_reserve(fs));
+	inode = fs_inode_alloc(fs->next_ino);
 	if (!inode)
 		return ret;
 	inode->mode = mode;
@@ -214,6 +198,7 @@ int fs_inode_new(struct fs *fs, uint64_t ino, uint32_t mode, uint32_t uid, uint3
 		fs_inode_release(inode);
 		return ret;
 	}
+	fs->next_ino++;
 	fs_meta_dirty(fs, inode);
 	*out = inode;
 	return 0;

@@ -439,6 +439,6 @@ int fs_log_batch(struct fs *fs, struct img_mw *mw, struct fs_inode **targets, si
 	if (!ret)
 		ret = img_mw_splice(mw, bytes);
 	if (!ret)
-		ret = img_mw_next_ino(mw, __atomic_load_n(&fs->next_ino, __ATOMIC_RELAXED));
+		ret = img_mw_next_ino(mw, fs->next_ino);
 	return ret ? ret : img_mw_finish(mw);
 }

@@ -77,14 +77,14 @@ static int may_create(struct fs *fs, uint64_t parent, const char *name, uint32_t
  * @rdev: device number for device nodes
  * @target: symlink target or NULL
  * @c: the caller, who owns the new inode
- * @ino: the number reserved for it (fs_ino_reserve()), or 0 for the next
  * @out: the new inode, looked up once (the caller replies with its entry)
  *
  * Return: 0; -ENAMETOOLONG; -ENOENT / -ENOTDIR for a bad parent; -EEXIST;
  * -ENOSPC; -ENOMEM; -EMLINK if the parent has too many subdirectories.
  */
-int fs_make_node(struct fs *fs, uint64_t parent, const char *name, uint32_t mode, uint64_t rdev,
-		 const char *target, const struct fs_caller *c, uint64_t ino, struct fs_inode **out)
+int fs_make_node(struct fs *fs, uint64_t parent, const char *name, uint32_t mode,
+		 uint64_t rdev, const char *target, const struct fs_caller *c,
+		 struct fs_inode **out)
 {
 	uint32_t gid = c->gid;
 	struct fs_inode *dir, *inode;
@@ -95,7 +95,7 @@ int fs_make_node(struct fs *fs, uint64_t parent, const char *name, uint32_t mode
 	if (ret)
 		return ret;
 	inherit(dir, &mode, &gid);
-	ret = fs_inode_new(fs, ino, mode, c->uid, gid, &inode);
+	ret = fs_inode_new(fs, mode, c->uid, gid, &inode);
 	if (ret)
 		return ret;
 	inode->rdev = rdev;

@@ -559,7 +559,7 @@ static int commit_once(struct fs *fs, bool data, bool clean)
 	/* the long part, a walk of all metadata, stops no reader */
 	fs_lock_shared(fs);
 	wb_install(&wb);
-	args.next_ino = __atomic_load_n(&fs->next_ino, __ATOMIC_RELAXED);
+	args.next_ino = fs->next_ino;
 	seq = fs_meta_seq(fs); /* the stream holds every change up to here */
 	ret = fs_serialize(fs, &mw);
 	fs_unlock_shared(fs);

@@ -130,8 +130,6 @@ void ring_release(struct fsd *d);
 const char *ring_describe(struct fsd *d, const char **why);
 void pt_init(struct fsd *d, struct fuse_conn_info *conn);
 void pt_report(struct fsd *d);
-uint32_t pt_backing_prepare(struct fsd *d, const struct fs_new_file *nf);
-void pt_adopt(struct fsd *d, struct fs_inode *inode, const struct fuse_file_info *fi, uint32_t *id);
 void pt_open_relock(struct fsd *d, struct fs_inode *inode, struct fuse_file_info *fi);
 uint32_t pt_release(struct fsd *d, struct fs_inode *inode, struct fuse_file_info *fi);
 void pt_backing_close(struct fsd *d, uint32_t id);

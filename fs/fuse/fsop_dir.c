@@ -139,7 +139,7 @@ static void make_and_reply(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	fsop_caller(req, &c);
 	fs_lock(fs);
-	ret = fs_make_node(fs, parent, name, mode, rdev, target, &c, 0, &inode);
+	ret = fs_make_node(fs, parent, name, mode, rdev, target, &c, &inode);
 	if (!ret)
 		fsop_entry(fs, inode, &e);
 	fs_unlock(fs);

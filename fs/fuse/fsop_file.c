@@ -65,31 +65,21 @@ static void fsop_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void fsop_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			mode_t mode, struct fuse_file_info *fi)
 {
-	struct fsd *d = fsop_fsd(req);
-	struct fs *fs = &d->fs;
+	struct fs *fs = fsop_fs(req);
 	struct fuse_entry_param e;
-	struct fs_new_file nf;
 	struct fs_inode *inode;
 	struct fs_caller c;
-	uint32_t spare;
 	int ret;
 
 	fsop_caller(req, &c);
-	/* the system calls a new file needs, before the lock: held once */
-	fs_file_prepare(fs, &nf);
-	spare = pt_backing_prepare(d, &nf);
 	fs_lock(fs);
-	ret = fs_make_node(fs, parent, name, S_IFREG | (mode & 07777), 0, NULL, &c, nf.ino, &inode);
-	if (!ret) {
-		fs_file_adopt(fs, inode, &nf);
-		pt_adopt(d, inode, fi, &spare);
+	ret = fs_make_node(fs, parent, name, S_IFREG | (mode & 07777), 0, NULL, &c,
+			   &inode);
+	if (!ret)
 		ret = do_open(req, inode, fi);
-	}
 	if (!ret)
 		fsop_entry(fs, inode, &e);
 	fs_unlock(fs);
-	fs_file_unprepare(fs, &nf);
-	pt_backing_close(d, spare);
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else

@@ -463,44 +463,6 @@ static void backing_get_relock(struct fsd *d, struct fs_inode *inode)
  * A failed backing open falls back to serving the file; it does not fail
  * the open.
  */
-/**
- * pt_backing_prepare() - register a new file's memory file before the lock
- * @d: the daemon; fs->lock not held (a system call)
- * @nf: from fs_file_prepare()
- *
- * A create's open would otherwise drop and retake fs->lock to register it
- * (backing_get_relock()).
- *
- * Return: a backing id for pt_adopt(), or 0 (passthrough off, no memory
- * file, or refused).
- */
-uint32_t pt_backing_prepare(struct fsd *d, const struct fs_new_file *nf)
-{
-	fs_assert_unheld(&d->fs.lock);
-	if (d->pt.mode != FSD_PT_ON || nf->fd < 0)
-		return 0;
-	return (uint32_t)backing_open_unlocked(d, nf->ino, nf->fd);
-}
-
-/**
- * pt_adopt() - a new file takes the backing id made for it
- * @d: the daemon, fs->lock held
- * @inode: the file, with the memory file @id was registered for
- * @fi: the open about to be made (pt_open_relock() then uses the id)
- * @id: from pt_backing_prepare(); zeroed when taken, else the caller's to
- *	give back with pt_backing_close() once the lock is dropped
- */
-void pt_adopt(struct fsd *d, struct fs_inode *inode, const struct fuse_file_info *fi, uint32_t *id)
-{
-	bool writer = (fi->flags & O_ACCMODE) != O_RDONLY;
-
-	fs_assert_held(&d->fs.lock);
-	if (!*id || inode->backing_id || !pt_allowed(d, inode, writer))
-		return;
-	inode->backing_id = (int)*id;
-	*id = 0;
-}
-
 void pt_open_relock(struct fsd *d, struct fs_inode *inode, struct fuse_file_info *fi)
 {
 	bool writer = (fi->flags & O_ACCMODE) != O_RDONLY;

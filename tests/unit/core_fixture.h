@@ -57,8 +57,8 @@ static inline void fixture_down(struct fixture *f)
 /* Create and open a regular file @name in the root; lock held. */
 static inline int fixture_file(struct fixture *f, const char *name, struct fs_inode **out)
 {
-	int ret = fs_make_node(&f->fs, FOFS_ROOT_INO, name, S_IFREG | 0644, 0, NULL, &f->root, 0,
-			       out);
+	int ret = fs_make_node(&f->fs, FOFS_ROOT_INO, name, S_IFREG | 0644, 0, NULL,
+			       &f->root, out);
 
 	if (!ret)
 		ret = fs_file_open_relock(&f->fs, *out, false, &f->root);

@@ -8,9 +8,8 @@
  * run, and that the write then lands with the size the memory file has.
  * Without userfaultfd (no privilege) the stalling tests are skipped.
  * Changes to one file's own state run under fs->lock shared with that
- * file's lock, while another thread holds another file's lock.  A create
- * makes its memory file before it takes the lock, and the open uses it.
- * And relatime: a read stamps the atime once after a write, not again.
+ * file's lock, while another thread holds another file's lock.  And
+ * relatime: a read stamps the atime once after a write, not again.
  */
 #include <errno.h>
 #include <linux/userfaultfd.h>
@@ -347,55 +346,6 @@ static void test_changes_side_by_side(void **state)
 	fixture_down(&f);
 }
 
-/*
- * A create as the front end makes it: the number and memory file come
- * first, without the lock; the open then finds the file loaded (no
- * second memory file, so no turn of the lock to make one).  What a failed
- * create made goes back; its number is a gap.
- */
-static void test_create_prepared(void **state)
-{
-	struct fs_new_file nf, unused;
-	struct fixture f;
-	struct fs_inode *in;
-	uint64_t loaded;
-	int fd;
-
-	(void)state;
-	assert_int_equal(fixture_up(&f, 64 * MIB, &(struct fs_opts){ .huge = CLP_POLICY_NEVER }),
-			 0);
-	fs_file_prepare(&f.fs, &nf);
-	assert_true(nf.fd >= 0);
-	assert_int_equal(f.fs.next_ino, nf.ino + 1);
-	fd = nf.fd;
-	fs_lock(&f.fs);
-	loaded = f.fs.nloaded;
-	assert_int_equal(fs_make_node(&f.fs, FOFS_ROOT_INO, "new", S_IFREG | 0644, 0, NULL, &f.root,
-				      nf.ino, &in),
-			 0);
-	assert_int_equal(in->ino, nf.ino);
-	fs_file_adopt(&f.fs, in, &nf);
-	assert_int_equal(nf.fd, -1);
-	assert_int_equal(fs_file_open_relock(&f.fs, in, false, &f.root), 0);
-	assert_int_equal(in->memfd, fd);
-	assert_int_equal(f.fs.nloaded, loaded + 1);
-	fs_unlock(&f.fs);
-	fs_file_unprepare(&f.fs, &nf); /* nothing left: the file has it */
-	assert_true(fcntl(fd, F_GETFD) >= 0);
-
-	fs_file_prepare(&f.fs, &unused);
-	fs_lock(&f.fs);
-	assert_int_equal(fs_make_node(&f.fs, FOFS_ROOT_INO, "new", S_IFREG | 0644, 0, NULL, &f.root,
-				      unused.ino, &in),
-			 -EEXIST);
-	fs_unlock(&f.fs);
-	fd = unused.fd;
-	fs_file_unprepare(&f.fs, &unused);
-	assert_true(fcntl(fd, F_GETFD) < 0 && errno == EBADF);
-	assert_int_equal(fs_ino_reserve(&f.fs), unused.ino + 1);
-	fixture_down(&f);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -404,7 +354,6 @@ int main(void)
 		cmocka_unit_test(test_write_efbig),
 		cmocka_unit_test(test_relatime_once),
 		cmocka_unit_test(test_changes_side_by_side),
-		cmocka_unit_test(test_create_prepared),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -45,7 +45,7 @@ static struct fs_inode *mk(uint64_t dir, const char *name, uint32_t mode)
 {
 	struct fs_inode *i = NULL;
 
-	assert_int_equal(fs_make_node(&f.fs, dir, name, mode, 0, NULL, &f.root, 0, &i), 0);
+	assert_int_equal(fs_make_node(&f.fs, dir, name, mode, 0, NULL, &f.root, &i), 0);
 	return i;
 }
 
@@ -155,21 +155,21 @@ static void test_setgid_dir_and_names(void **state)
 
 	(void)state;
 	sg->gid = 2000;
-	assert_int_equal(fs_make_node(&f.fs, sg->ino, "sub", S_IFDIR | 0755, 0, NULL, &user, 0, &n),
-			 0);
+	assert_int_equal(fs_make_node(&f.fs, sg->ino, "sub", S_IFDIR | 0755, 0, NULL,
+				      &user, &n), 0);
 	assert_int_equal(n->gid, 2000);
 	assert_true(n->mode & S_ISGID);
 	assert_int_equal(n->uid, 1000);
-	assert_int_equal(
-		fs_make_node(&f.fs, sg->ino, "file", S_IFREG | 0644, 0, NULL, &user, 0, &n), 0);
+	assert_int_equal(fs_make_node(&f.fs, sg->ino, "file", S_IFREG | 0644, 0, NULL,
+				      &user, &n), 0);
 	assert_int_equal(n->gid, 2000);
 	assert_false(n->mode & S_ISGID);
 	memset(longname, 'n', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
-	assert_int_equal(fs_make_node(&f.fs, 1, longname, S_IFREG | 0644, 0, NULL, &user, 0, &n),
-			 -ENAMETOOLONG);
-	assert_int_equal(fs_make_node(&f.fs, 1, "sg", S_IFREG | 0644, 0, NULL, &user, 0, &n),
-			 -EEXIST);
+	assert_int_equal(fs_make_node(&f.fs, 1, longname, S_IFREG | 0644, 0, NULL,
+				      &user, &n), -ENAMETOOLONG);
+	assert_int_equal(fs_make_node(&f.fs, 1, "sg", S_IFREG | 0644, 0, NULL,
+				      &user, &n), -EEXIST);
 }
 
 int main(void)

@@ -88,9 +88,8 @@ static void test_policy_resolution(void **state)
 	(void)state;
 	assert_int_equal(fixture_up(&f, 64 * MIB, &o), 0);
 	fs_lock(&f.fs);
-	assert_int_equal(
-		fs_make_node(&f.fs, FOFS_ROOT_INO, "d", S_IFDIR | 0755, 0, NULL, &f.root, 0, &d),
-		0);
+	assert_int_equal(fs_make_node(&f.fs, FOFS_ROOT_INO, "d", S_IFDIR | 0755, 0, NULL,
+				      &f.root, &d), 0);
 	assert_int_equal(fixture_file(&f, "a", &a), 0);
 	/* no attribute: the mount's default */
 	assert_int_equal(fs_inode_policy(&f.fs, a), clp_policy_resolve(CLP_POLICY_UNSET,
@@ -100,8 +99,8 @@ static void test_policy_resolution(void **state)
 	assert_int_equal(fs_inode_policy(&f.fs, a), fs_inode_policy(&f.fs, d));
 	/* the directory's policy is inherited at create */
 	assert_int_equal(fs_xattr_set(&f.fs, d, FOFS_XATTR_POLICY, "always", 6, 0), 0);
-	assert_int_equal(fs_make_node(&f.fs, d->ino, "b", S_IFREG | 0644, 0, NULL, &f.root, 0, &b),
-			 0);
+	assert_int_equal(fs_make_node(&f.fs, d->ino, "b", S_IFREG | 0644, 0, NULL,
+				      &f.root, &b), 0);
 	assert_int_equal(fs_inode_policy(&f.fs, b),
 			 clp_policy_resolve(CLP_POLICY_ALWAYS, CLP_POLICY_MADVISE));
 	fs_unlock(&f.fs);
@@ -155,7 +154,7 @@ static void test_commit_lets_readers_in(void **state)
 	for (int n = 0; n < 100000; n++) {
 		snprintf(name, sizeof(name), "entry-%d", n);
 		assert_int_equal(fs_make_node(&f.fs, FOFS_ROOT_INO, name, S_IFREG | 0644, 0, NULL,
-					      &f.root, 0, &in),
+					      &f.root, &in),
 				 0);
 	}
 	fs_unlock(&f.fs);
