@@ -11,12 +11,16 @@
  * rename away was followed by an fsync of the directory.
  * "crashload check DIR MANIFEST" then asserts, after a crash and remount,
  * the last word on each path: clean files hold exactly those bytes, gone
- * ones do not exist; dirty ones may hold anything.
+ * ones do not exist; dirty ones may hold anything.  The bytes of each
+ * clean file are also kept beside the manifest (MANIFEST.fN), so that a
+ * file found wrong is reported by where it differs and with what (zeros,
+ * or other bytes): what a failure needs to be understood.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +42,7 @@ static struct model files[NAMES];
 static const char *dir;
 static int mfd, dfd;
 static unsigned long nops, nsync;
+static const char *mpath; /* the manifest; its .fN files: clean bytes */
 
 static __attribute__((format(printf, 1, 2))) void note(const char *fmt, ...)
 {
@@ -221,6 +226,51 @@ static void op_unlink(int i)
 	files[i] = (struct model){ 0 };
 }
 
+/* Keep the bytes of clean file @i on the host, for show_diff(). */
+static void keep_clean(int i, const struct model *m)
+{
+	char path[4200];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s.f%d", mpath, i);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, m->buf, m->size) != (ssize_t)m->size) {
+		perror("crashload: keeping clean bytes");
+		exit(2);
+	}
+	close(fd);
+}
+
+/* Where file @i's @n bytes @b differ from its kept clean bytes: a few ranges. */
+static void show_diff(int i, const uint8_t *b, ssize_t n)
+{
+	uint8_t *want = malloc(MAXSIZE);
+	char path[4200];
+	ssize_t k = 0, w;
+	int fd, shown = 0;
+
+	snprintf(path, sizeof(path), "%s.f%d", mpath, i);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	w = fd < 0 || !want ? -1 : pread(fd, want, MAXSIZE, 0);
+	while (k < n && k < w && shown < 4) {
+		ssize_t from = k;
+		bool zeros = true;
+
+		if (b[k] == want[k]) {
+			k++;
+			continue;
+		}
+		for (; k < n && k < w && b[k] != want[k]; k++)
+			zeros &= b[k] == 0;
+		fprintf(stderr, "  f%d differs at [%zd, %zd) (%zd bytes): %s\n", i, from, k,
+			k - from, zeros ? "zeros" : "other bytes");
+		shown++;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(want);
+}
+
 /* fsync one file, check the mount agrees with the model, say it is clean. */
 static void op_fsync(int i)
 {
@@ -248,6 +298,7 @@ static void op_fsync(int i)
 	}
 	free(back);
 	close(fd);
+	keep_clean(i, m);
 	note("clean f%d %zu %016llx\n", i, m->size,
 	     (unsigned long long)XXH3_64bits(m->buf, m->size));
 	nsync++;
@@ -318,6 +369,8 @@ static int check(FILE *f)
 				fprintf(stderr,
 					"f%d: fsync'd content lost (%zd bytes, %zu expected)\n",
 					i, n, last[i].size);
+				if (n > 0)
+					show_diff(i, b, n);
 				bad++;
 			}
 			free(b);
@@ -339,6 +392,7 @@ int main(int argc, char **argv)
 	if (argc < 4)
 		goto usage;
 	dir = argv[2];
+	mpath = argv[3];
 	if (!strcmp(argv[1], "check")) {
 		f = fopen(argv[3], "re");
 		return f ? check(f) : 2;
