@@ -177,9 +177,7 @@ static bool map_name(const char *name, size_t *mlen)
  */
 bool fs_ctl_is_name(const char *name)
 {
-	static const char prefix[] = "user.foliofs.";
-
-	return !strncmp(name, prefix, sizeof(prefix) - 1);
+	return !strncmp(name, FOFS_XATTR_PREFIX, strlen(FOFS_XATTR_PREFIX));
 }
 
 /**

@@ -84,9 +84,10 @@ void fs_space_use(struct fs *fs, struct fs_space_use *u)
  */
 void fs_space_account(struct fs *fs, struct fs_inode *inode)
 {
-	uint64_t n = fs_mem_blocks(inode);
+	uint64_t n;
 
 	fs_assert_inode(fs, inode);
+	n = fs_mem_blocks(inode); /* a system call: outside space_lock */
 	fs_mutex_lock(&fs->space_lock);
 	fs->space.cache_blocks -= inode->mblocks;
 	inode->mblocks = n;

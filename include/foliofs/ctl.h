@@ -13,10 +13,12 @@
 #include <stddef.h>
 #include <string.h>
 
-#define FOFS_XATTR_POLICY	"user.foliofs.policy"	/* a file's folio policy */
-#define FOFS_XATTR_COLLAPSE	"user.foliofs.collapse"	/* "OFF LEN": collapse now */
-#define FOFS_XATTR_MAP		"user.foliofs.map"	/* region table; ".N" pages */
-#define FOFS_XATTR_STATUS	"user.foliofs.status"	/* key=value lines */
+/* The control namespace: every name below, and any other under it. */
+#define FOFS_XATTR_PREFIX   "user.foliofs."
+#define FOFS_XATTR_POLICY   FOFS_XATTR_PREFIX "policy"	 /* a file's folio policy */
+#define FOFS_XATTR_COLLAPSE FOFS_XATTR_PREFIX "collapse" /* "OFF LEN": collapse now */
+#define FOFS_XATTR_MAP	    FOFS_XATTR_PREFIX "map"	 /* region table; ".N" pages */
+#define FOFS_XATTR_STATUS   FOFS_XATTR_PREFIX "status"	 /* key=value lines */
 
 /*
  * Status fields, one "key=value" line each, in this order; then the fsync
