@@ -30,6 +30,8 @@ int fs_init(struct fs *fs, struct img *img, const struct fs_opts *opts)
 	fs_rwlock_init(&fs->lock, "lock", FS_RANK_FS);
 	fs_mutex_init(&fs->space_lock, "space_lock", FS_RANK_SPACE);
 	fs_mutex_init(&fs->track_lock, "track_lock", FS_RANK_TRACK);
+	fs_rwlock_init(&fs->ns_lock, "ns_lock", FS_RANK_NS);
+	fs_mutex_init(&fs->tab_lock, "tab_lock", FS_RANK_TABLE);
 	pthread_cond_init(&fs->wb.cond, NULL);
 	pthread_cond_init(&fs->load_cond, NULL);
 	pthread_cond_init(&fs->clp.cond, NULL);
@@ -74,6 +76,8 @@ void fs_destroy(struct fs *fs)
 	fs_mutex_destroy(&fs->commit_lock);
 	fs_mutex_destroy(&fs->space_lock);
 	fs_mutex_destroy(&fs->track_lock);
+	fs_rwlock_destroy(&fs->ns_lock);
+	fs_mutex_destroy(&fs->tab_lock);
 	pthread_cond_destroy(&fs->wb.cond);
 	pthread_cond_destroy(&fs->load_cond);
 	pthread_cond_destroy(&fs->clp.cond);

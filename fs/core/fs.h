@@ -37,7 +37,8 @@ struct fs_mutex {
 	pthread_t owner;	/* valid while held; read atomically */
 	bool held;		/* read atomically */
 	const char *name;
-	unsigned rank; /* enum fs_lock_rank */
+	unsigned rank;	    /* enum fs_lock_rank */
+	unsigned held_rank; /* the rank it was taken at (the holder's) */
 };
 
 /*
@@ -68,7 +69,10 @@ struct fs_rwlock {
 enum fs_lock_rank {
 	FS_RANK_COMMIT = 1, /* fs->commit_lock */
 	FS_RANK_FS,	    /* fs->lock */
-	FS_RANK_INODE,	    /* inode->lock: one at a time */
+	FS_RANK_NS,	    /* fs->ns_lock */
+	FS_RANK_INODE,	    /* inode->lock: one inode, or a directory */
+	FS_RANK_CHILD,	    /* inode->lock of an entry's inode, under its directory's */
+	FS_RANK_TABLE,	    /* fs->tab_lock */
 	FS_RANK_FRONT,	    /* front-end state, taken without fs locks */
 	FS_RANK_SPACE,	    /* fs->space_lock */
 	FS_RANK_TRACK,	    /* fs->track_lock */
@@ -100,9 +104,10 @@ struct fs_dirent {
  * the inode's own lock as well: they are changed with fs->lock exclusive,
  * or with it shared and inode->lock held (fs_assert_inode()), and read
  * the same ways, so requests on different files change attributes, xattrs
- * and served data side by side.  An inode stays in the table while it has
- * links, lookups, opens or pins: the table's lookups (fs_iget()) need no
- * inode lock, and an inode is freed only under fs->lock exclusive.
+ * and served data side by side, and names in different directories.  An
+ * inode stays in the table while it has links, lookups, opens or pins:
+ * the table's lookups (fs_iget(), under tab_lock) need no inode lock, and
+ * an inode is freed only under fs->lock exclusive.
  */
 struct fs_inode {
 	struct fs_mutex lock;		/* "ilock": see above */
@@ -114,8 +119,8 @@ struct fs_inode {
 	 * a type without the inode lock (fs_inode_type()) */
 	uint32_t mode;
 	uint32_t uid, gid; /* ilock */
-	uint32_t nlink;
-	uint64_t size; /* ilock */
+	uint32_t nlink;	   /* ilock; changes with ns_lock too (fs_assert_ns()) */
+	uint64_t size;	   /* ilock */
 	uint64_t rdev;
 	struct timespec atime, mtime, ctime; /* ilock */
 	struct fs_xattr *xattrs;	     /* ilock */
@@ -169,10 +174,11 @@ struct fs_inode {
 	 * nothing to try again in it; while unchanged, passes skip it (ilock) */
 	uint64_t clp_quiet;
 	uint64_t mblocks; /* 4 KiB pages in the memfd (as cache_blocks) */
-	/* directories */
+	/* directories: the entries, in cookie order (ilock, and ns_lock to change) */
 	struct fs_dirent *dhead, *dtail;
-	uint64_t next_cookie;
-	uint32_t nentries;
+	uint64_t next_cookie; /* ilock */
+	uint32_t nentries;    /* ilock */
+	/* set by the create or rename that links it, under the new parent's lock */
 	struct fs_inode *parent;
 	/* changed since the image recorded it (track.c; struct fs_track) */
 	struct fs_inode *tnext, *tprev;
@@ -311,20 +317,26 @@ struct fs_wb {
 
 /*
  * The filesystem.  Lock order (enum fs_lock_rank, checked): commit_lock,
- * then lock (either mode), then one inode's lock, then space_lock or
- * track_lock (leaves); the front end's locks are taken without these.
+ * then lock (either mode), then ns_lock, then a directory's or one inode's
+ * lock, then the lock of the inode an entry of that directory names (as a
+ * child), then tab_lock, then space_lock or track_lock (leaves); the front
+ * end's locks are taken without these.
  *
  * lock protects every field below and every inode, entry and xattr unless
  * a note says otherwise: changed only with it exclusive, read with it in
  * either mode.  Under it shared, a request may change one inode's own
  * state (the fields marked ilock in struct fs_inode: attributes, xattrs,
- * served data) holding that inode's lock; what such a change touches
- * beyond the inode has a leaf lock: space_lock (the memory pages counted)
- * and track_lock (the change list and meta_seq).  Everything else (names,
- * links, opens, loads, trims, the collapser, fsync) changes with lock
- * exclusive, which stands for every inode lock.  So stats, reads and
- * lookups run beside each other and beside writes, chmods and xattr
- * changes to other files.
+ * link count, served data, a directory's entries) holding that inode's
+ * lock; what such a change touches beyond the inode has its own lock:
+ * space_lock (the memory pages counted), track_lock (the change list and
+ * meta_seq), tab_lock (the hash tables, their counts, next_ino).  A name
+ * is made, linked or removed under lock shared with ns_lock shared, the
+ * directory's lock and the named inode's as a child (namei.c); a commit's
+ * walk freezes ns_lock (exclusive), so it sees no create half done.
+ * Everything else (renames, opens, loads, trims, freeing an inode, the
+ * collapser, fsync) changes with lock exclusive, which stands for every
+ * lock below it.  So stats, reads and lookups run beside each other and
+ * beside writes, chmods, xattr changes and namespace changes elsewhere.
  *
  * lock is never held across image I/O, a served write's copy, a memory
  * file's creation or registration, or a collapse, so a commit
@@ -338,19 +350,22 @@ struct fs {
 	struct fs_rwlock lock;		/* all in-memory state */
 	struct fs_mutex space_lock;	/* cache_blocks, inode->mblocks: shared */
 	struct fs_mutex track_lock;	/* track, meta_seq, inode->t*: shared */
+	/* namespace changes under lock shared, or the commit's walk (fs_ns_lock()) */
+	struct fs_rwlock ns_lock;
+	struct fs_mutex tab_lock;	/* itab, dtab, their counts, next_ino: shared */
 	pthread_cond_t load_cond;	/* an inode finished loading (lock) */
 	struct img *img;		/* image I/O: commit_lock; reads: none */
 	const char *image_path;		/* set at mount */
 	struct fs_opts opts;		/* set at mount */
 	bool killpriv;			/* set at FUSE INIT: set-ID bits are ours */
-	struct fs_inode **itab;
-	size_t ibuckets, ninodes;
-	struct fs_dirent **dtab;
-	size_t dbuckets, ndirents;
+	struct fs_inode **itab;		/* tab_lock */
+	size_t ibuckets, ninodes;	/* tab_lock; ninodes also read atomically */
+	struct fs_dirent **dtab;	/* tab_lock */
+	size_t dbuckets, ndirents;	/* tab_lock */
 	struct fs_inode *loaded;	/* inodes with a memfd, most recent first */
 	struct fs_inode *loaded_tail;
 	uint64_t nloaded;		/* how many */
-	uint64_t next_ino;
+	uint64_t next_ino;		/* tab_lock */
 	uint64_t meta_seq;  /* metadata changes (track_lock) */
 	uint64_t meta_cseq; /* ... committed */
 	struct fs_track track;
@@ -384,8 +399,16 @@ void fs_thread_stop(struct fs *fs, pthread_t thread, bool *stop,
 		    pthread_cond_t *cond);
 void fs_touch(struct timespec *ts);
 void fs_inode_lock(struct fs *fs, struct fs_inode *inode);
+void fs_inode_lock_child(struct fs *fs, struct fs_inode *inode);
 void fs_inode_unlock(struct fs *fs, struct fs_inode *inode);
 bool fs_inode_held(const struct fs *fs, const struct fs_inode *inode);
+void fs_ns_lock(struct fs *fs);
+void fs_ns_unlock(struct fs *fs);
+void fs_ns_freeze(struct fs *fs);
+void fs_ns_thaw(struct fs *fs);
+bool fs_ns_held(const struct fs *fs);
+void fs_tab_lock(struct fs *fs);
+void fs_tab_unlock(struct fs *fs);
 
 /* Is @l held by this thread: exclusively, for fs->lock (an fs_rwlock)? */
 #define fs_lock_held_(l) \
@@ -416,6 +439,18 @@ bool fs_inode_held(const struct fs *fs, const struct fs_inode *inode);
  */
 #define fs_assert_inode(fs, inode) \
 	assert_held_(fs_inode_held((fs), (inode)), "inode lock", __func__)
+/* Abort unless this thread may change names and links (fs_ns_lock()). */
+#define fs_assert_ns(fs) assert_held_(fs_ns_held(fs), "ns_lock", __func__)
+/* Abort unless names and links hold still: fs->lock exclusive, or fs_ns_freeze(). */
+#define fs_assert_ns_frozen(fs)                                                                 \
+	assert_held_(fs_rwlock_held(&(fs)->lock, true) || fs_rwlock_held(&(fs)->ns_lock, true), \
+		     "ns_lock", __func__)
+/*
+ * Abort unless this thread may change @dir's entries: fs->lock exclusive,
+ * or shared with ns_lock and @dir's lock.
+ */
+#define fs_assert_dir(fs, dir) \
+	assert_held_(fs_ns_held(fs) && fs_inode_held((fs), (dir)), "directory lock", __func__)
 void assert_held_(bool ok, const char *lock, const char *func);
 
 /* log.c */
@@ -491,7 +526,7 @@ int fs_itab_init(struct fs *fs);
 struct fs_inode *fs_iget(struct fs *fs, uint64_t ino);
 void fs_inode_lookup(struct fs *fs, struct fs_inode *inode);
 struct fs_inode *fs_inode_alloc(uint64_t ino);
-int fs_inode_insert(struct fs *fs, struct fs_inode *inode);
+void fs_inode_insert(struct fs *fs, struct fs_inode *inode);
 void fs_inode_free(struct fs *fs, struct fs_inode *inode);
 void fs_inode_release(struct fs_inode *inode);
 int fs_inode_new(struct fs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
@@ -519,7 +554,7 @@ struct fs_dirent *fs_dlookup(struct fs *fs, struct fs_inode *dir,
 int fs_link_add(struct fs *fs, struct fs_inode *dir, const char *name,
 		struct fs_inode *inode);
 void fs_link_del(struct fs *fs, struct fs_dirent *de);
-int fs_get_dir(struct fs *fs, uint64_t ino, struct fs_inode **out);
+int fs_dir_lock(struct fs *fs, uint64_t ino, struct fs_inode **out);
 
 /* xattr.c: extended attributes */
 int fs_xattr_set(struct fs *fs, struct fs_inode *inode, const char *name,

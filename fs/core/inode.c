@@ -111,15 +111,28 @@ void fs_inode_set_mode(struct fs *fs, struct fs_inode *inode, uint32_t mode)
 	__atomic_store_n(&inode->mode, mode, __ATOMIC_RELAXED);
 }
 
+/**
+ * fs_iget() - the inode numbered @ino
+ * @fs: the filesystem, lock held in either mode
+ * @ino: its number
+ *
+ * Under fs->lock shared the table may be growing for a create in another
+ * directory: the walk holds tab_lock.  The inode found stays while the
+ * caller holds fs->lock (inodes are freed only under it exclusive).
+ *
+ * Return: the inode, or NULL.
+ */
 struct fs_inode *fs_iget(struct fs *fs, uint64_t ino)
 {
 	struct fs_inode *i;
 
 	fs_assert_locked(fs);
+	fs_tab_lock(fs);
 	for (i = fs->itab[ihash(fs, ino)]; i; i = i->hnext)
 		if (i->ino == ino)
-			return i;
-	return NULL;
+			break;
+	fs_tab_unlock(fs);
+	return i;
 }
 
 /**
@@ -128,8 +141,9 @@ struct fs_inode *fs_iget(struct fs *fs, uint64_t ino)
  * @inode: the inode it was given
  *
  * Lookups run with fs->lock shared, side by side: the one field they
- * change is counted atomically.  Everything that reads or lowers the count
- * holds the lock exclusively, so sees no increment half done.
+ * change is counted atomically.  Everything that lowers the count holds
+ * the lock exclusively, so a shared holder that sees it above zero knows
+ * it stays so.
  */
 void fs_inode_lookup(struct fs *fs, struct fs_inode *inode)
 {
@@ -137,17 +151,22 @@ void fs_inode_lookup(struct fs *fs, struct fs_inode *inode)
 	__atomic_add_fetch(&inode->nlookup, 1, __ATOMIC_RELAXED);
 }
 
-int fs_inode_insert(struct fs *fs, struct fs_inode *inode)
+/*
+ * Put @inode in the table: tab_lock, or fs->lock exclusive.  A table that
+ * cannot grow keeps its size (longer chains), so this cannot fail.
+ */
+void fs_inode_insert(struct fs *fs, struct fs_inode *inode)
 {
 	size_t h;
 
-	if (fs->ninodes >= fs->ibuckets && itab_grow(fs))
-		return -ENOMEM;
+	fs_tab_lock(fs);
+	if (fs->ninodes >= fs->ibuckets)
+		(void)itab_grow(fs);
 	h = ihash(fs, inode->ino);
 	inode->hnext = fs->itab[h];
 	fs->itab[h] = inode;
-	fs->ninodes++;
-	return 0;
+	__atomic_add_fetch(&fs->ninodes, 1, __ATOMIC_RELAXED); /* statfs reads it */
+	fs_tab_unlock(fs);
 }
 
 struct fs_inode *fs_inode_alloc(uint64_t ino)
@@ -167,14 +186,17 @@ struct fs_inode *fs_inode_alloc(uint64_t ino)
 }
 
 /**
- * fs_inode_new() - create an inode with fresh timestamps
- * @fs: the filesystem, lock held
+ * fs_inode_new() - make an inode with fresh timestamps, not yet in the table
+ * @fs: the filesystem, lock held in either mode (namespace changes: shared
+ *	with fs_ns_lock())
  * @mode: type and permission bits
  * @uid: owner
  * @gid: group
- * @out: the new inode, nlink 0 until the caller links it
+ * @out: the new inode, nlink 0; the caller links it, then puts it in the
+ *	table (fs_inode_insert()), or gives it back (fs_inode_release())
  *
- * A regular file gets its memfd when first opened.
+ * Its number is taken now and never reused, even if the create fails: a
+ * gap costs nothing.  A regular file gets its memfd when first opened.
  *
  * Return: 0; -ENOMEM.
  */
@@ -182,10 +204,15 @@ int fs_inode_new(struct fs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
 		 struct fs_inode **out)
 {
 	struct fs_inode *inode;
-	int ret = -ENOMEM;
+	uint64_t ino;
+	int ret;
 
-	fs_assert_held(&fs->lock);
-	inode = fs_inode_alloc(fs->next_ino);
+	fs_assert_locked(fs);
+	fs_tab_lock(fs);
+	ino = fs->next_ino++;
+	fs_tab_unlock(fs);
+	ret = -ENOMEM;
+	inode = fs_inode_alloc(ino);
 	if (!inode)
 		return ret;
 	inode->mode = mode;
@@ -193,13 +220,6 @@ int fs_inode_new(struct fs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
 	inode->gid = gid;
 	fs_touch(&inode->ctime);
 	inode->atime = inode->mtime = inode->ctime;
-	ret = fs_inode_insert(fs, inode);
-	if (ret) {
-		fs_inode_release(inode);
-		return ret;
-	}
-	fs->next_ino++;
-	fs_meta_dirty(fs, inode);
 	*out = inode;
 	return 0;
 }
@@ -232,7 +252,7 @@ void fs_inode_free(struct fs *fs, struct fs_inode *inode)
 	while (*pp != inode)
 		pp = &(*pp)->hnext;
 	*pp = inode->hnext;
-	fs->ninodes--;
+	__atomic_sub_fetch(&fs->ninodes, 1, __ATOMIC_RELAXED);
 	fs_track_forget(fs, inode);
 	fs_dead_extents(fs, inode);
 	fs_data_unload(fs, inode);

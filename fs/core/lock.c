@@ -20,8 +20,8 @@
 #ifdef NDEBUG
 #define LOCK_KIND	PTHREAD_MUTEX_DEFAULT
 #define lock_ok(call)	((void)(call))
-#define order_take(l)	((void)(l))
-#define order_drop(l)	((void)(l))
+#define order_take(rank, name) ((void)(rank), (void)(name))
+#define order_drop(rank)       ((void)(rank))
 #else
 #define LOCK_KIND	PTHREAD_MUTEX_ERRORCHECK
 #define lock_ok(call)	check_call((call), #call)
@@ -53,8 +53,8 @@ static void order_drop_(unsigned rank)
 {
 	held_by_rank[rank] = NULL;
 }
-#define order_take(l)	order_take_((l)->rank, (l)->name)
-#define order_drop(l)	order_drop_((l)->rank)
+#define order_take(rank, name) order_take_((rank), (name))
+#define order_drop(rank)       order_drop_(rank)
 #endif
 
 void assert_held_(bool ok, const char *lock, const char *func)
@@ -96,18 +96,25 @@ static void set_owner(struct fs_mutex *l, bool held)
 	__atomic_store_n(&l->held, held, __ATOMIC_RELEASE);
 }
 
+/* Take @l as a lock of @rank in the order (an inode's: as a child too). */
+static void mutex_lock_at(struct fs_mutex *l, unsigned rank)
+{
+	order_take(rank, l->name);
+	lock_ok(pthread_mutex_lock(&l->m));
+	l->held_rank = rank;
+	set_owner(l, true);
+}
+
 void fs_mutex_lock(struct fs_mutex *l)
 {
-	order_take(l);
-	lock_ok(pthread_mutex_lock(&l->m));
-	set_owner(l, true);
+	mutex_lock_at(l, l->rank);
 }
 
 void fs_mutex_unlock(struct fs_mutex *l)
 {
 	fs_assert_held(l);
 	set_owner(l, false);
-	order_drop(l);
+	order_drop(l->held_rank);
 	lock_ok(pthread_mutex_unlock(&l->m));
 }
 
@@ -126,8 +133,8 @@ bool fs_mutex_held(const struct fs_mutex *l)
 	       pthread_equal(__atomic_load_n(&l->owner, __ATOMIC_RELAXED), pthread_self());
 }
 
-/* Shared holds of fs->lock by this thread: for assertions only. */
-static __thread unsigned shared_held;
+/* Shared holds by this thread, by rank (one rwlock per rank): for assertions. */
+static __thread unsigned shared_held[FS_RANK_NR];
 
 void fs_rwlock_init(struct fs_rwlock *l, const char *name, enum fs_lock_rank rank)
 {
@@ -157,7 +164,7 @@ bool fs_rwlock_held(const struct fs_rwlock *l, bool excl)
 	bool mine = __atomic_load_n(&l->writer, __ATOMIC_ACQUIRE) &&
 		    pthread_equal(__atomic_load_n(&l->owner, __ATOMIC_RELAXED), pthread_self());
 
-	return mine || (!excl && shared_held);
+	return mine || (!excl && shared_held[l->rank]);
 }
 
 /* Wait until @l is free, and take it exclusively; l->m held. */
@@ -179,25 +186,43 @@ static void excl_drop_locked(struct fs_rwlock *l)
 	pthread_cond_broadcast(&l->free_cv);
 }
 
+/* Take @l exclusively (@excl) or shared: beside other readers, behind any writer. */
+static void rw_lock(struct fs_rwlock *l, bool excl)
+{
+	order_take(l->rank, l->name);
+	lock_ok(pthread_mutex_lock(&l->m));
+	if (excl) {
+		excl_take_locked(l);
+	} else {
+		while (l->writer || l->writers_waiting)
+			lock_ok(pthread_cond_wait(&l->free_cv, &l->m));
+		l->readers++;
+	}
+	pthread_mutex_unlock(&l->m);
+	shared_held[l->rank] += !excl;
+}
+
+static void rw_unlock(struct fs_rwlock *l, bool excl)
+{
+	assert_held_(excl ? fs_rwlock_held(l, true) : shared_held[l->rank] > 0, l->name, __func__);
+	shared_held[l->rank] -= !excl;
+	order_drop(l->rank);
+	lock_ok(pthread_mutex_lock(&l->m));
+	if (excl)
+		excl_drop_locked(l);
+	else if (!--l->readers)
+		pthread_cond_broadcast(&l->free_cv);
+	pthread_mutex_unlock(&l->m);
+}
+
 void fs_lock(struct fs *fs)
 {
-	struct fs_rwlock *l = &fs->lock;
-
-	order_take(l);
-	lock_ok(pthread_mutex_lock(&l->m));
-	excl_take_locked(l);
-	pthread_mutex_unlock(&l->m);
+	rw_lock(&fs->lock, true);
 }
 
 void fs_unlock(struct fs *fs)
 {
-	struct fs_rwlock *l = &fs->lock;
-
-	fs_assert_held(l);
-	order_drop(l);
-	lock_ok(pthread_mutex_lock(&l->m));
-	excl_drop_locked(l);
-	pthread_mutex_unlock(&l->m);
+	rw_unlock(&fs->lock, true);
 }
 
 /**
@@ -214,38 +239,21 @@ bool fs_trylock(struct fs *fs)
 	lock_ok(pthread_mutex_lock(&l->m));
 	free_now = !l->writer && !l->readers;
 	if (free_now) {
-		order_take(l);
+		order_take(l->rank, l->name);
 		excl_take_locked(l);
 	}
 	pthread_mutex_unlock(&l->m);
 	return free_now;
 }
 
-/* Take fs->lock shared: beside other readers, behind any writer. */
 void fs_lock_shared(struct fs *fs)
 {
-	struct fs_rwlock *l = &fs->lock;
-
-	order_take(l);
-	lock_ok(pthread_mutex_lock(&l->m));
-	while (l->writer || l->writers_waiting)
-		lock_ok(pthread_cond_wait(&l->free_cv, &l->m));
-	l->readers++;
-	pthread_mutex_unlock(&l->m);
-	shared_held++;
+	rw_lock(&fs->lock, false);
 }
 
 void fs_unlock_shared(struct fs *fs)
 {
-	struct fs_rwlock *l = &fs->lock;
-
-	assert_held_(shared_held > 0, l->name, __func__);
-	shared_held--;
-	order_drop(l);
-	lock_ok(pthread_mutex_lock(&l->m));
-	if (!--l->readers)
-		pthread_cond_broadcast(&l->free_cv);
-	pthread_mutex_unlock(&l->m);
+	rw_unlock(&fs->lock, false);
 }
 
 /* fs->lock exclusively (@excl) or shared, as a request decided. */
@@ -353,7 +361,25 @@ void fs_inode_lock(struct fs *fs, struct fs_inode *inode)
 		fs_mutex_lock(&inode->lock);
 }
 
-/* Undo fs_inode_lock(), in the same fs->lock mode. */
+/**
+ * fs_inode_lock_child() - take the lock of an entry's inode, under its directory's
+ * @fs: the filesystem, lock held in either mode
+ * @inode: the inode a directory entry names (a link count, a ctime, or a
+ *	directory's own entries change with it); its directory's lock held
+ *
+ * The order puts a child after its directory (the kernel's I_MUTEX_PARENT
+ * and I_MUTEX_CHILD): a thread creating in directory D holds D's lock as
+ * a directory, one removing D holds D's parent and then D as a child.
+ * Release with fs_inode_unlock().
+ */
+void fs_inode_lock_child(struct fs *fs, struct fs_inode *inode)
+{
+	fs_assert_locked(fs);
+	if (!fs_rwlock_held(&fs->lock, true))
+		mutex_lock_at(&inode->lock, FS_RANK_CHILD);
+}
+
+/* Undo fs_inode_lock() or fs_inode_lock_child(), in the same fs->lock mode. */
 void fs_inode_unlock(struct fs *fs, struct fs_inode *inode)
 {
 	fs_assert_locked(fs);
@@ -372,4 +398,77 @@ bool fs_inode_held(const struct fs *fs, const struct fs_inode *inode)
 {
 	return fs_rwlock_held(&fs->lock, true) ||
 	       (fs_rwlock_held(&fs->lock, false) && fs_mutex_held(&inode->lock));
+}
+
+/**
+ * fs_ns_lock() - begin a namespace change with fs->lock shared
+ * @fs: the filesystem, lock held in either mode
+ *
+ * Names, links and the inode table change under fs->lock shared with
+ * fs->ns_lock shared, the directory's lock and the named inode's lock
+ * (fs_inode_lock_child()); a commit's walk of all metadata takes ns_lock
+ * exclusively (fs_ns_freeze()), so it records no create half done, while
+ * reads, writes and attribute changes go on.  With fs->lock exclusive this
+ * does nothing: that hold stands for ns_lock too.
+ */
+void fs_ns_lock(struct fs *fs)
+{
+	fs_assert_locked(fs);
+	if (!fs_rwlock_held(&fs->lock, true))
+		rw_lock(&fs->ns_lock, false);
+}
+
+/* Undo fs_ns_lock(), in the same fs->lock mode. */
+void fs_ns_unlock(struct fs *fs)
+{
+	fs_assert_locked(fs);
+	if (!fs_rwlock_held(&fs->lock, true))
+		rw_unlock(&fs->ns_lock, false);
+}
+
+/**
+ * fs_ns_freeze() - stop namespace changes, as sb_start_write() waits for a freeze
+ * @fs: the filesystem, lock held shared
+ *
+ * Changes in progress finish first; new ones wait until fs_ns_thaw().
+ */
+void fs_ns_freeze(struct fs *fs)
+{
+	fs_assert_locked(fs);
+	rw_lock(&fs->ns_lock, true);
+}
+
+void fs_ns_thaw(struct fs *fs)
+{
+	rw_unlock(&fs->ns_lock, true);
+}
+
+/**
+ * fs_ns_held() - may this thread change names and links?
+ * @fs: the filesystem
+ *
+ * Return: true with fs->lock exclusive, or shared with fs->ns_lock shared.
+ */
+bool fs_ns_held(const struct fs *fs)
+{
+	return fs_rwlock_held(&fs->lock, true) ||
+	       (fs_rwlock_held(&fs->lock, false) && shared_held[FS_RANK_NS] > 0);
+}
+
+/*
+ * The inode and entry hash tables and the next inode number, for a thread
+ * with fs->lock shared: lookups and namespace changes in different
+ * directories meet there.  Exclusive holders need nothing more.
+ */
+void fs_tab_lock(struct fs *fs)
+{
+	fs_assert_locked(fs);
+	if (!fs_rwlock_held(&fs->lock, true))
+		fs_mutex_lock(&fs->tab_lock);
+}
+
+void fs_tab_unlock(struct fs *fs)
+{
+	if (!fs_rwlock_held(&fs->lock, true))
+		fs_mutex_unlock(&fs->tab_lock);
 }

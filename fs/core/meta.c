@@ -94,10 +94,7 @@ static int load_inode(void *arg, const struct img_inode_rec *rec)
 		memcpy(inode->ext, rec->ext, ri->i_extents * sizeof(*inode->ext));
 	if (inode->nlink)
 		fs_space_cold(ls->fs, fs_ext_blocks(inode), true);
-	if (fs_inode_insert(ls->fs, inode)) {
-		fs_inode_release(inode);
-		return -ENOMEM;
-	}
+	fs_inode_insert(ls->fs, inode);
 	return 0;
 }
 
@@ -336,9 +333,11 @@ static int serialize_inode(struct img_mw *mw, const struct fs_inode *inode, uint
 
 /**
  * fs_serialize() - write every linked inode and entry into a record stream
- * @fs: the filesystem, lock held in either mode: it only reads, so a
- *	commit serializes with the lock shared and lookups, stats and reads
- *	go on meanwhile, and so do changes made under an inode's lock
+ * @fs: the filesystem, lock held exclusively, or shared with namespace
+ *	changes stopped (fs_ns_freeze()): it only reads, so lookups, stats
+ *	and reads go on meanwhile, and so do changes made under an inode's
+ *	lock; names and links hold still, so no entry is recorded without
+ *	its inode
  * @mw: an empty writer; sealed on success
  *
  * Each inode is recorded under its own lock, whole.  One changed while
@@ -355,7 +354,7 @@ int fs_serialize(struct fs *fs, struct img_mw *mw)
 {
 	int ret = 0;
 
-	fs_assert_locked(fs);
+	fs_assert_ns_frozen(fs);
 	for (size_t b = 0; b < fs->ibuckets && !ret; b++) {
 		for (struct fs_inode *i = fs->itab[b]; i && !ret; i = i->hnext) {
 			if (!i->nlink && i->ino != FOFS_ROOT_INO)

@@ -5,6 +5,19 @@
  * with RENAME_NOREPLACE and RENAME_EXCHANGE.  Link counts, parents and
  * directory times are kept here; the entries themselves are dirent.c's.
  * Every function runs with fs->lock held and returns 0 or a negative errno.
+ *
+ * The lock scheme: creates, links and removals run with fs->lock shared,
+ * holding ns_lock shared (a commit's walk waits for them), the directory's
+ * lock (its entries, link count and times) and then, as a child, the lock
+ * of the inode the entry names (its link count and ctime).  Two such
+ * changes in different directories run side by side; two in one directory
+ * take turns, as under the kernel's own directory lock.  What reaches
+ * beyond those - freeing an inode, handing its extents to the next commit,
+ * unloading files to make room - answers -EAGAIN under shared, and the
+ * front end runs the request again with fs->lock exclusive.  A rename,
+ * which may move a directory between two others and must see that it does
+ * not move below itself, takes fs->lock exclusive, as the kernel takes
+ * s_vfs_rename_mutex for a rename across directories.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,9 +32,10 @@
 #define RENAME_EXCHANGE		(1 << 1)
 #endif
 
-/* Bump a directory's times after its entries changed.  Lock held. */
+/* Bump a directory's times after its entries changed.  Its lock held. */
 static void dir_changed(struct fs *fs, struct fs_inode *dir)
 {
+	fs_assert_dir(fs, dir);
 	fs_touch(&dir->mtime);
 	dir->ctime = dir->mtime;
 	fs_meta_dirty(fs, dir);
@@ -47,30 +61,65 @@ static void inherit(const struct fs_inode *dir, uint32_t *mode, uint32_t *gid)
 		*mode |= S_ISGID;
 }
 
-/* May @name be created in directory @parent?  Lock held. */
-static int may_create(struct fs *fs, uint64_t parent, const char *name, uint32_t mode,
-		      struct fs_inode **dir)
+/*
+ * Begin a change to directory @parent's entries: ns_lock, then the
+ * directory's lock (both nothing with fs->lock exclusive).
+ */
+static int dir_begin(struct fs *fs, uint64_t parent, struct fs_inode **dir)
 {
 	int ret;
 
-	fs_assert_held(&fs->lock);
-	ret = fs_check_name(name);
-	if (!ret)
-		ret = fs_get_dir(fs, parent, dir);
+	fs_ns_lock(fs);
+	ret = fs_dir_lock(fs, parent, dir);
 	if (ret)
-		return ret;
+		fs_ns_unlock(fs);
+	return ret;
+}
+
+static void dir_end(struct fs *fs, struct fs_inode *dir)
+{
+	fs_inode_unlock(fs, dir);
+	fs_ns_unlock(fs);
+}
+
+/* May @name be created in @dir?  Its lock held. */
+static int may_create(struct fs *fs, struct fs_inode *dir, const char *name, uint32_t mode)
+{
+	int ret;
+
+	fs_assert_dir(fs, dir);
 	ret = -EEXIST;
-	if (fs_dlookup(fs, *dir, name))
+	if (fs_dlookup(fs, dir, name))
 		return ret;
 	ret = -EMLINK;
-	if (S_ISDIR(mode) && (*dir)->nlink >= UINT32_MAX - 1)
+	if (S_ISDIR(mode) && dir->nlink >= UINT32_MAX - 1)
 		return ret;
 	return fs_space_check(fs, 1);
 }
 
+/* Fill in and link @inode, made for @dir; both locked.  Return: 0; -ENOMEM; -ENOSPC. */
+static int make_link(struct fs *fs, struct fs_inode *dir, const char *name, struct fs_inode *inode,
+		     uint64_t rdev, const char *target)
+{
+	int ret;
+
+	inode->rdev = rdev;
+	inode->nlink = S_ISDIR(inode->mode) ? 2 : 1;
+	if (target) {
+		inode->target = strdup(target);
+		inode->size = strlen(target);
+	}
+	ret = (target && !inode->target) ? -ENOMEM : 0;
+	if (!ret && (S_ISREG(inode->mode) || S_ISDIR(inode->mode)))
+		ret = fs_xattr_inherit(fs, dir, inode);
+	if (!ret)
+		ret = fs_link_add(fs, dir, name, inode);
+	return ret;
+}
+
 /**
  * fs_make_node() - create and link a new inode
- * @fs: the filesystem, lock held
+ * @fs: the filesystem, lock held in either mode
  * @parent: directory inode number
  * @name: new name
  * @mode: type and permission bits (umask already applied by the kernel)
@@ -79,8 +128,12 @@ static int may_create(struct fs *fs, uint64_t parent, const char *name, uint32_t
  * @c: the caller, who owns the new inode
  * @out: the new inode, looked up once (the caller replies with its entry)
  *
+ * The inode is filled in and linked under the directory's lock before it
+ * joins the inode table, so no one finds it half made.
+ *
  * Return: 0; -ENAMETOOLONG; -ENOENT / -ENOTDIR for a bad parent; -EEXIST;
- * -ENOSPC; -ENOMEM; -EMLINK if the parent has too many subdirectories.
+ * -ENOSPC; -ENOMEM; -EMLINK if the parent has too many subdirectories;
+ * -EAGAIN with fs->lock shared if the request needs it exclusive.
  */
 int fs_make_node(struct fs *fs, uint64_t parent, const char *name, uint32_t mode,
 		 uint64_t rdev, const char *target, const struct fs_caller *c,
@@ -90,104 +143,160 @@ int fs_make_node(struct fs *fs, uint64_t parent, const char *name, uint32_t mode
 	struct fs_inode *dir, *inode;
 	int ret;
 
-	fs_assert_held(&fs->lock);
-	ret = may_create(fs, parent, name, mode, &dir);
+	fs_assert_locked(fs);
+	ret = fs_check_name(name);
+	if (!ret)
+		ret = dir_begin(fs, parent, &dir);
 	if (ret)
 		return ret;
+	ret = may_create(fs, dir, name, mode);
+	if (ret)
+		goto out_dir;
 	inherit(dir, &mode, &gid);
 	ret = fs_inode_new(fs, mode, c->uid, gid, &inode);
 	if (ret)
-		return ret;
-	inode->rdev = rdev;
-	inode->nlink = S_ISDIR(mode) ? 2 : 1;
-	if (target) {
-		inode->target = strdup(target);
-		inode->size = strlen(target);
-	}
-	ret = (target && !inode->target) ? -ENOMEM : 0;
-	if (!ret && (S_ISREG(mode) || S_ISDIR(mode)))
-		ret = fs_xattr_inherit(fs, dir, inode);
-	if (!ret)
-		ret = fs_link_add(fs, dir, name, inode);
+		goto out_dir;
+	fs_inode_lock_child(fs, inode);
+	ret = make_link(fs, dir, name, inode, rdev, target);
 	if (ret) {
-		inode->nlink = 0;
-		fs_inode_put_check(fs, inode);
-		return ret;
+		fs_track_forget(fs, inode);
+		fs_inode_unlock(fs, inode);
+		fs_inode_release(inode);
+		goto out_dir;
 	}
+	fs_inode_insert(fs, inode);
 	if (S_ISDIR(mode))
 		dir->nlink++;
 	dir_changed(fs, dir);
-	inode->nlookup++;
+	fs_inode_lookup(fs, inode);
+	fs_inode_unlock(fs, inode);
 	*out = inode;
-	return 0;
+out_dir:
+	dir_end(fs, dir);
+	return ret;
+}
+
+/* May @inode, named in a directory whose lock is held, have one more link? */
+static int may_link(struct fs *fs, struct fs_inode *dir, const char *name, struct fs_inode *inode)
+{
+	int ret;
+
+	ret = -ENOENT;
+	if (!inode->nlink)
+		return ret;
+	ret = -EMLINK;
+	if (inode->nlink >= UINT32_MAX)
+		return ret;
+	ret = -EEXIST;
+	if (fs_dlookup(fs, dir, name))
+		return ret;
+	ret = fs_space_check(fs, 1);
+	if (!ret)
+		ret = fs_link_add(fs, dir, name, inode);
+	return ret;
 }
 
 /**
  * fs_link() - give inode @ino one more name
- * @fs: the filesystem, lock held
+ * @fs: the filesystem, lock held in either mode
  * @ino: the inode
  * @parent: the directory of the new name
  * @name: the new name
  * @out: the inode, looked up once more (the caller replies with its entry)
  *
  * Return: 0; -ENAMETOOLONG; -ENOENT; -ENOTDIR; -EPERM for a directory;
- * -EMLINK; -EEXIST; -ENOSPC; -ENOMEM.
+ * -EMLINK; -EEXIST; -ENOSPC; -ENOMEM; -EAGAIN with fs->lock shared if the
+ * request needs it exclusive.
  */
 int fs_link(struct fs *fs, uint64_t ino, uint64_t parent, const char *name,
 	    struct fs_inode **out)
 {
-	struct fs_inode *inode = fs_iget(fs, ino), *dir;
+	struct fs_inode *inode, *dir;
 	int ret;
 
-	fs_assert_held(&fs->lock);
+	fs_assert_locked(fs);
 	ret = fs_check_name(name);
 	if (!ret)
-		ret = fs_get_dir(fs, parent, &dir);
+		ret = dir_begin(fs, parent, &dir);
 	if (ret)
 		return ret;
-	ret = !inode || !inode->nlink ? -ENOENT : S_ISDIR(inode->mode) ? -EPERM : 0;
-	if (!ret && inode->nlink >= UINT32_MAX)
-		ret = -EMLINK;
-	if (!ret && fs_dlookup(fs, dir, name))
-		ret = -EEXIST;
-	if (!ret)
-		ret = fs_space_check(fs, 1);
-	if (!ret)
-		ret = fs_link_add(fs, dir, name, inode);
+	inode = fs_iget(fs, ino);
+	ret = !inode ? -ENOENT : fs_inode_type(inode) == S_IFDIR ? -EPERM : 0;
 	if (ret)
-		return ret;
-	inode->nlink++;
-	fs_touch(&inode->ctime);
-	dir_changed(fs, dir);
-	inode->nlookup++;
-	*out = inode;
-	return 0;
+		goto out_dir;
+	fs_inode_lock_child(fs, inode);
+	ret = may_link(fs, dir, name, inode);
+	if (!ret) {
+		inode->nlink++;
+		fs_touch(&inode->ctime);
+		fs_inode_lookup(fs, inode);
+		*out = inode;
+	}
+	fs_inode_unlock(fs, inode);
+	if (!ret)
+		dir_changed(fs, dir);
+out_dir:
+	dir_end(fs, dir);
+	return ret;
 }
 
-/* Drop one link of @inode; lock held. */
+/*
+ * Can @inode lose a link with fs->lock only shared?  Not when its last
+ * link goes and it holds extents (they go to the commit's dead list) or
+ * nothing else holds it (it is freed): both reach beyond the inode.  The
+ * lookup count only rises under shared, so one seen here stays.
+ */
+static bool drop_link_shared_ok(const struct fs_inode *inode)
+{
+	if (inode->nlink > 1 && !S_ISDIR(inode->mode))
+		return true;
+	return !inode->next &&
+	       (__atomic_load_n(&inode->nlookup, __ATOMIC_RELAXED) || inode->nopen || inode->pins);
+}
+
+/* Drop one link of @inode; its lock held (drop_link_shared_ok() under shared). */
 static void drop_link(struct fs *fs, struct fs_inode *inode)
 {
-	fs_assert_held(&fs->lock);
+	fs_assert_inode(fs, inode);
 	if (S_ISDIR(inode->mode))
 		inode->nlink = 0;
 	else if (inode->nlink)
 		inode->nlink--;
 	fs_touch(&inode->ctime);
 	if (!inode->nlink) {
-		fs_dead_extents(fs, inode);
+		if (inode->next)
+			fs_dead_extents(fs, inode);
 		fs_track_op(fs, FOFS_REC_DROP, 0, NULL, inode->ino);
 	}
 	fs_meta_dirty(fs, inode);
 }
 
+/* May the entry @d be removed (an rmdir: @dir)?  Its inode's lock held. */
+static int may_remove(struct fs *fs, struct fs_dirent *d, bool dir)
+{
+	struct fs_inode *inode = d->inode;
+
+	fs_assert_inode(fs, inode);
+	if (dir && !S_ISDIR(inode->mode))
+		return -ENOTDIR;
+	if (!dir && S_ISDIR(inode->mode))
+		return -EISDIR;
+	if (dir && inode->nentries)
+		return -ENOTEMPTY;
+	if (!fs_rwlock_held(&fs->lock, true) && !drop_link_shared_ok(inode))
+		return -EAGAIN;
+	return 0;
+}
+
 /**
  * fs_remove() - unlink or rmdir
- * @fs: the filesystem, lock held
+ * @fs: the filesystem, lock held in either mode
  * @parent: the directory
  * @name: the name to remove
  * @dir: rmdir (the name must be an empty directory) rather than unlink
  *
- * Return: 0; -ENOENT; -ENOTDIR; -EISDIR; -ENOTEMPTY.
+ * Return: 0; -ENOENT; -ENOTDIR; -EISDIR; -ENOTEMPTY; -EAGAIN with fs->lock
+ * shared if the request needs it exclusive.
  */
 int fs_remove(struct fs *fs, uint64_t parent, const char *name, bool dir)
 {
@@ -195,27 +304,30 @@ int fs_remove(struct fs *fs, uint64_t parent, const char *name, bool dir)
 	struct fs_dirent *d;
 	int ret;
 
-	fs_assert_held(&fs->lock);
-	ret = fs_get_dir(fs, parent, &pdir);
+	fs_assert_locked(fs);
+	ret = dir_begin(fs, parent, &pdir);
 	if (ret)
 		return ret;
 	d = fs_dlookup(fs, pdir, name);
+	ret = -ENOENT;
 	if (!d)
-		return -ENOENT;
+		goto out_dir;
 	inode = d->inode;
-	if (dir && !S_ISDIR(inode->mode))
-		return -ENOTDIR;
-	if (!dir && S_ISDIR(inode->mode))
-		return -EISDIR;
-	if (dir && inode->nentries)
-		return -ENOTEMPTY;
-	fs_link_del(fs, d);
-	if (dir)
-		pdir->nlink--;
-	dir_changed(fs, pdir);
-	drop_link(fs, inode);
-	fs_inode_put_check(fs, inode);
-	return 0;
+	fs_inode_lock_child(fs, inode);
+	ret = may_remove(fs, d, dir);
+	if (!ret) {
+		fs_link_del(fs, d);
+		if (dir)
+			pdir->nlink--;
+		dir_changed(fs, pdir);
+		drop_link(fs, inode);
+	}
+	fs_inode_unlock(fs, inode);
+	if (!ret && fs_rwlock_held(&fs->lock, true))
+		fs_inode_put_check(fs, inode);
+out_dir:
+	dir_end(fs, pdir);
+	return ret;
 }
 
 /* Is @dir equal to @anc or below it?  Lock held. */
@@ -313,7 +425,7 @@ static int rename_move(struct fs *fs, struct fs_dirent *sd, struct fs_inode *ndi
 
 /**
  * fs_rename() - rename(2) with RENAME_NOREPLACE and RENAME_EXCHANGE
- * @fs: the filesystem, lock held
+ * @fs: the filesystem, lock held exclusively
  * @parent: the source directory
  * @name: the source name
  * @newparent: the target directory
@@ -341,9 +453,9 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 		return ret;
 	ret = fs_check_name(newname);
 	if (!ret)
-		ret = fs_get_dir(fs, parent, &odir);
+		ret = fs_dir_lock(fs, parent, &odir); /* nothing to lock: exclusive */
 	if (!ret)
-		ret = fs_get_dir(fs, newparent, &ndir);
+		ret = fs_dir_lock(fs, newparent, &ndir);
 	if (ret)
 		return ret;
 	sd = fs_dlookup(fs, odir, name);

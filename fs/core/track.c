@@ -70,26 +70,26 @@ static void untrack(struct fs *fs, struct fs_inode *inode)
 	fs->track.ninodes--;
 }
 
-/* An inode leaves memory: its end is a DROP operation, if it had links. Lock held. */
+/*
+ * An inode leaves memory (its end is a DROP operation, if it had links),
+ * or a create that failed gives it back.  Lock held: exclusive, or shared
+ * with @inode's lock.
+ */
 void fs_track_forget(struct fs *fs, struct fs_inode *inode)
 {
-	fs_assert_held(&fs->lock);
+	fs_assert_inode(fs, inode);
+	fs_mutex_lock(&fs->track_lock);
 	if (inode->tracked)
 		untrack(fs, inode);
+	fs_mutex_unlock(&fs->track_lock);
 }
 
-/*
- * A namespace change, in order: an entry added (FOFS_REC_DIRENT) or
- * removed (FOFS_REC_UNLINK) in @parent, or inode @ino's last link gone
- * (FOFS_REC_DROP, no name).  Without memory for it the next fsync commits
- * instead (overflow).  Lock held.
- */
-void fs_track_op(struct fs *fs, uint16_t type, uint64_t parent, const char *name, uint64_t ino)
+static void track_op_locked(struct fs *fs, uint16_t type, uint64_t parent, const char *name,
+			    uint64_t ino)
 {
 	size_t len = name ? strlen(name) : 0;
 	struct fs_track_op *op;
 
-	fs_assert_held(&fs->lock);
 	fs->meta_seq++;
 	if (fs->track.overflow)
 		return;
@@ -116,6 +116,21 @@ void fs_track_op(struct fs *fs, uint16_t type, uint64_t parent, const char *name
 out_overflow:
 	fs->track.overflow = true;
 	fs->track.overflow_seq = fs->meta_seq;
+}
+
+/*
+ * A namespace change, in order: an entry added (FOFS_REC_DIRENT) or
+ * removed (FOFS_REC_UNLINK) in @parent, or inode @ino's last link gone
+ * (FOFS_REC_DROP, no name).  Without memory for it the next fsync commits
+ * instead (overflow).  Lock held: exclusive, or shared with ns_lock (the
+ * directory's lock orders the changes to one name; track_lock, the list).
+ */
+void fs_track_op(struct fs *fs, uint16_t type, uint64_t parent, const char *name, uint64_t ino)
+{
+	fs_assert_ns(fs);
+	fs_mutex_lock(&fs->track_lock);
+	track_op_locked(fs, type, parent, name, ino);
+	fs_mutex_unlock(&fs->track_lock);
 }
 
 /* Can the changes go in one log batch, or is a commit the cheaper record? */

@@ -372,8 +372,8 @@ static void wb_unalloc_new(struct wb *wb, struct wb_item *it)
  * pinned, so loaded, inodes; the dead extents; the allocator) is read only
  * under the commit lock or with fs->lock exclusive, never by a reader
  * holding it shared (a stat reads extents only of files not in memory).
- * An inode's size is read under its lock: a served write may be growing
- * it under fs->lock shared.
+ * An inode's size and links are read under its lock: a served write may
+ * be growing it, an unlink dropping its last link, under fs->lock shared.
  */
 void wb_install(struct wb *wb)
 {
@@ -386,14 +386,15 @@ void wb_install(struct wb *wb)
 		struct fs_inode *inode = it->inode;
 		uint32_t keep = 0;
 
+		fs_inode_lock(fs, inode); /* its size and links may be changing */
 		if (!inode->nlink) {	/* unlinked meanwhile: extents went dead */
+			fs_inode_unlock(fs, inode);
 			wb_unalloc_new(wb, it);
 			continue;
 		}
 		for (uint32_t k = 0; k < it->nold; k++)
 			if (!it->reused[k])
 				img_free(fs->img, it->old[k].e_block, it->old[k].e_order);
-		fs_inode_lock(fs, inode); /* its size may be changing */
 		for (uint32_t k = 0; k < it->nnew; k++) {
 			if (it->new[k].e_file_off < inode->size)
 				it->new[keep++] = it->new[k];
@@ -559,9 +560,11 @@ static int commit_once(struct fs *fs, bool data, bool clean)
 	/* the long part, a walk of all metadata, stops no reader */
 	fs_lock_shared(fs);
 	wb_install(&wb);
+	fs_ns_freeze(fs); /* names and links hold still; the rest goes on */
 	args.next_ino = fs->next_ino;
 	seq = fs_meta_seq(fs); /* the stream holds every change up to here */
 	ret = fs_serialize(fs, &mw);
+	fs_ns_thaw(fs);
 	fs_unlock_shared(fs);
 	if (!ret)
 		ret = img_commit(fs->img, &mw, &args);

@@ -188,9 +188,9 @@ int fs_xattr_remove(struct fs *fs, struct fs_inode *inode, const char *name)
 
 /**
  * fs_xattr_inherit() - a new inode takes its directory's folio policy
- * @fs: the filesystem, lock held
- * @dir: the parent directory
- * @inode: the new inode
+ * @fs: the filesystem, lock held in either mode
+ * @dir: the parent directory, its lock held
+ * @inode: the new inode, its lock held
  *
  * Return: 0; -ENOMEM; -ENOSPC.
  */
@@ -198,7 +198,7 @@ int fs_xattr_inherit(struct fs *fs, struct fs_inode *dir, struct fs_inode *inode
 {
 	struct fs_xattr **pp = xattr_find(dir, FOFS_XATTR_POLICY);
 
-	fs_assert_held(&fs->lock);
+	fs_assert_inode(fs, dir);
 	if (!pp)
 		return 0;
 	return fs_xattr_set(fs, inode, FOFS_XATTR_POLICY, (*pp)->value,

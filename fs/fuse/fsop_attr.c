@@ -109,7 +109,7 @@ static void fsop_statfs(fuse_req_t req, fuse_ino_t ino)
 	fs_data_account_unseen(fs);
 	fs_space_use(fs, &u);
 	cached = u.cached;
-	sv.f_files = fs->ninodes;
+	sv.f_files = __atomic_load_n(&fs->ninodes, __ATOMIC_RELAXED);
 	fs_unlock(fs);
 	free_blocks = u.total > u.used ? u.total - u.used : 0;
 	/* the copy-on-write reserve is free but not available, like ext4's;

@@ -67,19 +67,19 @@ static void fsop_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	ret = fs_check_name(name);
 	if (ret)
 		goto out_reply;
-	/* names change only with the lock exclusive; the entry's attributes
-	 * under its inode's lock */
+	/* the directory's lock keeps the entry; the inode's, its attributes */
 	fs_lock_shared(fs);
-	ret = fs_get_dir(fs, parent, &dir);
+	ret = fs_dir_lock(fs, parent, &dir);
 	if (!ret) {
 		d = fs_dlookup(fs, dir, name);
 		ret = d ? 0 : -ENOENT;
-	}
-	if (!ret) {
-		fs_inode_lock(fs, d->inode);
-		fs_inode_lookup(fs, d->inode);
-		fsop_entry(fs, d->inode, &e);
-		fs_inode_unlock(fs, d->inode);
+		if (d) {
+			fs_inode_lock_child(fs, d->inode);
+			fs_inode_lookup(fs, d->inode);
+			fsop_entry(fs, d->inode, &e);
+			fs_inode_unlock(fs, d->inode);
+		}
+		fs_inode_unlock(fs, dir);
 	}
 	fs_unlock_shared(fs);
 	if (ret == -ENOENT) {
@@ -128,6 +128,19 @@ static void fsop_forget_multi(fuse_req_t req, size_t count,
 	fuse_reply_none(req);
 }
 
+/* The entry of a name just made for @inode: under its lock, as getattr. */
+static void new_entry(struct fs *fs, struct fs_inode *inode, struct fuse_entry_param *e)
+{
+	fs_inode_lock(fs, inode);
+	fsop_entry(fs, inode, e);
+	fs_inode_unlock(fs, inode);
+}
+
+/*
+ * Names change with fs->lock shared and the directory's lock (namei.c);
+ * a change that reaches beyond them (room made by unloading files, an
+ * inode freed) answers -EAGAIN and runs again with the lock exclusive.
+ */
 static void make_and_reply(fuse_req_t req, fuse_ino_t parent, const char *name,
 			   uint32_t mode, dev_t rdev, const char *target)
 {
@@ -135,14 +148,20 @@ static void make_and_reply(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fuse_entry_param e;
 	struct fs_inode *inode;
 	struct fs_caller c;
+	bool excl = false;
 	int ret;
 
 	fsop_caller(req, &c);
-	fs_lock(fs);
+again:
+	fs_lock_as(fs, excl);
 	ret = fs_make_node(fs, parent, name, mode, rdev, target, &c, &inode);
 	if (!ret)
-		fsop_entry(fs, inode, &e);
-	fs_unlock(fs);
+		new_entry(fs, inode, &e);
+	fs_unlock_as(fs, excl);
+	if (ret == -EAGAIN && !excl) {
+		excl = true;
+		goto again;
+	}
 	reply_entry_or_err(req, ret, &e);
 }
 
@@ -203,13 +222,19 @@ static void fsop_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
 	struct fs *fs = fsop_fs(req);
 	struct fuse_entry_param e;
 	struct fs_inode *inode;
+	bool excl = false;
 	int ret;
 
-	fs_lock(fs);
+again:
+	fs_lock_as(fs, excl);
 	ret = fs_link(fs, ino, parent, name, &inode);
 	if (!ret)
-		fsop_entry(fs, inode, &e);
-	fs_unlock(fs);
+		new_entry(fs, inode, &e);
+	fs_unlock_as(fs, excl);
+	if (ret == -EAGAIN && !excl) {
+		excl = true;
+		goto again;
+	}
 	reply_entry_or_err(req, ret, &e);
 }
 
@@ -217,11 +242,17 @@ static void remove_and_reply(fuse_req_t req, fuse_ino_t parent,
 			     const char *name, bool dir)
 {
 	struct fs *fs = fsop_fs(req);
+	bool excl = false;
 	int ret;
 
-	fs_lock(fs);
+again:
+	fs_lock_as(fs, excl);
 	ret = fs_remove(fs, parent, name, dir);
-	fs_unlock(fs);
+	fs_unlock_as(fs, excl);
+	if (ret == -EAGAIN && !excl) {
+		excl = true; /* the inode is freed, or its extents go dead */
+		goto again;
+	}
 	fuse_reply_err(req, -ret);
 }
 
@@ -265,9 +296,11 @@ static void fsop_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 	int ret;
 
 	fs_lock_shared(fs);
-	ret = pass ? fs_get_dir(fs, ino, &dir) : -ENOMEM;
-	if (!ret)
+	ret = pass ? fs_dir_lock(fs, ino, &dir) : -ENOMEM;
+	if (!ret) {
 		pass->end = dir->next_cookie;
+		fs_inode_unlock(fs, dir);
+	}
 	fs_unlock_shared(fs);
 	if (ret) {
 		free(pass);
@@ -316,16 +349,16 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	fs_lock(fs);
-	ret = fs_get_dir(fs, ino, &dir);
+	fs_lock(fs); /* the entries' lookup counts, the directory's atime */
+	ret = fs_dir_lock(fs, ino, &dir);
 	if (ret)
 		goto out_unlock;
 	if (off == 0)	/* a new pass: opendir or rewinddir */
 		pass->end = dir->next_cookie;
 	if (off < 1 && !dir_emit(req, buf, size, &pos, ".", dir, 1, plus))
-		goto out_unlock;
+		goto out_dir;
 	if (off < 2 && !dir_emit(req, buf, size, &pos, "..", dir->parent, 2, plus))
-		goto out_unlock;
+		goto out_dir;
 	for (struct fs_dirent *d = dir->dhead; d; d = d->next) {
 		if (d->cookie <= (uint64_t)off)
 			continue;
@@ -337,6 +370,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			fs_inode_lookup(fs, d->inode);
 	}
 	fs_touch(&dir->atime);
+out_dir:
+	fs_inode_unlock(fs, dir);
 out_unlock:
 	fs_unlock(fs);
 	if (ret)

@@ -8,8 +8,12 @@
  * shared directory (each own file exactly once, while the others create,
  * rename and unlink theirs), an own attribute set and read back; and with
  * the changes served under one inode's lock, beside all of those: a chmod
- * and a utimens of an own file, read back by stat.  At the end every
- * surviving file must hold exactly what its owner last wrote.
+ * and a utimens of an own file, read back by stat; and with the namespace
+ * changes served under a directory's lock: each worker makes, links,
+ * renames across directories and removes names in its own directory,
+ * beside the others doing the same in theirs, and finds it empty after.
+ * At the end every surviving file must hold exactly what its owner last
+ * wrote.
  * Usage: stress DIR THREADS SECONDS.  Prints operation counts; exits 1 on
  * the first broken invariant.
  */
@@ -153,11 +157,69 @@ static int check_step(struct worker *w, int f, int op, unsigned char c)
 	}
 }
 
+/* @p holds @nlink links (stat), or is gone (@nlink 0). */
+static int check_links(struct worker *w, const char *p, nlink_t nlink)
+{
+	struct stat st;
+
+	if (lstat(p, &st))
+		return errno == ENOENT && !nlink ? 0 : broken(w, "lstat: missing", p);
+	return st.st_nlink == nlink ? 0 : broken(w, "lstat: not the link count made", p);
+}
+
+/* The worker's own directory holds no names. */
+static int check_empty(struct worker *w, const char *dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(d);
+	return n ? broken(w, "names left after their removal", dir) : 0;
+}
+
+/*
+ * Names made and removed in the worker's own directory, and one moved to
+ * the shared directory and back: each step's link counts checked.
+ */
+static int ns_round(struct worker *w)
+{
+	char d[512], s[600], x[700], y[600], l[600], far[600], t[16];
+	int fd;
+
+	snprintf(d, sizeof(d), "%s/d%d", w->dir, w->id);
+	snprintf(s, sizeof(s), "%s/s", d);
+	snprintf(x, sizeof(x), "%s/x", s);
+	snprintf(y, sizeof(y), "%s/y", d);
+	snprintf(l, sizeof(l), "%s/l", d);
+	snprintf(far, sizeof(far), "%s/w%d-moved", w->dir, w->id);
+	if ((mkdir(d, 0755) && errno != EEXIST) || mkdir(s, 0755))
+		return -1;
+	fd = open(x, O_CREAT | O_EXCL | O_WRONLY, 0644);
+	if (fd < 0 || write(fd, "x", 1) != 1 || close(fd))
+		return -1;
+	if (link(x, y) || check_links(w, y, 2) || check_links(w, s, 2))
+		return -1;
+	if (rename(y, far) || check_links(w, y, 0) || rename(far, y))
+		return -1;
+	if (symlink("x", l) || readlink(l, t, sizeof(t)) != 1 || t[0] != 'x')
+		return broken(w, "symlink: not the target made", l);
+	if (unlink(x) || check_links(w, y, 1) || rmdir(s) || check_links(w, s, 0))
+		return -1;
+	if (unlink(y) || unlink(l))
+		return -1;
+	return check_empty(w, d);
+}
+
 /* One random operation on one of the worker's files. */
 static int step(struct worker *w)
 {
 	char p[512], q[600], pg[4096];
-	int f = (int)(rand_r(&w->seed) % FILES), op = (int)(rand_r(&w->seed) % 11), fd;
+	int f = (int)(rand_r(&w->seed) % FILES), op = (int)(rand_r(&w->seed) % 12), fd;
 	unsigned char c = (unsigned char)(1 + rand_r(&w->seed) % 250);
 	char *m;
 
@@ -172,6 +234,8 @@ static int step(struct worker *w)
 		w->fill[f] = c;
 		return 0;
 	}
+	if (op == 11)
+		return ns_round(w);
 	if (op >= 7)
 		return check_step(w, f, op, c);
 	switch (op) {

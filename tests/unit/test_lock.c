@@ -13,6 +13,10 @@
  * at once while a third waits for one of them; one thread never holds
  * two, nor retakes fs->lock under one; a change to an inode's own state
  * needs its lock or fs->lock exclusive, which stands for all of them.
+ * The namespace locks: a directory's lock, then its entry's inode's as a
+ * child, never the other way round, and ns_lock before either; a freeze
+ * of ns_lock (a commit's walk) waits for the namespace changes in
+ * progress, and new ones wait for the thaw.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -145,6 +149,27 @@ static void change_unlocked_inode(void)
 	fs_assert_inode(fs, b); /* this one is not */
 }
 
+/* A directory's lock after an entry's: a rename locking two ways would deadlock. */
+static void dir_after_child(void)
+{
+	struct fs_inode *a, *b;
+	struct fs *fs = inode_setup(&a, &b);
+
+	fs_inode_unlock(fs, a);
+	fs_inode_lock_child(fs, a);
+	fs_inode_lock(fs, b);
+}
+
+/* ns_lock under an inode's: a commit's freeze would wait on this thread. */
+static void ns_under_inode(void)
+{
+	struct fs_inode *a, *b;
+	struct fs *fs = inode_setup(&a, &b);
+
+	fs_rwlock_init(&fs->ns_lock, "ns_lock", FS_RANK_NS);
+	fs_ns_lock(fs);
+}
+
 static void test_order(void **state)
 {
 	(void)state;
@@ -157,6 +182,8 @@ static void test_order(void **state)
 	assert_int_equal(in_child(two_inodes), SIGABRT);
 	assert_int_equal(in_child(fs_lock_under_inode), SIGABRT);
 	assert_int_equal(in_child(change_unlocked_inode), SIGABRT);
+	assert_int_equal(in_child(dir_after_child), SIGABRT);
+	assert_int_equal(in_child(ns_under_inode), SIGABRT);
 #endif
 }
 
@@ -329,13 +356,89 @@ static void test_inode_locks(void **state)
 	fs_rwlock_destroy(&t.fs.lock);
 }
 
+/* A namespace change, or a commit's freeze: fs->lock shared, then ns_lock. */
+static void *ns_changer(void *arg)
+{
+	struct il *t = arg;
+
+	fs_lock_shared(&t->rw->fs);
+	fs_ns_lock(&t->rw->fs);
+	rw_mark(t->rw, &t->at);
+	fs_ns_unlock(&t->rw->fs);
+	fs_unlock_shared(&t->rw->fs);
+	return NULL;
+}
+
+static void *ns_freezer(void *arg)
+{
+	struct il *t = arg;
+
+	fs_lock_shared(&t->rw->fs);
+	fs_ns_freeze(&t->rw->fs);
+	rw_mark(t->rw, &t->at);
+	fs_ns_thaw(&t->rw->fs);
+	fs_unlock_shared(&t->rw->fs);
+	return NULL;
+}
+
+static void test_ns_locks(void **state)
+{
+	struct fs_inode *dir = fs_inode_alloc(2), *child = fs_inode_alloc(3);
+	struct rw t;
+	struct il tc = { .rw = &t }, tf = { .rw = &t }, ti = { .rw = &t, .inode = dir };
+	pthread_t pc, pf;
+
+	(void)state;
+	rw_init(&t);
+	fs_rwlock_init(&t.fs.ns_lock, "ns_lock", FS_RANK_NS);
+	fs_mutex_init(&t.fs.tab_lock, "tab_lock", FS_RANK_TABLE);
+	/* the order of a create: ns_lock, directory, child, table */
+	fs_lock_shared(&t.fs);
+	assert_false(fs_ns_held(&t.fs));
+	fs_ns_lock(&t.fs);
+	assert_true(fs_ns_held(&t.fs));
+	fs_inode_lock(&t.fs, dir);
+	fs_inode_lock_child(&t.fs, child);
+	assert_true(fs_inode_held(&t.fs, child));
+	fs_tab_lock(&t.fs);
+	fs_tab_unlock(&t.fs);
+	fs_inode_unlock(&t.fs, child);
+	fs_inode_unlock(&t.fs, dir);
+	/* another change gets in beside this one; a freeze waits for both */
+	assert_int_equal(pthread_create(&pc, NULL, ns_changer, &tc), 0);
+	assert_int_equal(pthread_join(pc, NULL), 0);
+	assert_int_equal(tc.at, 1);
+	assert_int_equal(pthread_create(&pf, NULL, ns_freezer, &tf), 0);
+	rw_settle();
+	assert_int_equal(t.step, 1);
+	fs_ns_unlock(&t.fs);
+	assert_int_equal(pthread_join(pf, NULL), 0);
+	assert_int_equal(tf.at, 2);
+	/* frozen: a change waits for the thaw; readers of fs->lock do not */
+	fs_ns_freeze(&t.fs);
+	assert_int_equal(pthread_create(&pc, NULL, ns_changer, &tc), 0);
+	rw_settle();
+	assert_int_equal(t.step, 2);
+	assert_int_equal(pthread_create(&pf, NULL, il_holder, &ti), 0);
+	assert_int_equal(pthread_join(pf, NULL), 0);
+	assert_int_equal(t.step, 3);
+	fs_ns_thaw(&t.fs);
+	assert_int_equal(pthread_join(pc, NULL), 0);
+	assert_int_equal(tc.at, 4);
+	fs_unlock_shared(&t.fs);
+	fs_inode_release(dir);
+	fs_inode_release(child);
+	fs_mutex_destroy(&t.fs.tab_lock);
+	fs_rwlock_destroy(&t.fs.ns_lock);
+	fs_rwlock_destroy(&t.fs.lock);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_order),
-		cmocka_unit_test(test_shared_modes),
-		cmocka_unit_test(test_cond_handover),
-		cmocka_unit_test(test_inode_locks),
+		cmocka_unit_test(test_order),	      cmocka_unit_test(test_shared_modes),
+		cmocka_unit_test(test_cond_handover), cmocka_unit_test(test_inode_locks),
+		cmocka_unit_test(test_ns_locks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,13 +3,20 @@
  * Unit tests for the namespace rules (fs/core/namei.c): rename with
  * RENAME_NOREPLACE and RENAME_EXCHANGE, what may replace what, no
  * directory below itself, link counts of parents, hard links, unlink and
- * rmdir, set-group-ID directories, and long names.
+ * rmdir, set-group-ID directories, and long names.  And the lock scheme:
+ * creates, links and removals in two directories from two threads with
+ * fs->lock shared, each directory ending with exactly its own names; a
+ * removal that would free the inode asks for the lock exclusive and
+ * changes nothing; a commit's walk without the namespace frozen aborts.
  */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 
 #include "core_fixture.h"
@@ -172,6 +179,125 @@ static void test_setgid_dir_and_names(void **state)
 				      &user, &n), -EEXIST);
 }
 
+#define SIDE_NAMES 300
+
+/* One client's names in its own directory, made with fs->lock shared. */
+struct side {
+	uint64_t dir;
+	int failed; /* the first error, or 0 */
+};
+
+static int side_step(uint64_t dir, int k)
+{
+	char n[32], l[32], s[32];
+	struct fs_inode *i, *out;
+	int ret;
+
+	snprintf(n, sizeof(n), "n%d", k);
+	snprintf(l, sizeof(l), "l%d", k);
+	snprintf(s, sizeof(s), "s%d", k);
+	ret = fs_make_node(&f.fs, dir, n, S_IFREG | 0644, 0, NULL, &f.root, &i);
+	if (!ret)
+		ret = fs_link(&f.fs, i->ino, dir, l, &out);
+	if (!ret)
+		ret = fs_remove(&f.fs, dir, n, false);
+	if (!ret)
+		ret = fs_make_node(&f.fs, dir, s, S_IFDIR | 0755, 0, NULL, &f.root, &i);
+	if (!ret)
+		ret = fs_remove(&f.fs, dir, s, true);
+	return ret;
+}
+
+static void *side_run(void *arg)
+{
+	struct side *sd = arg;
+
+	for (int k = 0; k < SIDE_NAMES && !sd->failed; k++) {
+		fs_lock_shared(&f.fs);
+		sd->failed = side_step(sd->dir, k);
+		fs_unlock_shared(&f.fs);
+	}
+	return NULL;
+}
+
+static void test_shared_names(void **state)
+{
+	struct fs_inode *a = mk(FOFS_ROOT_INO, "da", S_IFDIR | 0755);
+	struct fs_inode *b = mk(FOFS_ROOT_INO, "db", S_IFDIR | 0755);
+	struct side sa = { .dir = a->ino }, sb = { .dir = b->ino };
+	pthread_t ta, tb;
+	char l[32];
+
+	(void)state;
+	fs_unlock(&f.fs);
+	assert_int_equal(pthread_create(&ta, NULL, side_run, &sa), 0);
+	assert_int_equal(pthread_create(&tb, NULL, side_run, &sb), 0);
+	assert_int_equal(pthread_join(ta, NULL), 0);
+	assert_int_equal(pthread_join(tb, NULL), 0);
+	fs_lock(&f.fs);
+	assert_int_equal(sa.failed, 0);
+	assert_int_equal(sb.failed, 0);
+	for (int k = 0; k < SIDE_NAMES; k++) {
+		snprintf(l, sizeof(l), "l%d", k);
+		assert_non_null(at(a, l));
+		assert_int_equal(at(a, l)->nlink, 1);
+		assert_non_null(at(b, l));
+		assert_ptr_not_equal(at(a, l), at(b, l));
+	}
+	assert_int_equal(a->nentries, SIDE_NAMES);
+	assert_int_equal(b->nentries, SIDE_NAMES);
+	assert_int_equal(a->nlink, 2); /* every subdirectory went again */
+	assert_null(at(a, "n0"));
+}
+
+static void test_remove_frees_exclusive(void **state)
+{
+	struct fs_inode *root = fs_iget(&f.fs, FOFS_ROOT_INO);
+	struct fs_inode *z = mk(FOFS_ROOT_INO, "z", S_IFREG | 0644);
+	uint64_t ino = z->ino;
+
+	(void)state;
+	z->nlookup = 0; /* the kernel forgot it: the last link frees it */
+	fs_unlock(&f.fs);
+	fs_lock_shared(&f.fs);
+	assert_int_equal(fs_remove(&f.fs, FOFS_ROOT_INO, "z", false), -EAGAIN);
+	fs_unlock_shared(&f.fs);
+	fs_lock(&f.fs);
+	assert_ptr_equal(at(root, "z"), z);
+	assert_int_equal(z->nlink, 1);
+	assert_int_equal(fs_remove(&f.fs, FOFS_ROOT_INO, "z", false), 0);
+	assert_null(fs_iget(&f.fs, ino));
+}
+
+/* A commit's walk with names still changing could record half a create. */
+static void serialize_unfrozen(void)
+{
+	struct img_mw mw;
+
+	img_mw_init(&mw);
+	fs_unlock(&f.fs);
+	fs_lock_shared(&f.fs);
+	fs_serialize(&f.fs, &mw);
+}
+
+static void test_walk_needs_freeze(void **state)
+{
+	int status;
+	pid_t pid;
+
+	(void)state;
+#ifdef NDEBUG
+	skip();
+#endif
+	pid = fork();
+	if (!pid) {
+		serialize_unfrozen();
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -180,6 +306,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_parent_link_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hard_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_setgid_dir_and_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_frees_exclusive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_walk_needs_freeze, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
