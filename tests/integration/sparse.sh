@@ -14,15 +14,23 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$DAEMON_PID/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$DAEMON_PID/stat"; }
 
 # idle_check WHAT: the daemon uses under 5% of a CPU over one second,
-# after at most 1 s of settling.
+# after at most 1 s of settling.  The quietest of three seconds counts: a
+# cost that follows the apparent size is paid every second, while on a
+# busy machine (the suite runs tests side by side) one second may catch a
+# periodic commit or scan slowed down by the others.
 idle_check() {
-	local t0 t1
+	local t0 t1 ticks best=
 	sleep 1
-	t0=$(cpu_ticks)
-	sleep 1
-	t1=$(cpu_ticks)
-	echo "$1: daemon CPU while idle: $((t1 - t0)) ticks in 1 s"
-	[ $((t1 - t0)) -le 5 ] || fail "$1: daemon used $((t1 - t0)) ticks of CPU in 1 s while idle"
+	for _ in 1 2 3; do
+		t0=$(cpu_ticks)
+		sleep 1
+		t1=$(cpu_ticks)
+		ticks=$((t1 - t0))
+		[ -n "$best" ] && [ "$best" -le "$ticks" ] || best=$ticks
+		[ "$best" -le 5 ] && break
+	done
+	echo "$1: daemon CPU while idle: $best ticks in 1 s"
+	[ "$best" -le 5 ] || fail "$1: daemon used $best ticks of CPU in each of 3 s while idle"
 }
 
 # timed_umount WHAT: unmount and daemon exit take under 2 s.
