@@ -305,6 +305,7 @@ struct il {
 	struct rw *rw;
 	struct fs_inode *inode;
 	int at; /* rw->m: the step this thread got its inode's lock at */
+	bool freeze; /* ns_holder(): freeze ns_lock rather than take it shared */
 };
 
 static void *il_holder(void *arg)
@@ -356,27 +357,21 @@ static void test_inode_locks(void **state)
 	fs_rwlock_destroy(&t.fs.lock);
 }
 
-/* A namespace change, or a commit's freeze: fs->lock shared, then ns_lock. */
-static void *ns_changer(void *arg)
+/* A namespace change, or a commit's freeze (freeze): fs->lock shared, then ns_lock. */
+static void *ns_holder(void *arg)
 {
 	struct il *t = arg;
 
 	fs_lock_shared(&t->rw->fs);
-	fs_ns_lock(&t->rw->fs);
+	if (t->freeze)
+		fs_ns_freeze(&t->rw->fs);
+	else
+		fs_ns_lock(&t->rw->fs);
 	rw_mark(t->rw, &t->at);
-	fs_ns_unlock(&t->rw->fs);
-	fs_unlock_shared(&t->rw->fs);
-	return NULL;
-}
-
-static void *ns_freezer(void *arg)
-{
-	struct il *t = arg;
-
-	fs_lock_shared(&t->rw->fs);
-	fs_ns_freeze(&t->rw->fs);
-	rw_mark(t->rw, &t->at);
-	fs_ns_thaw(&t->rw->fs);
+	if (t->freeze)
+		fs_ns_thaw(&t->rw->fs);
+	else
+		fs_ns_unlock(&t->rw->fs);
 	fs_unlock_shared(&t->rw->fs);
 	return NULL;
 }
@@ -385,7 +380,8 @@ static void test_ns_locks(void **state)
 {
 	struct fs_inode *dir = fs_inode_alloc(2), *child = fs_inode_alloc(3);
 	struct rw t;
-	struct il tc = { .rw = &t }, tf = { .rw = &t }, ti = { .rw = &t, .inode = dir };
+	struct il tc = { .rw = &t }, tf = { .rw = &t, .freeze = true },
+		  ti = { .rw = &t, .inode = dir };
 	pthread_t pc, pf;
 
 	(void)state;
@@ -405,10 +401,10 @@ static void test_ns_locks(void **state)
 	fs_inode_unlock(&t.fs, child);
 	fs_inode_unlock(&t.fs, dir);
 	/* another change gets in beside this one; a freeze waits for both */
-	assert_int_equal(pthread_create(&pc, NULL, ns_changer, &tc), 0);
+	assert_int_equal(pthread_create(&pc, NULL, ns_holder, &tc), 0);
 	assert_int_equal(pthread_join(pc, NULL), 0);
 	assert_int_equal(tc.at, 1);
-	assert_int_equal(pthread_create(&pf, NULL, ns_freezer, &tf), 0);
+	assert_int_equal(pthread_create(&pf, NULL, ns_holder, &tf), 0);
 	rw_settle();
 	assert_int_equal(t.step, 1);
 	fs_ns_unlock(&t.fs);
@@ -416,7 +412,7 @@ static void test_ns_locks(void **state)
 	assert_int_equal(tf.at, 2);
 	/* frozen: a change waits for the thaw; readers of fs->lock do not */
 	fs_ns_freeze(&t.fs);
-	assert_int_equal(pthread_create(&pc, NULL, ns_changer, &tc), 0);
+	assert_int_equal(pthread_create(&pc, NULL, ns_holder, &tc), 0);
 	rw_settle();
 	assert_int_equal(t.step, 2);
 	assert_int_equal(pthread_create(&pf, NULL, il_holder, &ti), 0);
