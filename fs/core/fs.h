@@ -72,6 +72,7 @@ enum fs_lock_rank {
 	FS_RANK_NS,	    /* fs->ns_lock */
 	FS_RANK_INODE,	    /* inode->lock: one inode, or a directory */
 	FS_RANK_CHILD,	    /* inode->lock of an entry's inode, under its directory's */
+	FS_RANK_CHILD2,	    /* ... and of a second entry's (a rename), higher number */
 	FS_RANK_TABLE,	    /* fs->tab_lock */
 	FS_RANK_FRONT,	    /* front-end state, taken without fs locks */
 	FS_RANK_SPACE,	    /* fs->space_lock */
@@ -330,11 +331,12 @@ struct fs_wb {
  * lock; what such a change touches beyond the inode has its own lock:
  * space_lock (the memory pages counted), track_lock (the change list and
  * meta_seq), tab_lock (the hash tables, their counts, next_ino).  A name
- * is made, linked or removed under lock shared with ns_lock shared, the
- * directory's lock and the named inode's as a child (namei.c); a commit's
+ * is made, linked, removed or renamed within its directory under lock
+ * shared with ns_lock shared, the directory's lock and the named inodes'
+ * as children (namei.c); a commit's
  * walk freezes ns_lock (exclusive), so it sees no create half done.
- * Everything else (renames, opens, loads, trims, freeing an inode, the
- * collapser, fsync) changes with lock exclusive, which stands for every
+ * Everything else (renames across directories, opens, loads, trims,
+ * freeing an inode, the collapser, fsync) changes with lock exclusive, which stands for every
  * lock below it.  So stats, reads and lookups run beside each other and
  * beside writes, chmods, xattr changes and namespace changes elsewhere.
  *
@@ -400,6 +402,8 @@ void fs_thread_stop(struct fs *fs, pthread_t thread, bool *stop,
 void fs_touch(struct timespec *ts);
 void fs_inode_lock(struct fs *fs, struct fs_inode *inode);
 void fs_inode_lock_child(struct fs *fs, struct fs_inode *inode);
+void fs_inode_lock_two(struct fs *fs, struct fs_inode *a, struct fs_inode *b);
+void fs_inode_unlock_two(struct fs *fs, struct fs_inode *a, struct fs_inode *b);
 void fs_inode_unlock(struct fs *fs, struct fs_inode *inode);
 bool fs_inode_held(const struct fs *fs, const struct fs_inode *inode);
 void fs_ns_lock(struct fs *fs);

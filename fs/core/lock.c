@@ -379,6 +379,41 @@ void fs_inode_lock_child(struct fs *fs, struct fs_inode *inode)
 		mutex_lock_at(&inode->lock, FS_RANK_CHILD);
 }
 
+/**
+ * fs_inode_lock_two() - take the locks of the inodes two entries name
+ * @fs: the filesystem, lock held in either mode
+ * @a: the inode one entry names; the entries' directory's lock held
+ * @b: the inode the other names, or @a, or NULL
+ *
+ * The lower inode number first, as the kernel's lock_two_nondirectories():
+ * the second lock has a rank of its own, after the first.  A rename in
+ * one directory takes the source's and the target's.  Release with
+ * fs_inode_unlock_two().
+ */
+void fs_inode_lock_two(struct fs *fs, struct fs_inode *a, struct fs_inode *b)
+{
+	fs_assert_locked(fs);
+	if (b == a)
+		b = NULL;
+	if (b && b->ino < a->ino) {
+		struct fs_inode *t = a;
+
+		a = b;
+		b = t;
+	}
+	fs_inode_lock_child(fs, a);
+	if (b && !fs_rwlock_held(&fs->lock, true))
+		mutex_lock_at(&b->lock, FS_RANK_CHILD2);
+}
+
+/* Undo fs_inode_lock_two(@a, @b). */
+void fs_inode_unlock_two(struct fs *fs, struct fs_inode *a, struct fs_inode *b)
+{
+	if (b && b != a)
+		fs_inode_unlock(fs, b);
+	fs_inode_unlock(fs, a);
+}
+
 /* Undo fs_inode_lock() or fs_inode_lock_child(), in the same fs->lock mode. */
 void fs_inode_unlock(struct fs *fs, struct fs_inode *inode)
 {

@@ -14,10 +14,11 @@
  * take turns, as under the kernel's own directory lock.  What reaches
  * beyond those - freeing an inode, handing its extents to the next commit,
  * unloading files to make room - answers -EAGAIN under shared, and the
- * front end runs the request again with fs->lock exclusive.  A rename,
- * which may move a directory between two others and must see that it does
- * not move below itself, takes fs->lock exclusive, as the kernel takes
- * s_vfs_rename_mutex for a rename across directories.
+ * front end runs the request again with fs->lock exclusive.  A rename in
+ * one directory takes the directory's lock and the two inodes' (the lower
+ * number first); one across directories, which may move a directory
+ * between two others and must see that it does not move below itself,
+ * takes fs->lock exclusive, as the kernel takes s_vfs_rename_mutex for it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -41,10 +42,11 @@ static void dir_changed(struct fs *fs, struct fs_inode *dir)
 	fs_meta_dirty(fs, dir);
 }
 
-/* An entry now names @to: for the log, a removal and an addition.  Lock held. */
+/* An entry now names @to: for the log, a removal and an addition.  Both locked. */
 static void retarget(struct fs *fs, struct fs_dirent *d, struct fs_inode *to)
 {
-	fs_assert_held(&fs->lock);
+	fs_assert_dir(fs, d->dir);
+	fs_assert_inode(fs, to);
 	d->inode = to;
 	fs_track_op(fs, FOFS_REC_UNLINK, d->dir->ino, d->name, 0);
 	fs_track_op(fs, FOFS_REC_DIRENT, d->dir->ino, d->name, to->ino);
@@ -397,6 +399,8 @@ static int rename_move(struct fs *fs, struct fs_dirent *sd, struct fs_inode *ndi
 		struct fs_inode *victim = dd->inode;
 
 		ret = rename_replace_check(inode, victim);
+		if (!ret && !fs_rwlock_held(&fs->lock, true) && !drop_link_shared_ok(victim))
+			ret = -EAGAIN;
 		if (ret)
 			return ret;
 		/* Reuse the target's entry: nothing to allocate, nothing to undo. */
@@ -406,8 +410,7 @@ static int rename_move(struct fs *fs, struct fs_dirent *sd, struct fs_inode *ndi
 		fs_link_del(fs, sd);
 		if (S_ISDIR(victim->mode))
 			ndir->nlink--;
-		drop_link(fs, victim);
-		fs_inode_put_check(fs, victim);
+		drop_link(fs, victim); /* freed, if it may be, by the caller */
 	} else {
 		ret = fs_space_check(fs, 1);
 		if (!ret)
@@ -423,9 +426,41 @@ static int rename_move(struct fs *fs, struct fs_dirent *sd, struct fs_inode *ndi
 	return 0;
 }
 
+/* Rename between two directories whose locks are held (or one). */
+static int rename_in(struct fs *fs, struct fs_inode *odir, const char *name, struct fs_inode *ndir,
+		     const char *newname, unsigned flags)
+{
+	struct fs_dirent *sd, *dd;
+	struct fs_inode *a, *b;
+	int ret;
+
+	sd = fs_dlookup(fs, odir, name);
+	if (!sd)
+		return -ENOENT;
+	dd = fs_dlookup(fs, ndir, newname);
+	if (flags & RENAME_NOREPLACE && dd)
+		return -EEXIST;
+	if (flags & RENAME_EXCHANGE && !dd)
+		return -ENOENT;
+	if (!(flags & RENAME_EXCHANGE) && dd && dd->inode == sd->inode)
+		return 0; /* two links to one inode: POSIX says do nothing */
+	a = sd->inode;
+	b = dd ? dd->inode : NULL;
+	fs_inode_lock_two(fs, a, b);
+	if (flags & RENAME_EXCHANGE)
+		ret = rename_exchange(fs, sd, dd);
+	else
+		ret = rename_move(fs, sd, ndir, newname, dd);
+	fs_inode_unlock_two(fs, a, b);
+	if (!ret && b && b != a && fs_rwlock_held(&fs->lock, true))
+		fs_inode_put_check(fs, b); /* a replaced file's last link */
+	return ret;
+}
+
 /**
  * fs_rename() - rename(2) with RENAME_NOREPLACE and RENAME_EXCHANGE
- * @fs: the filesystem, lock held exclusively
+ * @fs: the filesystem, lock held in either mode (across directories:
+ *	exclusively)
  * @parent: the source directory
  * @name: the source name
  * @newparent: the target directory
@@ -437,36 +472,38 @@ static int rename_move(struct fs *fs, struct fs_dirent *sd, struct fs_inode *ndi
  * inode onto the other does nothing, as POSIX says.
  *
  * Return: 0; -EINVAL; -ENAMETOOLONG; -ENOENT; -ENOTDIR; -EISDIR; -EEXIST;
- * -ENOTEMPTY; -ENOSPC; -ENOMEM.
+ * -ENOTEMPTY; -ENOSPC; -ENOMEM; -EAGAIN with fs->lock shared if the
+ * request needs it exclusive (across directories, or a replaced inode to
+ * free).
  */
 int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 	      uint64_t newparent, const char *newname, unsigned flags)
 {
 	struct fs_inode *odir, *ndir;
-	struct fs_dirent *sd, *dd;
 	int ret;
 
-	fs_assert_held(&fs->lock);
+	fs_assert_locked(fs);
 	ret = -EINVAL;
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) ||
 	    (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE))
 		return ret;
 	ret = fs_check_name(newname);
-	if (!ret)
-		ret = fs_dir_lock(fs, parent, &odir); /* nothing to lock: exclusive */
-	if (!ret)
-		ret = fs_dir_lock(fs, newparent, &ndir);
 	if (ret)
 		return ret;
-	sd = fs_dlookup(fs, odir, name);
-	if (!sd)
-		return -ENOENT;
-	dd = fs_dlookup(fs, ndir, newname);
-	if (flags & RENAME_NOREPLACE && dd)
-		return -EEXIST;
-	if (flags & RENAME_EXCHANGE)
-		return dd ? rename_exchange(fs, sd, dd) : -ENOENT;
-	if (dd && dd->inode == sd->inode)
-		return 0;	/* two links to one inode: POSIX says do nothing */
-	return rename_move(fs, sd, ndir, newname, dd);
+	ret = -EAGAIN;
+	if (newparent != parent && !fs_rwlock_held(&fs->lock, true))
+		return ret;
+	ret = dir_begin(fs, parent, &odir);
+	if (ret)
+		return ret;
+	ndir = odir;
+	if (newparent != parent)
+		ret = fs_dir_lock(fs, newparent, &ndir); /* exclusive: takes nothing */
+	if (!ret) {
+		ret = rename_in(fs, odir, name, ndir, newname, flags);
+		if (ndir != odir)
+			fs_inode_unlock(fs, ndir);
+	}
+	dir_end(fs, odir);
+	return ret;
 }

@@ -270,11 +270,17 @@ static void fsop_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	struct fs *fs = fsop_fs(req);
+	bool excl = newparent != parent; /* across directories: the rename lock */
 	int ret;
 
-	fs_lock(fs);
+again:
+	fs_lock_as(fs, excl);
 	ret = fs_rename(fs, parent, name, newparent, newname, flags);
-	fs_unlock(fs);
+	fs_unlock_as(fs, excl);
+	if (ret == -EAGAIN && !excl) {
+		excl = true;
+		goto again;
+	}
 	fuse_reply_err(req, -ret);
 }
 

@@ -14,7 +14,8 @@
  * two, nor retakes fs->lock under one; a change to an inode's own state
  * needs its lock or fs->lock exclusive, which stands for all of them.
  * The namespace locks: a directory's lock, then its entry's inode's as a
- * child, never the other way round, and ns_lock before either; a freeze
+ * child (a rename's two by inode number), never the other way round, and
+ * ns_lock before either; a freeze
  * of ns_lock (a commit's walk) waits for the namespace changes in
  * progress, and new ones wait for the thaw.
  */
@@ -379,6 +380,7 @@ static void *ns_holder(void *arg)
 static void test_ns_locks(void **state)
 {
 	struct fs_inode *dir = fs_inode_alloc(2), *child = fs_inode_alloc(3);
+	struct fs_inode *other = fs_inode_alloc(4);
 	struct rw t;
 	struct il tc = { .rw = &t }, tf = { .rw = &t, .freeze = true },
 		  ti = { .rw = &t, .inode = dir };
@@ -399,6 +401,10 @@ static void test_ns_locks(void **state)
 	fs_tab_lock(&t.fs);
 	fs_tab_unlock(&t.fs);
 	fs_inode_unlock(&t.fs, child);
+	/* a rename's two: the lower number first, whichever is named first */
+	fs_inode_lock_two(&t.fs, other, child);
+	assert_true(fs_inode_held(&t.fs, child) && fs_inode_held(&t.fs, other));
+	fs_inode_unlock_two(&t.fs, other, child);
 	fs_inode_unlock(&t.fs, dir);
 	/* another change gets in beside this one; a freeze waits for both */
 	assert_int_equal(pthread_create(&pc, NULL, ns_holder, &tc), 0);
@@ -424,6 +430,7 @@ static void test_ns_locks(void **state)
 	fs_unlock_shared(&t.fs);
 	fs_inode_release(dir);
 	fs_inode_release(child);
+	fs_inode_release(other);
 	fs_mutex_destroy(&t.fs.tab_lock);
 	fs_rwlock_destroy(&t.fs.ns_lock);
 	fs_rwlock_destroy(&t.fs.lock);

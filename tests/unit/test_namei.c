@@ -4,10 +4,11 @@
  * RENAME_NOREPLACE and RENAME_EXCHANGE, what may replace what, no
  * directory below itself, link counts of parents, hard links, unlink and
  * rmdir, set-group-ID directories, and long names.  And the lock scheme:
- * creates, links and removals in two directories from two threads with
- * fs->lock shared, each directory ending with exactly its own names; a
- * removal that would free the inode asks for the lock exclusive and
- * changes nothing; a commit's walk without the namespace frozen aborts.
+ * creates, links, renames and removals in two directories from two
+ * threads with fs->lock shared, each directory ending with exactly its own
+ * names; a removal that would free the inode, or a rename across
+ * directories, asks for the lock exclusive and changes nothing; a commit's
+ * walk without the namespace frozen aborts.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -202,6 +203,18 @@ static int side_step(uint64_t dir, int k)
 	if (!ret)
 		ret = fs_remove(&f.fs, dir, n, false);
 	if (!ret)
+		ret = fs_rename(&f.fs, dir, l, dir, n, 0);
+	if (!ret)
+		ret = fs_rename(&f.fs, dir, n, dir, l, RENAME_NOREPLACE);
+	if (!ret) /* a file replacing another: the victim, looked up, stays */
+		ret = fs_make_node(&f.fs, dir, n, S_IFREG | 0644, 0, NULL, &f.root, &i);
+	if (!ret)
+		ret = fs_make_node(&f.fs, dir, s, S_IFREG | 0644, 0, NULL, &f.root, &i);
+	if (!ret)
+		ret = fs_rename(&f.fs, dir, s, dir, n, 0);
+	if (!ret)
+		ret = fs_remove(&f.fs, dir, n, false);
+	if (!ret)
 		ret = fs_make_node(&f.fs, dir, s, S_IFDIR | 0755, 0, NULL, &f.root, &i);
 	if (!ret)
 		ret = fs_remove(&f.fs, dir, s, true);
@@ -269,6 +282,30 @@ static void test_remove_frees_exclusive(void **state)
 	assert_null(fs_iget(&f.fs, ino));
 }
 
+static void test_rename_across_exclusive(void **state)
+{
+	struct fs_inode *root = fs_iget(&f.fs, FOFS_ROOT_INO);
+	struct fs_inode *d = mk(FOFS_ROOT_INO, "rd", S_IFDIR | 0755);
+	struct fs_inode *v = mk(FOFS_ROOT_INO, "v", S_IFREG | 0644);
+	struct fs_inode *w = mk(FOFS_ROOT_INO, "w", S_IFREG | 0644);
+
+	(void)state;
+	w->nlookup = 0; /* replacing it frees it */
+	fs_unlock(&f.fs);
+	fs_lock_shared(&f.fs);
+	assert_int_equal(fs_rename(&f.fs, FOFS_ROOT_INO, "v", d->ino, "v", 0), -EAGAIN);
+	assert_int_equal(fs_rename(&f.fs, FOFS_ROOT_INO, "v", FOFS_ROOT_INO, "w", 0), -EAGAIN);
+	fs_unlock_shared(&f.fs);
+	fs_lock(&f.fs);
+	assert_ptr_equal(at(root, "v"), v);
+	assert_ptr_equal(at(root, "w"), w);
+	assert_null(at(d, "v"));
+	assert_int_equal(fs_rename(&f.fs, FOFS_ROOT_INO, "v", d->ino, "v", 0), 0);
+	assert_ptr_equal(at(d, "v"), v);
+	assert_int_equal(fs_rename(&f.fs, d->ino, "v", FOFS_ROOT_INO, "w", 0), 0);
+	assert_ptr_equal(at(root, "w"), v);
+}
+
 /* A commit's walk with names still changing could record half a create. */
 static void serialize_unfrozen(void)
 {
@@ -308,6 +345,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_setgid_dir_and_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_frees_exclusive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rename_across_exclusive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_walk_needs_freeze, setup, teardown),
 	};
 
