@@ -17,6 +17,7 @@ struct wb_item {
 	int memfd;
 	unsigned max_order;
 	bool no_reuse;		 /* the inode's wb_unsynced at snapshot */
+	bool relog;		 /* the region being stored was patched by the log */
 	struct fofs_extent *bad; /* damaged extents: their regions are kept */
 	uint32_t nbad;
 	struct fofs_extent *old;

@@ -69,7 +69,7 @@ static int wb_chunk(struct wb *wb, struct wb_item *it, uint64_t off,
 	int ret;
 
 	old = old_at(it, off, order, &idx);
-	if (old && !it->no_reuse && old->e_checksum == img_xxh3(data, len)) {
+	if (old && !it->no_reuse && !it->relog && old->e_checksum == img_xxh3(data, len)) {
 		it->reused[idx] = true;
 		return push_new(it, old);
 	}
@@ -208,6 +208,21 @@ static void wb_page_hashes(struct wb *wb, struct wb_item *it, uint64_t r, bool e
 				 CLP_PAGE_SIZE);
 }
 
+/*
+ * Does a log batch store region @r of a file whose pages an earlier batch
+ * of the same log holds as bytes?  Replay drops logged bytes only where a
+ * later batch adds or drops an extent: the region's new extents must then
+ * cover every page inside the file, holes written as zeros and none
+ * reused, or a page punched back to a hole (or written back to what its
+ * old extent holds) gets the logged bytes again after a crash.
+ */
+static bool relogged(const struct wb *wb, const struct wb_item *it, uint64_t r)
+{
+	uint64_t x;
+
+	return wb->log && spa_next(&it->inode->plog, r, &x) && x == r;
+}
+
 static int wb_rehash(struct wb *wb, struct wb_item *it, uint64_t r)
 {
 	uint64_t off = r * CLP_REGION_SIZE;
@@ -217,6 +232,9 @@ static int wb_rehash(struct wb *wb, struct wb_item *it, uint64_t r)
 	int ret;
 
 	ret = region_pages(it->memfd, off, it->size, pop, &it->run);
+	it->relog = !ret && relogged(wb, it, r);
+	for (size_t p = 0; it->relog && p < (len + CLP_PAGE_SIZE - 1) / CLP_PAGE_SIZE; p++)
+		pop[p] = true;
 	if (!ret && !count_pop(pop, 0, CLP_REGION_PAGES))
 		wb_page_hashes(wb, it, r, true);
 	if (ret || !count_pop(pop, 0, CLP_REGION_PAGES))
@@ -228,7 +246,9 @@ static int wb_rehash(struct wb *wb, struct wb_item *it, uint64_t r)
 	if ((size_t)n < len)	/* truncated under us: zeros, stays dirty */
 		memset(wb->buf + n, 0, len - (size_t)n);
 	wb_page_hashes(wb, it, r, false);
-	return wb_region(wb, it, off, pop);
+	ret = wb_region(wb, it, off, pop);
+	it->relog = false;
+	return ret;
 }
 
 /*

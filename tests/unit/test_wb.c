@@ -6,13 +6,17 @@
  * sparse run 4 KiB extents; "never" stores 4 KiB extents only; a file's
  * own policy beats the mount's and a new file takes its directory's;
  * unchanged bytes keep their committed extent.  And a commit's long walk
- * of the metadata holds the filesystem lock shared: readers go on.
+ * of the metadata holds the filesystem lock shared: readers go on.  And
+ * an fsync that rewrites a region an earlier fsync logged pages of covers
+ * every page: after a crash, pages punched since read as zeros, not as
+ * the bytes the log held.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <linux/falloc.h>
 #include <cmocka.h>
 
 #include "core_fixture.h"
@@ -176,6 +180,81 @@ static void test_commit_lets_readers_in(void **state)
 	fixture_down(&f);
 }
 
+#define PG 4096u
+
+/* fsync @ino as the front end does: no lock held; lock held around. */
+static int fsync_unlocked(struct fixture *f, uint64_t ino)
+{
+	int ret;
+
+	fs_unlock(&f->fs);
+	ret = fs_fsync(&f->fs, ino);
+	fs_lock(&f->fs);
+	return ret;
+}
+
+/* Drop the daemon without a commit, as kill -9 does, and mount again. */
+static void crash_and_mount(struct fixture *f)
+{
+	fs_unlock(&f->fs);
+	fs_destroy(&f->fs);
+	img_close(f->img);
+	f->img = NULL;
+	assert_int_equal(img_open(f->path, IMG_O_RDWR, &f->img), 0);
+	assert_int_equal(fs_init(&f->fs, f->img, &(struct fs_opts){ .huge = CLP_POLICY_NEVER }), 0);
+	assert_int_equal(fs_load_image(&f->fs), 0);
+	fs_lock(&f->fs);
+}
+
+static void assert_page(struct fs_inode *in, uint64_t off, int fill)
+{
+	static char buf[PG], want[PG];
+
+	memset(want, fill, sizeof(want));
+	assert_int_equal(pread(in->memfd, buf, PG, (off_t)off), PG);
+	assert_memory_equal(buf, want, PG);
+}
+
+static void test_logged_pages_punched(void **state)
+{
+	struct fixture f;
+	struct fs_inode *in;
+	uint64_t r1 = 2 * MIB, ino;
+
+	(void)state;
+	assert_int_equal(fixture_up(&f, 64 * MIB, &(struct fs_opts){ .huge = CLP_POLICY_NEVER }),
+			 0);
+	fs_lock(&f.fs);
+	assert_int_equal(fixture_file(&f, "f", &in), 0);
+	ino = in->ino;
+	/* region 1: pages 100..139 hold data, 0..99 are holes; a generation */
+	assert_int_equal(fixture_write(&f, in, r1 + 100 * PG, 40 * PG, 'a'), 0);
+	assert_int_equal(fixture_commit(&f), 0);
+	/* an fsync stores the region and keeps its page hashes */
+	assert_int_equal(fixture_write(&f, in, r1 + 100 * PG, 40 * PG, 'b'), 0);
+	assert_int_equal(fsync_unlocked(&f, ino), 0);
+	/* a few pages written into the holes: the next fsync logs them */
+	assert_int_equal(fixture_write(&f, in, r1, 4 * PG, 'c'), 0);
+	assert_int_equal(fsync_unlocked(&f, ino), 0);
+	assert_true(fs_plog_any(in));
+	/* punched again, and enough else changed that the region is rewritten */
+	assert_int_equal(fs_file_fallocate(&f.fs, in, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					   r1, 4 * PG, &f.root),
+			 0);
+	assert_int_equal(fixture_write(&f, in, r1 + 200 * PG, 100 * PG, 'd'), 0);
+	assert_int_equal(fsync_unlocked(&f, ino), 0);
+	crash_and_mount(&f);
+	in = fs_iget(&f.fs, ino);
+	assert_non_null(in);
+	assert_int_equal(fs_file_open_relock(&f.fs, in, false, &f.root), 0);
+	for (unsigned p = 0; p < 4; p++)
+		assert_page(in, r1 + p * PG, 0);
+	assert_page(in, r1 + 100 * PG, 'b');
+	assert_page(in, r1 + 299 * PG, 'd');
+	fs_unlock(&f.fs);
+	fixture_down(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -183,6 +262,7 @@ int main(void)
 		cmocka_unit_test(test_policy_never_and_reuse),
 		cmocka_unit_test(test_policy_resolution),
 		cmocka_unit_test(test_commit_lets_readers_in),
+		cmocka_unit_test(test_logged_pages_punched),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
