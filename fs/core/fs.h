@@ -393,6 +393,7 @@ void fs_lock_shared(struct fs *fs);
 void fs_unlock_shared(struct fs *fs);
 void fs_lock_as(struct fs *fs, bool excl);
 void fs_unlock_as(struct fs *fs, bool excl);
+bool fs_unlock_retry(struct fs *fs, bool *excl, int ret);
 void fs_commit_lock(struct fs *fs);
 void fs_commit_unlock(struct fs *fs);
 void fs_cond_wait(struct fs *fs, pthread_cond_t *cond);

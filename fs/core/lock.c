@@ -12,6 +12,7 @@
  * day two threads deadlock on it.
  */
 #include <assert.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <syslog.h>
 
@@ -271,6 +272,29 @@ void fs_unlock_as(struct fs *fs, bool excl)
 		fs_unlock(fs);
 	else
 		fs_unlock_shared(fs);
+}
+
+/**
+ * fs_unlock_retry() - drop fs->lock as taken; must the request run again?
+ * @fs: the filesystem, lock held as *@excl says
+ * @excl: the mode it was taken in; set when the request runs again
+ * @ret: what the request returned
+ *
+ * A request tried with the lock shared answers -EAGAIN when it must reach
+ * beyond what shared holders may change (unload files, free an inode,
+ * rename across directories): it runs again with the lock exclusive,
+ * where -EAGAIN never comes.
+ *
+ * Return: true if the caller runs the request again with fs_lock_as(*@excl).
+ */
+bool fs_unlock_retry(struct fs *fs, bool *excl, int ret)
+{
+	fs_assert_locked(fs);
+	fs_unlock_as(fs, *excl);
+	if (ret != -EAGAIN || *excl)
+		return false;
+	*excl = true;
+	return true;
 }
 
 /* commit_lock comes first in the order: never taken under lock. */

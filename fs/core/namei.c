@@ -243,20 +243,23 @@ out_dir:
 }
 
 /*
- * Can @inode lose a link with fs->lock only shared?  Not when its last
- * link goes and it holds extents (they go to the commit's dead list) or
- * nothing else holds it (it is freed): both reach beyond the inode.  The
- * lookup count only rises under shared, so one seen here stays.
+ * May @inode lose a link in the lock mode held?  With fs->lock only shared
+ * not when its last link goes and it holds extents (they go to the
+ * commit's dead list) or nothing else holds it (it is freed): both reach
+ * beyond the inode.  The lookup count only rises under shared, so one seen
+ * here stays.  Return: 0; -EAGAIN to run again with fs->lock exclusive.
  */
-static bool drop_link_shared_ok(const struct fs_inode *inode)
+static int drop_link_check(struct fs *fs, const struct fs_inode *inode)
 {
-	if (inode->nlink > 1 && !S_ISDIR(inode->mode))
-		return true;
-	return !inode->next &&
-	       (__atomic_load_n(&inode->nlookup, __ATOMIC_RELAXED) || inode->nopen || inode->pins);
+	if (fs_rwlock_held(&fs->lock, true) || (inode->nlink > 1 && !S_ISDIR(inode->mode)))
+		return 0;
+	if (!inode->next &&
+	    (__atomic_load_n(&inode->nlookup, __ATOMIC_RELAXED) || inode->nopen || inode->pins))
+		return 0;
+	return -EAGAIN;
 }
 
-/* Drop one link of @inode; its lock held (drop_link_shared_ok() under shared). */
+/* Drop one link of @inode; its lock held (drop_link_check() passed). */
 static void drop_link(struct fs *fs, struct fs_inode *inode)
 {
 	fs_assert_inode(fs, inode);
@@ -285,9 +288,7 @@ static int may_remove(struct fs *fs, struct fs_dirent *d, bool dir)
 		return -EISDIR;
 	if (dir && inode->nentries)
 		return -ENOTEMPTY;
-	if (!fs_rwlock_held(&fs->lock, true) && !drop_link_shared_ok(inode))
-		return -EAGAIN;
-	return 0;
+	return drop_link_check(fs, inode);
 }
 
 /**
@@ -399,8 +400,8 @@ static int rename_move(struct fs *fs, struct fs_dirent *sd, struct fs_inode *ndi
 		struct fs_inode *victim = dd->inode;
 
 		ret = rename_replace_check(inode, victim);
-		if (!ret && !fs_rwlock_held(&fs->lock, true) && !drop_link_shared_ok(victim))
-			ret = -EAGAIN;
+		if (!ret)
+			ret = drop_link_check(fs, victim);
 		if (ret)
 			return ret;
 		/* Reuse the target's entry: nothing to allocate, nothing to undo. */

@@ -157,11 +157,8 @@ again:
 	ret = fs_make_node(fs, parent, name, mode, rdev, target, &c, &inode);
 	if (!ret)
 		new_entry(fs, inode, &e);
-	fs_unlock_as(fs, excl);
-	if (ret == -EAGAIN && !excl) {
-		excl = true;
+	if (fs_unlock_retry(fs, &excl, ret))
 		goto again;
-	}
 	reply_entry_or_err(req, ret, &e);
 }
 
@@ -230,11 +227,8 @@ again:
 	ret = fs_link(fs, ino, parent, name, &inode);
 	if (!ret)
 		new_entry(fs, inode, &e);
-	fs_unlock_as(fs, excl);
-	if (ret == -EAGAIN && !excl) {
-		excl = true;
+	if (fs_unlock_retry(fs, &excl, ret))
 		goto again;
-	}
 	reply_entry_or_err(req, ret, &e);
 }
 
@@ -248,11 +242,8 @@ static void remove_and_reply(fuse_req_t req, fuse_ino_t parent,
 again:
 	fs_lock_as(fs, excl);
 	ret = fs_remove(fs, parent, name, dir);
-	fs_unlock_as(fs, excl);
-	if (ret == -EAGAIN && !excl) {
-		excl = true; /* the inode is freed, or its extents go dead */
+	if (fs_unlock_retry(fs, &excl, ret)) /* an inode to free, extents to the commit */
 		goto again;
-	}
 	fuse_reply_err(req, -ret);
 }
 
@@ -276,11 +267,8 @@ static void fsop_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 again:
 	fs_lock_as(fs, excl);
 	ret = fs_rename(fs, parent, name, newparent, newname, flags);
-	fs_unlock_as(fs, excl);
-	if (ret == -EAGAIN && !excl) {
-		excl = true;
+	if (fs_unlock_retry(fs, &excl, ret))
 		goto again;
-	}
 	fuse_reply_err(req, -ret);
 }
 

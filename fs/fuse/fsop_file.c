@@ -161,11 +161,8 @@ again:
 		killed = mode != inode->mode;
 		fs_inode_unlock(fs, inode);
 	}
-	fs_unlock_as(fs, excl);
-	if (ret == -EAGAIN && !excl) {
-		excl = true;
+	if (fs_unlock_retry(fs, &excl, ret))
 		goto again;
-	}
 	/* the kernel caches the mode it no longer has: drop it first */
 	if (killed)
 		fsop_inval_attr(req, ino);

@@ -35,11 +35,8 @@ again:
 		ret = fs_xattr_set(fs, inode, name, value, size, flags);
 		fs_inode_unlock(fs, inode);
 	}
-	fs_unlock_as(fs, excl);
-	if (ret == -EAGAIN && !excl) { /* memory must be made first */
-		excl = true;
+	if (fs_unlock_retry(fs, &excl, ret)) /* memory must be made first */
 		goto again;
-	}
 	fuse_reply_err(req, -ret);
 }
 
