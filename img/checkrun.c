@@ -137,7 +137,8 @@ static void ck_super(struct ck *ck)
 /*
  * What the intent log held: replayed batches are not damage, but -y folds
  * them into a new generation, as a mount would; a torn last batch is what
- * a crash during an fsync leaves, and only noted.
+ * a crash during an fsync leaves, and only noted.  A damaged batch with a
+ * sound one after it was acknowledged once: that is corruption.
  */
 static void ck_log(struct ck *ck)
 {
@@ -156,7 +157,10 @@ static void ck_log(struct ck *ck)
 		ck_report_raw(ck->o, line);
 		ck->dirty |= ck->o->repair;
 	}
-	if (st.stop[0]) {
+	if (st.corrupt) {
+		/* -y keeps the batches before the damage: what can be proven */
+		ck_find(ck, true, "intent log: %s", st.stop);
+	} else if (st.stop[0]) {
 		snprintf(line, sizeof(line), "note: log: %s", st.stop);
 		ck_report_raw(ck->o, line);
 	}

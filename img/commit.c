@@ -20,15 +20,18 @@
 
 #define MH_CSUM_OFF	24u
 
-/* XXH3-64 of a metadata or log block with its checksum field read as 0. */
-uint64_t img_block_csum(uint8_t *block, size_t csum_off)
+/*
+ * XXH3-64 of a metadata or log block with its checksum field read as 0,
+ * seeded with @seed (0: the plain XXH3-64).
+ */
+uint64_t img_block_csum(uint8_t *block, size_t csum_off, uint64_t seed)
 {
 	uint8_t saved[8];
 	uint64_t csum;
 
 	memcpy(saved, block + csum_off, 8);
 	memset(block + csum_off, 0, 8);
-	csum = img_xxh3(block, FOFS_BLOCK_SIZE);
+	csum = img_xxh3_seeded(block, FOFS_BLOCK_SIZE, seed);
 	memcpy(block + csum_off, saved, 8);
 	return csum;
 }
@@ -53,7 +56,7 @@ static int read_meta_block(struct img *img, uint64_t blk, uint8_t *block,
 		return ret;
 	}
 	ret = -EBADMSG;
-	if (get_le64(block + MH_CSUM_OFF) != img_block_csum(block, MH_CSUM_OFF)) {
+	if (get_le64(block + MH_CSUM_OFF) != img_block_csum(block, MH_CSUM_OFF, 0)) {
 		img_set_error(img, "metadata block %llu checksum mismatch",
 			   (unsigned long long)blk);
 		return ret;
@@ -203,7 +206,9 @@ static int load_reserve(struct img *img, const void *buf, size_t len)
  *
  * Return: 0; -EUCLEAN / -EBADMSG for damaged metadata, extents that leave the
  * image or share blocks, or a used-block count that disagrees with the
- * superblock; read errors; -ENOMEM; or a callback's non-zero return.
+ * superblock; -EUCLEAN too for an image opened read-write whose log is
+ * corrupt (img_log_stat()); read errors; -ENOMEM; or a callback's non-zero
+ * return.
  */
 int img_load(struct img *img, const struct img_meta_ops *ops, void *arg)
 {
@@ -221,6 +226,11 @@ int img_load(struct img *img, const struct img_meta_ops *ops, void *arg)
 	ret = load_reserve(img, buf, len);
 	if (!ret)
 		ret = img_log_replay(img, &buf, &len, true);
+	if (!ret && img->log_stat.corrupt && (img->flags & IMG_O_RDWR)) {
+		/* writing would make the loss of the later batches final */
+		img_set_error(img, "intent log: %s", img->log_stat.stop);
+		ret = -EUCLEAN;
+	}
 	if (ret)
 		goto out_buf;
 	why[0] = '\0';
@@ -314,7 +324,7 @@ int img_meta_write_chain(struct img *img, const struct img_mw *mw,
 		put_le64(block + 8, generation);
 		put_le64(block + 16, i + 1 < n ? blk[i + 1] : 0);
 		memcpy(block + sizeof(struct fofs_meta_hdr), mw->buf + off, used);
-		put_le64(block + MH_CSUM_OFF, img_block_csum(block, MH_CSUM_OFF));
+		put_le64(block + MH_CSUM_OFF, img_block_csum(block, MH_CSUM_OFF, 0));
 		ret = img_bulk_write(img, block, sizeof(block), blk[i] * FOFS_BLOCK_SIZE);
 		if (ret)
 			goto out_unalloc_all;

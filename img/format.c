@@ -39,6 +39,29 @@ static int preallocate(int fd, uint64_t size, char *msg, size_t msglen)
 	return -err;
 }
 
+/*
+ * Discard what an earlier filesystem left on the target, as mke2fs does:
+ * its files' bytes and its intent log (which names that filesystem, but an
+ * image made before the log named its filesystem does not).  Best effort:
+ * a host that cannot punch or discard keeps the old bytes, unreachable.
+ */
+static void discard_old(int fd, const struct stat *st, uint64_t size)
+{
+	uint64_t range[2] = { 0, size };
+
+	if (S_ISBLK(st->st_mode))
+		ioctl(fd, BLKDISCARD, range); /* not every device discards */
+	else if (st->st_size > 0)
+		fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, st->st_size);
+}
+
+static int too_small(uint64_t size, const struct img_mkfs_opts *o, char *msg, size_t msglen)
+{
+	img_msg(msg, msglen, "size %llu bytes is below the 1 MiB minimum%s",
+		(unsigned long long)size, o->size ? "" : " (use --size)");
+	return -EINVAL;
+}
+
 static int target_size(int fd, const struct img_mkfs_opts *o, uint64_t *size,
 		       char *msg, size_t msglen)
 {
@@ -57,6 +80,9 @@ static int target_size(int fd, const struct img_mkfs_opts *o, uint64_t *size,
 			return -EINVAL;
 		}
 		*size = o->size ? o->size : dev;
+		if (*size < MIN_BYTES)
+			return too_small(*size, o, msg, msglen);
+		discard_old(fd, &st, *size);
 		return 0;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -64,6 +90,9 @@ static int target_size(int fd, const struct img_mkfs_opts *o, uint64_t *size,
 		return -ENOTBLK;
 	}
 	*size = o->size ? o->size : (uint64_t)st.st_size;
+	if (*size < MIN_BYTES)
+		return too_small(*size, o, msg, msglen);
+	discard_old(fd, &st, *size);
 	if (*size > (uint64_t)st.st_size && ftruncate(fd, (off_t)*size) < 0) {
 		int err = errno;
 
@@ -129,7 +158,8 @@ static void fill_super(struct fofs_super *sb, const struct img_mkfs_opts *o,
 	sb->s_next_ino = FOFS_ROOT_INO + 1;
 	sb->s_mkfs_time = now;
 	if (!o->no_log)
-		sb->s_feature_incompat |= FOFS_FEATURE_INCOMPAT_LOG;
+		sb->s_feature_incompat |=
+			FOFS_FEATURE_INCOMPAT_LOG | FOFS_FEATURE_INCOMPAT_LOG_FSID;
 	if (o->uuid) {
 		memcpy(sb->s_uuid, o->uuid, 16);
 	} else {
@@ -191,12 +221,6 @@ int img_format(const char *path, const struct img_mkfs_opts *opts, char *msg,
 	ret = target_size(img.fd, opts, &size, msg, msglen);
 	if (ret)
 		goto out_undo;
-	ret = -EINVAL;
-	if (size < MIN_BYTES) {
-		img_msg(msg, msglen, "size %llu bytes is below the 1 MiB minimum%s",
-			(unsigned long long)size, opts->size ? "" : " (use --size)");
-		goto out_undo;
-	}
 	fill_super(&img.sb, opts, size / FOFS_BLOCK_SIZE, now);
 	ret = img_bitmap_init(&img);
 	if (ret)

@@ -124,7 +124,9 @@ int img_meta_write_chain(struct img *img, const struct img_mw *mw,
 int img_mw_raw(struct img_mw *mw, uint16_t type, const void *body, uint32_t len);
 int img_parse_batch(const void *buf, size_t len, char *msg, size_t msglen);
 const uint8_t *img_rec_next(const uint8_t *p, uint16_t *type, const uint8_t **body, uint32_t *len);
-uint64_t img_block_csum(uint8_t *block, size_t csum_off);
+uint64_t img_block_csum(uint8_t *block, size_t csum_off, uint64_t seed);
+uint64_t img_xxh3_seeded(const void *buf, size_t len, uint64_t seed);
+uint64_t img_log_fsid(const struct fofs_super *sb);
 int img_sync(struct img *img);
 int img_log_replay(struct img *img, void **buf, size_t *len, bool reserve);
 void img_log_checkpointed(struct img *img, uint64_t head, bool ok);

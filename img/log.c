@@ -100,8 +100,9 @@ static void log_encode(uint8_t *block, const struct img *img, uint64_t seq, uint
 	put_le64(block + 16, seq);
 	put_le64(block + 24, next);
 	put_le32(block + 32, last ? FOFS_LOG_LAST : 0);
+	put_le32(block + 36, (uint32_t)img_log_fsid(&img->sb));
 	memcpy(block + sizeof(struct fofs_log_hdr), payload, used);
-	put_le64(block + LH_CSUM_OFF, img_block_csum(block, LH_CSUM_OFF));
+	put_le64(block + LH_CSUM_OFF, img_block_csum(block, LH_CSUM_OFF, img_log_fsid(&img->sb)));
 }
 
 /**
@@ -180,7 +181,18 @@ struct lbatch {
 	size_t nblk, capblk;
 };
 
-/* 0: a sound block of this log; 1: not one, the log ends; < 0: read error. */
+/* Does @block's header say it is block @seq of this generation's log? */
+static bool log_header_ours(const struct img *img, const uint8_t *block, uint64_t seq)
+{
+	return get_le32(block) == FOFS_LOG_MAGIC && get_le64(block + 8) == img->sb.s_generation &&
+	       get_le64(block + 16) == seq &&
+	       get_le32(block + 36) == (uint32_t)img_log_fsid(&img->sb);
+}
+
+/*
+ * 0: a sound block of this log; 1: not one, the log ends; 2: its header
+ * names this log at @seq but the block is damaged or torn; < 0: read error.
+ */
 static int log_block(struct img *img, uint64_t blk, uint64_t seq, uint8_t *block)
 {
 	uint64_t next;
@@ -191,15 +203,77 @@ static int log_block(struct img *img, uint64_t blk, uint64_t seq, uint8_t *block
 	ret = img_bulk_read(img, block, FOFS_BLOCK_SIZE, blk * FOFS_BLOCK_SIZE);
 	if (ret)
 		return ret;
-	if (get_le32(block) != FOFS_LOG_MAGIC || get_le64(block + 8) != img->sb.s_generation ||
-	    get_le64(block + 16) != seq ||
-	    get_le64(block + LH_CSUM_OFF) != img_block_csum(block, LH_CSUM_OFF))
+	if (!log_header_ours(img, block, seq))
 		return 1;
 	next = get_le64(block + 24);
-	if (get_le32(block + 4) > FOFS_LOG_PAYLOAD || next < FOFS_SUPER_SLOTS ||
+	if (get_le64(block + LH_CSUM_OFF) !=
+		    img_block_csum(block, LH_CSUM_OFF, img_log_fsid(&img->sb)) ||
+	    get_le32(block + 4) > FOFS_LOG_PAYLOAD || next < FOFS_SUPER_SLOTS ||
 	    next >= img->sb.s_blocks)
-		return 1;
+		return 2;
 	return 0;
+}
+
+/*
+ * Is a batch that starts at @blk, block @seq of the log, sound?  One is
+ * written only after the batch before it was flushed and acknowledged.
+ */
+static bool log_batch_follows(struct img *img, uint64_t blk, uint64_t seq)
+{
+	_Alignas(FOFS_BLOCK_SIZE) uint8_t block[FOFS_BLOCK_SIZE];
+
+	return log_block(img, blk, seq, block) == 0;
+}
+
+/*
+ * Block @seq of the log, whose header names this log, failed its checksum
+ * (@block holds it as read).  A torn write leaves that too, but only in
+ * the last batch: follow the header's chain to the end of the batch and
+ * say whether a later batch is sound.  A header itself damaged is taken
+ * for a torn tail (nothing it names can be trusted).
+ */
+static bool log_damaged_block_followed(struct img *img, const uint8_t *block, uint64_t seq)
+{
+	_Alignas(FOFS_BLOCK_SIZE) uint8_t cur[FOFS_BLOCK_SIZE];
+	uint64_t next = get_le64(block + 24);
+	bool last = get_le32(block + 32) & FOFS_LOG_LAST;
+
+	for (uint64_t n = 0; !last && n < LOG_BATCH_MAX / FOFS_LOG_PAYLOAD; n++) {
+		if (log_block(img, next, ++seq, cur))
+			return false;
+		next = get_le64(cur + 24);
+		last = get_le32(cur + 32) & FOFS_LOG_LAST;
+	}
+	return last && log_batch_follows(img, next, seq + 1);
+}
+
+/*
+ * The batch at @first was not replayed (log_stat.stop says why) and a later
+ * one is sound: the log is corrupt, as e2fsck says of a journal transaction
+ * that failed its checksum with later ones behind it.
+ */
+static void log_corrupt(struct img *img, uint64_t first)
+{
+	char why[sizeof(img->log_stat.stop)];
+
+	memcpy(why, img->log_stat.stop, sizeof(why));
+	img->log_stat.corrupt = true;
+	snprintf(img->log_stat.stop, sizeof(img->log_stat.stop),
+		 "%.150s, but a later batch is sound: the batch at log block %llu is "
+		 "corrupt, replay was aborted there",
+		 why, (unsigned long long)first);
+}
+
+/* Why a batch was not replayed, once we know whether it was acknowledged. */
+static void log_rejected(struct img *img, uint64_t first, uint64_t next, uint64_t seq)
+{
+	size_t n = strlen(img->log_stat.stop);
+
+	if (log_batch_follows(img, next, seq))
+		log_corrupt(img, first);
+	else
+		snprintf(img->log_stat.stop + n, sizeof(img->log_stat.stop) - n,
+			 "; it was never acknowledged");
 }
 
 static int lbatch_push(struct lbatch *b, const uint8_t *payload, size_t used, uint64_t blk)
@@ -231,25 +305,34 @@ static int lbatch_push(struct lbatch *b, const uint8_t *payload, size_t used, ui
 /*
  * Read the batch starting at *@blk.  Return: 0 and the next block in *@blk;
  * 1 when the log ends there (an unwritten block, or a torn batch: said in
- * log_stat.stop); a negative errno.
+ * log_stat.stop; a damaged one with a sound batch after it sets
+ * log_stat.corrupt); a negative errno.
  */
 static int log_read_batch(struct img *img, uint64_t *blk, uint64_t *seq, struct lbatch *b)
 {
 	_Alignas(FOFS_BLOCK_SIZE) uint8_t block[FOFS_BLOCK_SIZE];
+	uint64_t first = *blk;
 	int ret;
 
 	b->len = b->nblk = 0;
 	for (;;) {
 		ret = log_block(img, *blk, *seq, block);
-		if (ret == 1 && b->nblk)
+		if (ret == 2 && log_damaged_block_followed(img, block, *seq)) {
+			snprintf(img->log_stat.stop, sizeof(img->log_stat.stop),
+				 "log block %llu fails its checksum", (unsigned long long)*blk);
+			log_corrupt(img, first);
+			return 1;
+		}
+		if ((ret == 1 && b->nblk) || ret == 2)
 			snprintf(img->log_stat.stop, sizeof(img->log_stat.stop),
 				 "batch at log block %llu is torn at block %llu; it was "
 				 "never acknowledged",
-				 (unsigned long long)b->blk[0], (unsigned long long)*blk);
+				 (unsigned long long)first, (unsigned long long)*blk);
+		if (ret == 2)
+			ret = 1;
 		if (!ret && b->len > LOG_BATCH_MAX) {
 			snprintf(img->log_stat.stop, sizeof(img->log_stat.stop),
-				 "batch at log block %llu has no end",
-				 (unsigned long long)b->blk[0]);
+				 "batch at log block %llu has no end", (unsigned long long)first);
 			ret = 1;
 		}
 		if (!ret)
@@ -324,6 +407,8 @@ int img_log_replay(struct img *img, void **buf, size_t *len, bool reserve)
 		if (!lm.data && (ret = lm_start(&lm, *buf, *len)))
 			break;
 		ret = lm_batch(&lm, b.buf, b.len, b.blk[0]);
+		if (ret == 1)
+			log_rejected(img, b.blk[0], blk, seq);
 		if (!ret)
 			ret = log_accept(&lm, &b, blk, seq);
 		if (ret)

@@ -215,8 +215,7 @@ static int lm_verify_one(struct lm *lm, const struct fofs_extent *e, enum lm_cha
 		ret = img_read_extent(lm->img, e, lm->data);
 	if (ret == -EBADMSG || ret == -EUCLEAN) {
 		snprintf(lm->img->log_stat.stop, sizeof(lm->img->log_stat.stop),
-			 "batch at log block %llu: its data at block %llu %s; the batch "
-			 "was never acknowledged",
+			 "batch at log block %llu: its data at block %llu %s",
 			 (unsigned long long)lm->batch_blk, (unsigned long long)e->e_block,
 			 ret == -EBADMSG ? "fails its checksum" : "is out of range");
 		return 1;

@@ -26,6 +26,25 @@ uint64_t img_xxh3(const void *buf, size_t len)
 	return XXH3_64bits(buf, len);
 }
 
+uint64_t img_xxh3_seeded(const void *buf, size_t len, uint64_t seed)
+{
+	return XXH3_64bits_withSeed(buf, len, seed);
+}
+
+/*
+ * The id every log block of @sb's filesystem carries (INCOMPAT_LOG_FSID):
+ * a hash of the UUID mkfs chose, never 0; 0 for images made before it.
+ */
+uint64_t img_log_fsid(const struct fofs_super *sb)
+{
+	uint64_t id;
+
+	if (!(sb->s_feature_incompat & FOFS_FEATURE_INCOMPAT_LOG_FSID))
+		return 0;
+	id = XXH3_64bits(sb->s_uuid, sizeof(sb->s_uuid));
+	return id ? id : 1;
+}
+
 int img_pread_full(int fd, void *buf, size_t len, uint64_t off)
 {
 	uint8_t *p = buf;

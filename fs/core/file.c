@@ -101,22 +101,26 @@ int fs_file_truncate_relock(struct fs *fs, struct fs_inode *inode, uint64_t size
  * fs_file_open_relock() - one more open of a regular file
  * @fs: the filesystem, lock held (dropped while the file loads)
  * @inode: the file
- * @trunc: O_TRUNC
+ * @flags: the open(2) flags (access mode, O_TRUNC)
  * @c: the opener; its kill_sxid is the kernel's request to clear set-ID
  *
  * The caller (the front end) decides the data path and then counts the
  * open with inode->nopen++.
  *
- * Return: 0; -EISDIR; -ENXIO for other non-regular files; errors from
- * loading or truncating.
+ * Return: 0; -EISDIR; -ENXIO for other non-regular files; -EROFS for an
+ * open that may write on a read-only daemon; errors from loading or
+ * truncating.
  */
-int fs_file_open_relock(struct fs *fs, struct fs_inode *inode, bool trunc,
-			const struct fs_caller *c)
+int fs_file_open_relock(struct fs *fs, struct fs_inode *inode, int flags, const struct fs_caller *c)
 {
+	bool trunc = flags & O_TRUNC;
 	int ret;
 
 	fs_assert_held(&fs->lock);
 	ret = S_ISDIR(inode->mode) ? -EISDIR : !S_ISREG(inode->mode) ? -ENXIO : 0;
+	/* a passthrough open writes the memory file without asking us */
+	if (!ret && ((flags & O_ACCMODE) != O_RDONLY || trunc))
+		ret = fs_may_change(fs);
 	if (!ret)
 		ret = load_relock(fs, inode);
 	if (ret || !trunc || !inode->size)
@@ -236,6 +240,9 @@ int fs_file_write_relock(struct fs *fs, struct fs_inode *inode, const char *buf,
 	int ret;
 
 	fs_assert_inode(fs, inode);
+	ret = fs_may_change(fs);
+	if (ret)
+		return ret;
 	ret = -EFBIG;
 	if (off > (uint64_t)INT64_MAX || off + size > (uint64_t)INT64_MAX)
 		return ret;
@@ -321,7 +328,9 @@ int fs_file_fallocate(struct fs *fs, struct fs_inode *inode, int mode,
 	int ret;
 
 	fs_assert_held(&fs->lock);
-	ret = fallocate_check(fs, inode, mode, off, len);
+	ret = fs_may_change(fs);
+	if (!ret)
+		ret = fallocate_check(fs, inode, mode, off, len);
 	if (ret)
 		return ret;
 	if (mode & FALLOC_FL_ZERO_RANGE)
@@ -386,6 +395,9 @@ int fs_setattr_relock(struct fs *fs, struct fs_inode *inode,
 	fs_assert_inode(fs, inode);
 	if (a->valid & FS_ATTR_SIZE)
 		fs_assert_held(&fs->lock);
+	ret = fs_may_change(fs);
+	if (ret)
+		return ret;
 	chown_sxid(fs, inode, a->valid, c);
 	fs_touch(&now);
 	if (a->valid & FS_ATTR_SIZE) {

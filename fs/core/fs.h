@@ -15,10 +15,12 @@
 #ifndef FOLIOFS_CORE_FS_H
 #define FOLIOFS_CORE_FS_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <time.h>
 
 #include "foliofs/clp.h"
@@ -359,6 +361,7 @@ struct fs {
 	struct img *img;		/* image I/O: commit_lock; reads: none */
 	const char *image_path;		/* set at mount */
 	struct fs_opts opts;		/* set at mount */
+	bool ro_said;			/* a refused change was logged (atomic) */
 	bool killpriv;			/* set at FUSE INIT: set-ID bits are ours */
 	struct fs_inode **itab;		/* tab_lock */
 	size_t ibuckets, ninodes;	/* tab_lock; ninodes also read atomically */
@@ -546,6 +549,30 @@ void fs_stat(const struct fs *fs, const struct fs_inode *inode, struct stat *st)
 void fs_inode_set_mode(struct fs *fs, struct fs_inode *inode, uint32_t mode);
 
 /* @inode's file type (S_IFMT bits): never changes, read without its lock. */
+/**
+ * fs_may_change() - may a request change the filesystem?
+ * @fs: the filesystem
+ *
+ * A daemon started read-only (-o ro) opened its image read-only: it takes
+ * no change, whatever the kernel's mount flags say after a mount -o
+ * remount,rw, which the kernel does not ask a FUSE daemon about.  Every
+ * core function that changes the filesystem asks here first; the first
+ * refusal is said once in the log.
+ *
+ * Return: 0, or -EROFS.
+ */
+static inline int fs_may_change(struct fs *fs)
+{
+	if (!fs->opts.ro)
+		return 0;
+	if (!__atomic_exchange_n(&fs->ro_said, true, __ATOMIC_RELAXED))
+		fs_log(LOG_WARNING,
+		       "refusing changes: this daemon was started read-only "
+		       "(-o ro) and its image is not written; unmount and mount read-write "
+		       "to change it");
+	return -EROFS;
+}
+
 static inline uint32_t fs_inode_type(const struct fs_inode *inode)
 {
 	return __atomic_load_n(&inode->mode, __ATOMIC_RELAXED) & S_IFMT;
@@ -590,7 +617,7 @@ void fsclp_stop(struct fs *fs);
 int fsclp_map_text(struct fs *fs, struct fs_inode *inode, uint64_t first, char **out);
 
 /* file.c: what the data requests do */
-int fs_file_open_relock(struct fs *fs, struct fs_inode *inode, bool trunc,
+int fs_file_open_relock(struct fs *fs, struct fs_inode *inode, int flags,
 			const struct fs_caller *c);
 int fs_file_get(struct fs *fs, uint64_t ino, struct fs_inode **out);
 int fs_file_read_check(struct fs *fs, struct fs_inode *inode, uint64_t off,

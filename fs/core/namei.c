@@ -146,7 +146,9 @@ int fs_make_node(struct fs *fs, uint64_t parent, const char *name, uint32_t mode
 	int ret;
 
 	fs_assert_locked(fs);
-	ret = fs_check_name(name);
+	ret = fs_may_change(fs);
+	if (!ret)
+		ret = fs_check_name(name);
 	if (!ret)
 		ret = dir_begin(fs, parent, &dir);
 	if (ret)
@@ -217,7 +219,9 @@ int fs_link(struct fs *fs, uint64_t ino, uint64_t parent, const char *name,
 	int ret;
 
 	fs_assert_locked(fs);
-	ret = fs_check_name(name);
+	ret = fs_may_change(fs);
+	if (!ret)
+		ret = fs_check_name(name);
 	if (!ret)
 		ret = dir_begin(fs, parent, &dir);
 	if (ret)
@@ -308,7 +312,9 @@ int fs_remove(struct fs *fs, uint64_t parent, const char *name, bool dir)
 	int ret;
 
 	fs_assert_locked(fs);
-	ret = dir_begin(fs, parent, &pdir);
+	ret = fs_may_change(fs);
+	if (!ret)
+		ret = dir_begin(fs, parent, &pdir);
 	if (ret)
 		return ret;
 	d = fs_dlookup(fs, pdir, name);
@@ -484,6 +490,9 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 	int ret;
 
 	fs_assert_locked(fs);
+	ret = fs_may_change(fs);
+	if (ret)
+		return ret;
 	ret = -EINVAL;
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) ||
 	    (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE))

@@ -76,7 +76,9 @@ int fs_xattr_set(struct fs *fs, struct fs_inode *inode, const char *name,
 	int ret;
 
 	fs_assert_inode(fs, inode);
-	ret = set_checks(pp, name, size, flags);
+	ret = fs_may_change(fs);
+	if (!ret)
+		ret = set_checks(pp, name, size, flags);
 	if (!ret)
 		ret = fs_space_check(fs, size / FOFS_BLOCK_SIZE + 1);
 	if (ret)
@@ -176,6 +178,8 @@ int fs_xattr_remove(struct fs *fs, struct fs_inode *inode, const char *name)
 	struct fs_xattr **pp = xattr_find(inode, name), *x;
 
 	fs_assert_inode(fs, inode);
+	if (fs_may_change(fs))
+		return fs_may_change(fs);
 	if (!pp)
 		return -ENODATA;
 	x = *pp;

@@ -37,7 +37,7 @@ static int do_open(fuse_req_t req, struct fs_inode *inode, struct fuse_file_info
 
 	fi->flags &= ~(int)FSOP_FLAG_KILL_SUIDGID;
 	kill_caller(req, inode, kill, &c);
-	ret = fs_file_open_relock(&d->fs, inode, fi->flags & O_TRUNC, &c);
+	ret = fs_file_open_relock(&d->fs, inode, fi->flags, &c);
 	if (ret)
 		return ret;
 	pt_open_relock(d, inode, fi);

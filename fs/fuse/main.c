@@ -271,6 +271,19 @@ static void report_super(struct img *img, const char *image)
 	}
 }
 
+/* A read-only mount of an image whose log is corrupt serves what replayed. */
+static void report_log(struct img *img, const char *image)
+{
+	struct img_log_stat st;
+
+	img_log_stat(img, &st);
+	if (st.corrupt)
+		fs_log(LOG_WARNING,
+		       "%s: intent log: %s; serving the batches before it "
+		       "read-only: run fsck.foliofs",
+		       image, st.stop);
+}
+
 /* Mount options into @opts; one line for a bad one. */
 static int opts_from_cli(const struct cli *cli, struct fs_opts *opts)
 {
@@ -335,6 +348,8 @@ static int load_fs(struct fs *fs, const struct cli *cli, const struct fs_opts *o
 	}
 	if (!ret)
 		ret = fs_load_image(fs);
+	if (!ret)
+		report_log(*img, cli->image);
 	return ret;
 }
 

@@ -55,7 +55,15 @@ enum fofs_order {
 #define FOFS_FEATURE_COMPAT_SUPP	FOFS_FEATURE_COMPAT_SB_BACKUP
 /* the intent log: s_log_head is the first log block of the generation */
 #define FOFS_FEATURE_INCOMPAT_LOG	(1ull << 0)
-#define FOFS_FEATURE_INCOMPAT_SUPP	FOFS_FEATURE_INCOMPAT_LOG
+/*
+ * Log blocks name their filesystem: lh_fsid holds the low half of the
+ * filesystem id (XXH3-64 of s_uuid) and the block checksum is seeded with
+ * the whole id, as jbd2 seeds its checksums with the journal's UUID.  A log
+ * block left behind by an earlier filesystem on the same image (mkfs -f)
+ * can then never be replayed into this one, whatever its generation.
+ */
+#define FOFS_FEATURE_INCOMPAT_LOG_FSID	(1ull << 1)
+#define FOFS_FEATURE_INCOMPAT_SUPP	(FOFS_FEATURE_INCOMPAT_LOG | FOFS_FEATURE_INCOMPAT_LOG_FSID)
 #define FOFS_FEATURE_RO_COMPAT_SUPP	0ull
 
 /* Superblock flags (s_flags). */
@@ -116,8 +124,9 @@ struct fofs_log_hdr {
 	uint64_t lh_seq;	/* 16 block number in the log, from 1 */
 	uint64_t lh_next;	/* 24 next log block */
 	uint32_t lh_flags;	/* 32 FOFS_LOG_* */
-	uint32_t lh_pad;	/* 36 zero */
-	uint64_t lh_checksum;	/* 40 XXH3-64 of the block, this field 0 */
+	uint32_t lh_fsid;	/* 36 INCOMPAT_LOG_FSID: low 32 bits of the id; else 0 */
+	uint64_t lh_checksum;	/* 40 XXH3-64 of the block, this field 0, seeded
+				 * with the filesystem id (INCOMPAT_LOG_FSID) */
 };				/* 48 */
 _Static_assert(sizeof(struct fofs_log_hdr) == 48, "fofs_log_hdr size");
 #define FOFS_LOG_PAYLOAD (FOFS_BLOCK_SIZE - sizeof(struct fofs_log_hdr))

@@ -83,6 +83,12 @@ struct img_log_stat {
 	uint64_t checked; /* bytes of logged data verified */
 	uint64_t written; /* file bytes the log itself holds */
 	char stop[256];	  /* why replay stopped before an unwritten block */
+	/*
+	 * The batch replay stopped at is damaged, not torn: a later batch is
+	 * sound, so it was acknowledged.  Replay kept the batches before it;
+	 * the image needs fsck before it is written again.
+	 */
+	bool corrupt;
 };
 
 struct img_mkfs_opts {

@@ -140,13 +140,11 @@ static int show(const char *path)
 	if (!ret) {
 		sb = img_sb(img);
 		printf("super generation %llu blocks %llu used %llu meta_head %llu "
-		       "meta_blocks %llu inodes %llu flags %u\n",
-		       (unsigned long long)sb->s_generation,
-		       (unsigned long long)sb->s_blocks,
-		       (unsigned long long)sb->s_used_blocks,
-		       (unsigned long long)sb->s_meta_head,
-		       (unsigned long long)sb->s_meta_blocks,
-		       (unsigned long long)sb->s_inodes, sb->s_flags);
+		       "meta_blocks %llu inodes %llu flags %u log_head %llu\n",
+		       (unsigned long long)sb->s_generation, (unsigned long long)sb->s_blocks,
+		       (unsigned long long)sb->s_used_blocks, (unsigned long long)sb->s_meta_head,
+		       (unsigned long long)sb->s_meta_blocks, (unsigned long long)sb->s_inodes,
+		       sb->s_flags, (unsigned long long)sb->s_log_head);
 		ret = img_load(img, &ops, NULL);
 	}
 	if (ret)

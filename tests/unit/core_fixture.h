@@ -61,7 +61,7 @@ static inline int fixture_file(struct fixture *f, const char *name, struct fs_in
 			       &f->root, out);
 
 	if (!ret)
-		ret = fs_file_open_relock(&f->fs, *out, false, &f->root);
+		ret = fs_file_open_relock(&f->fs, *out, O_RDWR, &f->root);
 	if (!ret)
 		(*out)->nopen++;
 	return ret;

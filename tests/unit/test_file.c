@@ -238,6 +238,48 @@ static void test_write_efbig(void **state)
 }
 
 /*
+ * A daemon started read-only refuses every change, as the kernel's mount
+ * flags may say rw after a remount it was not asked about: a write open,
+ * a truncating one, a write, a create, a link, a removal, a rename,
+ * attributes, xattrs and fallocate; a read-only open still works.
+ */
+static void test_readonly_refuses_changes(void **state)
+{
+	struct fs_setattr a = { .valid = FS_ATTR_MODE, .mode = S_IFREG | 0600 };
+	struct fixture f;
+	struct fs_inode *in, *out;
+	size_t done = 0;
+	char b = 'x';
+
+	(void)state;
+	assert_int_equal(setup_file(&f, &in, PAGE), 0);
+	f.fs.opts.ro = true;
+	fs_lock(&f.fs);
+	assert_int_equal(fs_file_open_relock(&f.fs, in, O_RDONLY, &f.root), 0);
+	assert_int_equal(fs_file_open_relock(&f.fs, in, O_WRONLY, &f.root), -EROFS);
+	assert_int_equal(fs_file_open_relock(&f.fs, in, O_RDWR, &f.root), -EROFS);
+	assert_int_equal(fs_file_open_relock(&f.fs, in, O_RDONLY | O_TRUNC, &f.root), -EROFS);
+	assert_int_equal(fs_file_write_relock(&f.fs, in, &b, 1, 0, &f.root, &done), -EROFS);
+	assert_int_equal(fs_file_fallocate(&f.fs, in, 0, 0, PAGE * 2, &f.root), -EROFS);
+	assert_int_equal(
+		fs_make_node(&f.fs, FOFS_ROOT_INO, "g", S_IFREG | 0644, 0, NULL, &f.root, &out),
+		-EROFS);
+	assert_int_equal(fs_link(&f.fs, in->ino, FOFS_ROOT_INO, "h", &out), -EROFS);
+	assert_int_equal(fs_rename(&f.fs, FOFS_ROOT_INO, "f", FOFS_ROOT_INO, "i", 0), -EROFS);
+	assert_int_equal(fs_remove(&f.fs, FOFS_ROOT_INO, "f", false), -EROFS);
+	fs_inode_lock(&f.fs, in);
+	assert_int_equal(fs_setattr_relock(&f.fs, in, &a, &f.root), -EROFS);
+	assert_int_equal(fs_xattr_set(&f.fs, in, "user.a", "v", 1, 0), -EROFS);
+	assert_int_equal(fs_xattr_remove(&f.fs, in, "user.a"), -EROFS);
+	fs_inode_unlock(&f.fs, in);
+	assert_int_equal(in->size, PAGE);
+	assert_int_equal(in->mode, S_IFREG | 0644);
+	f.fs.opts.ro = false;
+	fs_unlock(&f.fs);
+	fixture_down(&f);
+}
+
+/*
  * relatime, as the kernel's: a read after a write stamps the atime once;
  * the next read, in the same second, finds it newer than the write and
  * stamps nothing (it dirties no metadata).
@@ -352,6 +394,7 @@ int main(void)
 		cmocka_unit_test(test_write_unlocked),
 		cmocka_unit_test(test_write_truncate_meanwhile),
 		cmocka_unit_test(test_write_efbig),
+		cmocka_unit_test(test_readonly_refuses_changes),
 		cmocka_unit_test(test_relatime_once),
 		cmocka_unit_test(test_changes_side_by_side),
 	};

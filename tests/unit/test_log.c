@@ -303,6 +303,154 @@ static void test_torn_batch(void **state)
 	assert_fsck_clean(false);
 }
 
+/* A batch linking inode 2 under @name (inode 2 exists already). */
+static void link_batch(struct img *img, const char *name)
+{
+	struct img_mw mw;
+
+	img_mw_init(&mw);
+	assert_int_equal(img_mw_dirent(&mw, 1, 2, name, strlen(name)), 0);
+	append(img, &mw);
+}
+
+/* Loaded read-only: the state replay keeps, and what it says of the log. */
+static void load_ro(struct seen *s, struct img_log_stat *st)
+{
+	struct img *img = NULL;
+
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(img_open(path, IMG_O_RDONLY, &img), 0);
+	assert_int_equal(img_load(img, &ops, s), 0);
+	img_log_stat(img, st);
+	img_close(img);
+}
+
+/* fsck -n and -y of a corrupt log: one finding, then fixed, then clean. */
+static void assert_fsck_finds_log(void)
+{
+	struct img_check_opts o = { .verify_data = true, .report = count_line };
+	struct img_check_result r;
+
+	assert_int_equal(img_check(path, &o, &r), 0);
+	assert_int_equal(r.found, 1);
+	assert_int_equal(r.fixed, 0);
+	o.repair = true;
+	assert_int_equal(img_check(path, &o, &r), 0);
+	assert_int_equal(r.found, 1);
+	assert_int_equal(r.fixed, 1);
+	assert_fsck_clean(false);
+}
+
+/*
+ * A damaged batch with a sound one after it was acknowledged: the log is
+ * corrupt, not torn.  A read-write load refuses, a read-only one keeps the
+ * batches before it, fsck reports it and -y salvages those batches.
+ */
+static void test_damaged_batch_followed(void **state)
+{
+	struct img_log_stat st;
+	struct fofs_extent e;
+	struct seen s;
+	uint64_t second;
+	struct img *img = open_load(&s);
+
+	(void)state;
+	checkpoint_empty(img);
+	create_batch(img, "first", 0x44, NULL, 0, &e);
+	second = log_next(img_sb(img)->s_log_head);
+	link_batch(img, "second");
+	link_batch(img, "third");
+	img_close(img);
+	corrupt_block(second);
+	assert_int_equal(img_open(path, IMG_O_RDWR, &img), 0);
+	assert_int_equal(img_load(img, &ops, &s), -EUCLEAN);
+	assert_non_null(strstr(img_errmsg(img), "corrupt"));
+	img_close(img);
+	load_ro(&s, &st);
+	assert_true(st.corrupt);
+	assert_int_equal(st.batches, 1);
+	assert_int_equal(s.dirents, 1);
+	assert_string_equal(s.names[0], "first");
+	assert_fsck_finds_log();
+	img = open_load(&s);
+	assert_int_equal(s.dirents, 1);
+	assert_string_equal(s.names[0], "first");
+	img_close(img);
+}
+
+/* The same when the damage is in a batch's data, not its log block. */
+static void test_damaged_data_followed(void **state)
+{
+	struct img_log_stat st;
+	struct fofs_extent e;
+	struct seen s;
+	struct img *img = open_load(&s);
+
+	(void)state;
+	checkpoint_empty(img);
+	create_batch(img, "first", 0x44, NULL, 0, &e);
+	link_batch(img, "second");
+	img_close(img);
+	corrupt_block(e.e_block);
+	load_ro(&s, &st);
+	assert_true(st.corrupt);
+	assert_int_equal(st.batches, 0);
+	assert_non_null(strstr(st.stop, "checksum"));
+	assert_fsck_finds_log();
+}
+
+/* A damaged last batch is what a torn fsync leaves: no finding. */
+static void test_damaged_last_batch_torn(void **state)
+{
+	struct img_log_stat st;
+	struct fofs_extent e;
+	struct seen s;
+	uint64_t second;
+	struct img *img = open_load(&s);
+
+	(void)state;
+	checkpoint_empty(img);
+	create_batch(img, "first", 0x44, NULL, 0, &e);
+	second = log_next(img_sb(img)->s_log_head);
+	link_batch(img, "second");
+	img_close(img);
+	corrupt_block(second);
+	load_ro(&s, &st);
+	assert_false(st.corrupt);
+	assert_int_equal(s.dirents, 1);
+	assert_non_null(strstr(st.stop, "never acknowledged"));
+	assert_fsck_clean(false);
+}
+
+/*
+ * mkfs over an old image: the old filesystem's log, at the same generation
+ * and blocks as the new one's, never replays into the new filesystem.
+ */
+static void test_log_of_old_filesystem(void **state)
+{
+	struct img_mkfs_opts o = { .size = 32u << 20 };
+	struct fofs_extent e;
+	struct seen s;
+	struct img *img = open_load(&s);
+
+	(void)state;
+	checkpoint_empty(img);
+	create_batch(img, "new", 0x44, NULL, 0, &e);
+	link_batch(img, "again");
+	link_batch(img, "old");
+	img_close(img);
+	assert_int_equal(img_format(path, &o, NULL, 0), 0);
+	img = open_load(&s);
+	checkpoint_empty(img);
+	create_batch(img, "new", 0x45, NULL, 0, &e);
+	link_batch(img, "again");
+	img_close(img);
+	img = open_load(&s);
+	assert_int_equal(s.dirents, 2);
+	assert_string_equal(s.names[1], "again");
+	img_close(img);
+}
+
 /* A batch whose data did not reach the disk is not applied. */
 static void test_unflushed_data(void **state)
 {
@@ -474,6 +622,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_replay_unlink, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unflushed_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_batch_followed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_data_followed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_last_batch_torn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_of_old_filesystem, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fsck_folds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_logged_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_logged_bytes_superseded, setup, teardown),

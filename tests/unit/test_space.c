@@ -182,7 +182,7 @@ static void test_load_past_room(void **state)
 	f.fs.space.committed_meta += bump;
 	fs_space_use(&f.fs, &u);
 	assert_int_equal(u.image_room, 0);
-	assert_int_equal(fs_file_open_relock(&f.fs, in, false, &f.root), 0);
+	assert_int_equal(fs_file_open_relock(&f.fs, in, O_RDWR, &f.root), 0);
 	in->nopen++;
 	assert_int_equal(pread(in->memfd, &c, 1, 4 * MIB - 1), 1);
 	assert_int_equal(c, 'a');
@@ -217,9 +217,9 @@ static void test_load_past_mem_cap(void **state)
 	fs_data_trim_to(&f.fs, 0);
 	/* the same filesystem seen by a daemon in a smaller cgroup */
 	f.fs.opts.mem_cap = capped.mem_cap;
-	assert_int_equal(fs_file_open_relock(&f.fs, a, false, &f.root), -ENOMEM);
+	assert_int_equal(fs_file_open_relock(&f.fs, a, O_RDWR, &f.root), -ENOMEM);
 	assert_int_equal(a->memfd, -1);
-	assert_int_equal(fs_file_open_relock(&f.fs, b, false, &f.root), 0);
+	assert_int_equal(fs_file_open_relock(&f.fs, b, O_RDWR, &f.root), 0);
 	assert_true(b->memfd >= 0);
 	fs_unlock(&f.fs);
 	fixture_down(&f);

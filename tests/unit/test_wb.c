@@ -246,7 +246,7 @@ static void test_logged_pages_punched(void **state)
 	crash_and_mount(&f);
 	in = fs_iget(&f.fs, ino);
 	assert_non_null(in);
-	assert_int_equal(fs_file_open_relock(&f.fs, in, false, &f.root), 0);
+	assert_int_equal(fs_file_open_relock(&f.fs, in, O_RDWR, &f.root), 0);
 	for (unsigned p = 0; p < 4; p++)
 		assert_page(in, r1 + p * PG, 0);
 	assert_page(in, r1 + 100 * PG, 'b');
