@@ -84,6 +84,28 @@ static unsigned resident_pages(uint8_t *map)
 	return n;
 }
 
+/**
+ * clp_region_resident() - how many pages of a region the memory holds now
+ * @fd: the memory file
+ * @off: the region's offset, 2 MiB-aligned
+ * @pages: set to 0..CLP_REGION_PAGES
+ *
+ * What a region table shows: the count the collapser kept is from its last
+ * visit, and it never visits a region below 2 MiB or under policy never.
+ *
+ * Return: 0; -ENOMEM when the region cannot be mapped.
+ */
+int clp_region_resident(int fd, uint64_t off, unsigned *pages)
+{
+	uint8_t *map = map_region(fd, off);
+
+	if (!map)
+		return -ENOMEM;
+	*pages = resident_pages(map);
+	munmap(map, CLP_REGION_SIZE);
+	return 0;
+}
+
 /* ---- kernel verdicts from tracefs ---- */
 
 /* A private tracefs instance; one per opener, so no process-wide state. */

@@ -189,9 +189,12 @@ int img_check(const char *path, const struct img_check_opts *opts, struct img_ch
 
 	memset(res, 0, sizeof(*res));
 	ret = img_open(path, opts->repair ? IMG_O_RDWR : IMG_O_RDONLY, &ck.img);
-	if (ret == -EBADMSG || ret == -EUCLEAN) {
+	if (ret == -EBADMSG || ret == -EUCLEAN || ret == -EFBIG) {
 		res->found++;
-		snprintf(why, sizeof(why), "%s: cannot be repaired", img_errmsg(ck.img));
+		res->unfixable++;
+		/* a truncated image's message says what can be done instead */
+		snprintf(why, sizeof(why), "%s%s", img_errmsg(ck.img),
+			 ret == -EFBIG ? "" : ": cannot be repaired");
 		ck_report_raw(opts, why);
 		ret = 0;
 	}

@@ -175,7 +175,8 @@ static void fill_super(struct fofs_super *sb, const struct img_mkfs_opts *o,
 
 /**
  * img_format() - write an empty foliofs filesystem
- * @path: regular file (created if absent, grown to opts->size) or block device
+ * @path: regular file (created if absent, mode 0600: it holds every file's
+ *	bytes; grown to opts->size) or block device
  * @opts: size, label, UUID and time
  * @msg: one-line reason on failure
  * @msglen: size of @msg
@@ -202,7 +203,7 @@ int img_format(const char *path, const struct img_mkfs_opts *opts, char *msg,
 		return ret;
 	}
 	/* know whether the file is ours: a failure removes only what it made */
-	img.fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	img.fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	created = img.fd >= 0;
 	if (img.fd < 0 && errno == EEXIST)
 		img.fd = open(path, O_RDWR | O_CLOEXEC);

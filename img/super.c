@@ -347,11 +347,15 @@ static int img_check_features(struct img *img, uint64_t devsize)
 		return -EROFS;
 	}
 	if (sb->s_blocks > devsize / FOFS_BLOCK_SIZE) {
-		img_set_error(img, "image is truncated: superblock says %llu blocks, "
-			   "device holds %llu",
-			   (unsigned long long)sb->s_blocks,
-			   (unsigned long long)(devsize / FOFS_BLOCK_SIZE));
-		return -EUCLEAN;
+		/* no repair can bring the cut-off end back: say what can */
+		img_set_error(img,
+			      "image is truncated: it holds %llu bytes, its filesystem "
+			      "%llu; if only its end was cut off, grow it back (truncate -s %llu "
+			      "IMAGE for a file) and check it again",
+			      (unsigned long long)devsize,
+			      (unsigned long long)(sb->s_blocks * FOFS_BLOCK_SIZE),
+			      (unsigned long long)(sb->s_blocks * FOFS_BLOCK_SIZE));
+		return -EFBIG;
 	}
 	return 0;
 }
@@ -518,7 +522,8 @@ int img_bulk_write(struct img *img, const void *buf, size_t len, uint64_t off)
  *
  * Return: 0; -errno from open(2); -EBUSY if another process holds the image;
  * -EINVAL if it is not a foliofs image; -EBADMSG / -EUCLEAN if both
- * superblocks are damaged or the image is truncated; -EOPNOTSUPP / -EROFS for
+ * superblocks are damaged; -EFBIG if the image is smaller than the
+ * filesystem it holds (truncated); -EOPNOTSUPP / -EROFS for
  * unsupported versions or features; -ENOMEM.
  */
 int img_open(const char *path, unsigned flags, struct img **out)

@@ -112,17 +112,17 @@ static void map_row(bool first, const struct fctl_region *r, const struct orders
 int fctl_map(const char *path)
 {
 	struct order_src src = { -1, -1, -1 };
-	char *text, *line, *save = NULL;
+	char *text, *line, *save = NULL, fdpath[FCTL_FDPATH_LEN];
 	struct stat st;
 	size_t i = 0;
 
-	if (fctl_require_foliofs(path))
+	if (fctl_require_foliofs(path, fdpath, sizeof(fdpath)))
 		return 1;
-	text = fctl_get_map(path);
-	if (!text || stat(path, &st) < 0)
+	text = fctl_get_map(fdpath);
+	if (!text || stat(fdpath, &st) < 0)
 		return fctl_not_foliofs(path, errno);
 	if (geteuid() == 0)
-		src = (struct order_src){ open(path, O_RDONLY | O_CLOEXEC),
+		src = (struct order_src){ open(fdpath, O_RDONLY | O_CLOEXEC),
 					  open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC),
 					  open("/proc/kpageflags", O_RDONLY | O_CLOEXEC) };
 	if (fctl_json) {

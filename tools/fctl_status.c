@@ -11,9 +11,12 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "foliofs/ctl.h"
 #include "folioctl.h"
@@ -178,8 +181,8 @@ static void prom_fsync_histogram(const struct st_kv *kv, const char *mount)
 
 static void status_prometheus(const struct st_kv *kv, const char *mount)
 {
-	static const char *const info[] = { "image", "data_path", "image_io", "huge",
-					    "image_mode" };
+	static const char *const info[] = { "image", "data_path",  "image_io",
+					    "huge",  "image_mode", "mount_mode" };
 
 	prom_head("foliofs_info", "gauge", "The mount: its image, data path and settings.");
 	printf("foliofs_info{mount=");
@@ -204,6 +207,30 @@ static void status_prometheus(const struct st_kv *kv, const char *mount)
 	prom_fsync_histogram(kv, mount);
 }
 
+/*
+ * The mount point, as findmnt -T finds it: the top of the file's mount,
+ * absolute, so that a label names the mount whatever path was typed.
+ * @fdpath is the target pinned; @typed is returned when nothing better is
+ * found.
+ */
+static const char *mount_root(const char *fdpath, const char *typed, char *buf, size_t len)
+{
+	struct stat st, ust;
+	char up[PATH_MAX], *slash;
+
+	if (len < PATH_MAX || !realpath(fdpath, buf) || stat(buf, &st) < 0)
+		return typed;
+	while (strcmp(buf, "/")) {
+		strcpy(up, buf);
+		slash = strrchr(up, '/');
+		slash[slash == up] = '\0';
+		if (stat(up, &ust) < 0 || ust.st_dev != st.st_dev)
+			break;
+		strcpy(buf, up);
+	}
+	return buf;
+}
+
 /**
  * fctl_status() - print a mount's status
  * @mount: any path on the mount
@@ -213,17 +240,27 @@ static void status_prometheus(const struct st_kv *kv, const char *mount)
  */
 int fctl_status(const char *mount, bool prometheus)
 {
+	char fdpath[FCTL_FDPATH_LEN], key[] = "mount_mode", root[PATH_MAX];
+	struct statvfs sv;
 	struct st_kv kv;
 	char *text;
 
-	if (fctl_require_foliofs(mount))
+	if (fctl_require_foliofs(mount, fdpath, sizeof(fdpath)))
 		return 1;
-	text = fctl_get_text(mount, FOFS_XATTR_STATUS);
+	text = fctl_get_text(fdpath, FOFS_XATTR_STATUS);
 	if (!text)
 		return fctl_not_foliofs(mount, errno);
 	st_split(text, &kv);
+	/*
+	 * The kernel's flag, which a remount changes without asking the
+	 * daemon: image_mode is how the daemon opened the image.
+	 */
+	if (kv.n < 256 && statvfs(fdpath, &sv) == 0) {
+		kv.key[kv.n] = key;
+		kv.val[kv.n++] = sv.f_flag & ST_RDONLY ? "ro" : "rw";
+	}
 	if (prometheus)
-		status_prometheus(&kv, mount);
+		status_prometheus(&kv, mount_root(fdpath, mount, root, sizeof(root)));
 	else
 		status_plain(&kv);
 	free(text);

@@ -302,15 +302,15 @@ static int svg_output(const struct svg_map *m, const char *path, uint64_t size, 
  */
 int fctl_map_svg(const char *path, const char *out, bool png)
 {
+	char *text, *name, fdpath[FCTL_FDPATH_LEN];
 	struct svg_map m = { 0 };
-	char *text, *name;
 	struct stat st;
 	int ret;
 
-	if (fctl_require_foliofs(path))
+	if (fctl_require_foliofs(path, fdpath, sizeof(fdpath)))
 		return 1;
-	text = fctl_get_map(path);
-	if (!text || stat(path, &st) < 0)
+	text = fctl_get_map(fdpath);
+	if (!text || stat(fdpath, &st) < 0)
 		return fctl_not_foliofs(path, errno);
 	ret = svg_build(&m, text, (uint64_t)st.st_size);
 	free(text);

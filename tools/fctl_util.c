@@ -6,6 +6,7 @@
  * is on foliofs before anything touches it, and JSON string quoting.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,19 +80,33 @@ int fctl_not_foliofs(const char *path, int err)
 	return 1;
 }
 
-/*
- * Every command checks its target before touching it: a FUSE file whose
- * mount answers foliofs's status attribute.  Nothing is written elsewhere
- * (a user.foliofs.* xattr on /etc/passwd would be a surprise).
+/**
+ * fctl_require_foliofs() - pin a command's target and check it is on foliofs
+ * @path: the target as the user named it
+ * @fdpath: set to "/proc/self/fd/N" for a descriptor of the file @path named
+ *	when it was checked, which the command uses from then on
+ * @len: size of @fdpath (FCTL_FDPATH_LEN)
+ *
+ * A FUSE file whose mount answers foliofs's status attribute.  Nothing is
+ * written elsewhere (a user.foliofs.* xattr on /etc/passwd would be a
+ * surprise), and a name swapped for a symlink after the check cannot
+ * redirect the command: the descriptor stays open until the process exits.
+ *
+ * Return: the exit status: 0, or 1 after one line saying why not.
  */
-int fctl_require_foliofs(const char *path)
+int fctl_require_foliofs(const char *path, char *fdpath, size_t len)
 {
+	int fd = open(path, O_PATH | O_CLOEXEC);
 	struct statfs sf;
 
-	if (statfs(path, &sf) < 0)
+	if (fd < 0 || fstatfs(fd, &sf) < 0)
 		return fctl_not_foliofs(path, errno);
-	if (sf.f_type != FUSE_SUPER_MAGIC || getxattr(path, FOFS_XATTR_STATUS, NULL, 0) < 0)
+	snprintf(fdpath, len, "/proc/self/fd/%d", fd);
+	if (sf.f_type != FUSE_SUPER_MAGIC)
 		return fctl_not_foliofs(path, 0);
+	/* EACCES and the like are the answer; ENODATA: another FUSE mount */
+	if (getxattr(fdpath, FOFS_XATTR_STATUS, NULL, 0) < 0)
+		return fctl_not_foliofs(path, errno);
 	return 0;
 }
 

@@ -74,18 +74,19 @@ static const char usage_text[] =
 	"  -h, --help              this text\n"
 	"  -V, --version           version\n"
 	"\n"
-	"Exit status: 0 success, 1 the operation failed, 2 usage error.\n";
+	"Exit status: 0 success, 1 the operation failed (elfcheck: a segment's layout\n"
+	"keeps the text from being PMD-mapped), 2 usage error.\n";
 
 static int cmd_collapse(const char *path, const char *off, const char *len)
 {
 	uint64_t o = 0, l = 0, total, step, done = 0;
+	char val[64], fdpath[FCTL_FDPATH_LEN];
 	struct stat st;
-	char val[64];
 	int first = 0;
 
-	if (fctl_require_foliofs(path))
+	if (fctl_require_foliofs(path, fdpath, sizeof(fdpath)))
 		return 1;
-	if (stat(path, &st) < 0)
+	if (stat(fdpath, &st) < 0)
 		return fctl_not_foliofs(path, errno);
 	if (off && (img_parse_size(off, &o) || !len || img_parse_size(len, &l))) {
 		fprintf(stderr, "folioctl: collapse wants OFFSET and LENGTH in bytes "
@@ -100,7 +101,7 @@ static int cmd_collapse(const char *path, const char *off, const char *len)
 
 		snprintf(val, sizeof(val), "%llu %llu", (unsigned long long)(o + done),
 			 (unsigned long long)(n ? n : 1));
-		if (setxattr(path, FOFS_XATTR_COLLAPSE, val, strlen(val), 0) < 0 && !first)
+		if (setxattr(fdpath, FOFS_XATTR_COLLAPSE, val, strlen(val), 0) < 0 && !first)
 			first = errno;
 		tool_progress("collapse", done + n, total);
 		if (!total)
@@ -131,24 +132,24 @@ static enum clp_policy mount_policy(const char *path)
 
 static int cmd_policy(const char *path, const char *value)
 {
+	char *cur, fdpath[FCTL_FDPATH_LEN];
 	enum clp_policy mount, file;
 	const char *eff;
-	char *cur;
 
-	if (fctl_require_foliofs(path))
+	if (fctl_require_foliofs(path, fdpath, sizeof(fdpath)))
 		return 1;
 	if (value) {
-		if (setxattr(path, FOFS_XATTR_POLICY, value, strlen(value), 0) < 0) {
+		if (setxattr(fdpath, FOFS_XATTR_POLICY, value, strlen(value), 0) < 0) {
 			fprintf(stderr, "folioctl: policy %s: %s%s\n", path, strerror(errno),
 				errno == EINVAL ? " (never, small, madvise, always, auto)" : "");
 			return 1;
 		}
 		return 0;
 	}
-	cur = fctl_get_text(path, FOFS_XATTR_POLICY);
+	cur = fctl_get_text(fdpath, FOFS_XATTR_POLICY);
 	if (!cur && errno != ENODATA)
 		return fctl_not_foliofs(path, errno);
-	mount = mount_policy(path);
+	mount = mount_policy(fdpath);
 	if (!cur || clp_policy_parse(cur, &file))
 		file = CLP_POLICY_UNSET;
 	eff = clp_policy_name(clp_policy_resolve(file, mount));
@@ -209,16 +210,16 @@ static int foliofs_mounts(char mounts[][256], int max)
 
 static int cmd_remap(const char *pidstr, const char *file)
 {
-	char mounts[16][256], real[PATH_MAX];
+	char mounts[16][256], real[PATH_MAX], fdpath[FCTL_FDPATH_LEN];
 	int n, ret = 0, pid = atoi(pidstr);
 
 	if (pid <= 0) {
 		fprintf(stderr, "folioctl: remap wants a process id\n");
 		return 2;
 	}
-	if (file && fctl_require_foliofs(file))
+	if (file && fctl_require_foliofs(file, fdpath, sizeof(fdpath)))
 		return 1;
-	if (file && realpath(file, real))
+	if (file && realpath(fdpath, real))
 		file = real;
 	if (file && strlen(file) >= sizeof(mounts[0])) {
 		fprintf(stderr, "folioctl: path too long\n");
@@ -529,7 +530,12 @@ static int cmd_elfcheck(const char *path)
 		       "its text can be PMD-mapped from foliofs" :
 		       "but its text is smaller than 2 MiB, so there is nothing to map by PMD");
 	}
-	return 0;
+	/*
+	 * The answer is the status, as test(1)'s is: 1 when the layout keeps
+	 * the text from being PMD-mapped (a relink mends it); text under 2 MiB
+	 * has nothing to mend.
+	 */
+	return bad ? 1 : 0;
 }
 
 /* Options that may come before or after the command. */

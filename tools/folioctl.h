@@ -9,6 +9,7 @@
 #define FOLIOFS_FOLIOCTL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #define FUSE_SUPER_MAGIC 0x65735546
 
@@ -18,7 +19,8 @@ void fctl_json_str(const char *s);
 bool fctl_is_number(const char *s);
 char *fctl_get_text(const char *path, const char *name);
 int fctl_not_foliofs(const char *path, int err);
-int fctl_require_foliofs(const char *path);
+#define FCTL_FDPATH_LEN 32
+int fctl_require_foliofs(const char *path, char *fdpath, size_t len);
 char *fctl_get_map(const char *path);
 
 /* One row of the daemon's region table (user.foliofs.map). */

@@ -318,14 +318,19 @@ int fsclp_map_text(struct fs *fs, struct fs_inode *inode, uint64_t first, char *
 		bool has_data = inode->memfd >= 0 &&
 			!clp_next_data(inode->memfd, r << CLP_REGION_SHIFT, inode->size, &data);
 		const struct clp_region *g;
+		unsigned resident;
 
 		if (!has_map && !has_data)
 			break;
 		r = !has_data || (has_map && mapped < data) ? mapped : data;
 		g = clp_map_peek(&inode->cmap, r);
+		/* now, not as the collapser's last visit (if any) saw it */
+		if (inode->memfd < 0 ||
+		    clp_region_resident(inode->memfd, r << CLP_REGION_SHIFT, &resident))
+			resident = inode->memfd < 0 ? 0 : g->resident;
 		strbuf_printf(&sb, "%llu %s %u %s %s %u\n",
 			      (unsigned long long)(r << CLP_REGION_SHIFT),
-			      clp_state_name((enum clp_state)g->state), g->resident,
+			      clp_state_name((enum clp_state)g->state), resident,
 			      clp_result_name((enum clp_result)g->last),
 			      clp_kernel_result_name(g->kverdict), g->attempts);
 		n++;

@@ -114,8 +114,11 @@ static int status_text(struct fs *fs, const struct fs_ctl_front *front, char **o
 
 	count_regions(fs, &files, &huge, &keep);
 	strbuf_init(&sb);
-	put_u(&sb, FOFS_ST_DAEMON_PID, (uint64_t)getpid());
-	put_s(&sb, FOFS_ST_IMAGE, fs->image_path);
+	/* where the image lives and who serves it: the mount's owner's business */
+	if (front->owner) {
+		put_u(&sb, FOFS_ST_DAEMON_PID, (uint64_t)getpid());
+		put_s(&sb, FOFS_ST_IMAGE, fs->image_path);
+	}
 	put_s(&sb, FOFS_ST_IMAGE_MODE, fs->opts.ro ? "ro" : "rw");
 	put_u(&sb, FOFS_ST_GENERATION, fs->wb.generation);
 	put_s(&sb, FOFS_ST_DATA_PATH, front->data_path);

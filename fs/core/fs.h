@@ -662,6 +662,7 @@ struct fs_ctl_front {
 	const char *transport;	   /* "io_uring" or "classic" */
 	const char *transport_why; /* why the ring is not in use, or "-" */
 	uint64_t ring_requests;	   /* requests that came over the ring */
+	bool owner;		   /* the caller is root or the daemon's user */
 };
 
 bool fs_ctl_is_name(const char *name);

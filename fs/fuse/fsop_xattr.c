@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fsop.h"
 
@@ -60,9 +61,11 @@ static void fsop_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 {
 	struct fsd *d = fsop_fsd(req);
 	bool on = d->pt.mode == FSD_PT_ON;
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct fs_ctl_front front = { .data_path = on ? "passthrough" : "daemon",
 				      .pt_why = on ? "-" : d->pt.why,
-				      .ring_requests = d->ring.requests };
+				      .ring_requests = d->ring.requests,
+				      .owner = !ctx->uid || ctx->uid == getuid() };
 	struct fs_inode *inode;
 	char *value = NULL;
 	size_t len = 0;

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <sys/xattr.h>
@@ -251,9 +252,29 @@ static uint64_t raise_nofile(void)
  * Said once at mount: image I/O that cannot bypass the page cache, and a
  * superblock found damaged (the mount goes on from its copy).
  */
+/*
+ * An image others may read gives them every file's bytes, whatever the
+ * files' own modes; one others may write lets them change any file.
+ */
+static void report_access(const char *image)
+{
+	struct stat st;
+
+	if (stat(image, &st) < 0 || !(st.st_mode & (S_IRWXG | S_IRWXO)))
+		return;
+	fs_log(LOG_WARNING,
+	       "%s: the image is %s by other users (mode %04o): they can %s every "
+	       "file on it whatever its mode; chmod go-rwx %s",
+	       image, st.st_mode & (S_IWGRP | S_IWOTH) ? "writable" : "readable",
+	       (unsigned)(st.st_mode & 07777), st.st_mode & (S_IWGRP | S_IWOTH) ? "change" : "read",
+	       image);
+}
+
 static void report_super(struct img *img, const char *image)
 {
 	const char *note;
+
+	report_access(image);
 
 	if (!img_direct_io(img, &note))
 		fs_log(LOG_NOTICE, "%s: image I/O goes through the host page cache (%s)", image,
@@ -507,6 +528,22 @@ out_session:
 	return ret ? 1 : 0;
 }
 
+/* A mount point must be a directory: a file mounted over answers EIO. */
+static int check_mountpoint(const char *mnt)
+{
+	struct stat st;
+
+	if (stat(mnt, &st) < 0) {
+		fprintf(stderr, "foliofs: %s: %s\n", mnt, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "foliofs: %s: not a directory\n", mnt);
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -528,10 +565,20 @@ int main(int argc, char *argv[])
 		ret = 0;
 		goto out_free;
 	}
-	if (fuse_parse_cmdline(&args, &o) || !cli.image || !o.mountpoint) {
-		usage(stderr, argv[0]);
+	if (fuse_parse_cmdline(&args, &o)) {
+		/* libfuse said what is wrong with the mount point */
+		fprintf(stderr, "foliofs: see foliofs --help\n");
 		goto out_free;
 	}
+	if (!cli.image || !o.mountpoint) {
+		fprintf(stderr,
+			"foliofs: no %s given; usage: foliofs [options] IMAGE "
+			"MOUNTPOINT (foliofs --help lists the options)\n",
+			cli.image ? "mount point" : "image");
+		goto out_free;
+	}
+	if (check_mountpoint(o.mountpoint))
+		goto out_free;
 	if (cli.remount) {
 		ret = remount(o.mountpoint, cli.ro);
 		goto out_free;

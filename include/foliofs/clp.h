@@ -160,6 +160,7 @@ void clp_region_record(struct clp_region *r, enum clp_result res, uint64_t now_n
 bool clp_region_due(const struct clp_region *r, uint64_t now_ns, bool explicit_req);
 
 void *clp_map_aligned(int fd, uint64_t off, size_t len, int prot);
+int clp_region_resident(int fd, uint64_t off, unsigned *pages);
 enum clp_result clp_collapse_region(int fd, uint64_t off, uint64_t file_size,
 				    const struct clp_params *p, struct clp_region *reg,
 				    struct clp_trace *trace, uint64_t ino);

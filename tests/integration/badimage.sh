@@ -23,7 +23,18 @@ expect_refused "No such file"
 # Usage errors.
 rc=0; "$FOLIOFS" > "$T/out" 2>&1 || rc=$?
 [ "$rc" = 2 ] && grep -q usage "$T/out" || fail "no usage error without arguments"
+[ "$(grep -c . "$T/out")" = 1 ] || fail "a usage error is not one line: $(cat "$T/out")"
 mkfs_img 64M
+# A mount point that is a file, or missing: one line, exit 2, nothing mounted.
+touch "$T/file"
+rc=0; "$FOLIOFS" "$IMG" "$T/file" > "$T/out" 2>&1 || rc=$?
+[ "$rc" = 2 ] && grep -q "not a directory" "$T/out" && [ "$(grep -c . "$T/out")" = 1 ] ||
+	fail "a file as mount point: exit $rc, $(cat "$T/out")"
+mountpoint -q "$T/file" && fail "a file was mounted over"
+rc=0; "$FOLIOFS" "$IMG" "$T/missing" > "$T/out" 2>&1 || rc=$?
+[ "$rc" = 2 ] && [ "$(grep -c . "$T/out")" -le 2 ] ||
+	fail "a missing mount point: exit $rc, $(cat "$T/out")"
+
 rc=0; "$FOLIOFS" -o huge=sometimes "$IMG" "$MNT" > "$T/out" 2>&1 || rc=$?
 [ "$rc" != 0 ] && grep -q "unknown huge policy" "$T/out" || fail "bad option accepted"
 # Numbers: no sign, no overflow, no trailing text, within range; one line.
@@ -81,6 +92,13 @@ expect_refused "not a foliofs image"
 cp "$T/good" "$IMG"
 truncate -s 1M "$IMG"
 expect_refused "truncated"
+# fsck says how to get out of it, not to run fsck again; growing it back works
+rc=0; "$FSCK" -n "$IMG" > "$T/out" 2>&1 || rc=$?
+[ "$rc" = 4 ] && grep -q "truncate -s $(stat -c %s "$T/good")" "$T/out" ||
+	fail "fsck of a truncated image: exit $rc, $(cat "$T/out")"
+grep -q "fsck.foliofs -y" "$T/out" && fail "fsck suggests -y for a truncated image"
+truncate -s "$(stat -c %s "$T/good")" "$IMG"
+fsck_clean
 
 # File data with a flipped byte: mount works, reading fails, fsck names it.
 cp "$T/good" "$IMG"

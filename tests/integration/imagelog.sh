@@ -83,3 +83,14 @@ mount_img
 [ -e "$MNT/new" ] && fail "the read-only mount created a file"
 umount_img
 pass "a daemon started read-only refuses every change, remounted rw or not"
+
+# 4. an image holds every file's bytes: mkfs makes it 0600, mount warns of
+# one others may read
+rm -f "$IMG"
+mkfs_img 64M
+[ "$(stat -c %a "$IMG")" = 600 ] || fail "mkfs made the image mode $(stat -c %a "$IMG"), not 600"
+chmod 644 "$IMG"
+mount_img
+umount_img
+grep -q "readable by other users" "$T/daemon.log" || fail "no warning for an image others may read"
+pass "mkfs makes images 0600 and mount warns of one others may read"
