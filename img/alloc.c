@@ -9,6 +9,7 @@
  * commit is durable, because the committed generation still points at them.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 
 #include "img_int.h"
@@ -185,10 +186,18 @@ void img_free(struct img *img, uint64_t blk, unsigned order)
  * @img: the image
  * @blk: first block
  * @order: extent order
+ *
+ * A failed commit or fsync gives back what it wrote.  On a sparse image
+ * the host allocated those blocks as they were written: they are punched
+ * out too, or a host that filled up would stay full of them (a retry
+ * allocates elsewhere) and the retry could never succeed.
  */
 void img_unalloc(struct img *img, uint64_t blk, unsigned order)
 {
 	bits_set(img, blk, 1ull << order, false);
+	if (img->sparse)
+		fallocate(img->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			  (off_t)(blk * FOFS_BLOCK_SIZE), (off_t)(FOFS_BLOCK_SIZE << order));
 }
 
 /* Called by img_commit() once the new superblock is durable. */

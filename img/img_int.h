@@ -28,6 +28,7 @@ struct img {
 	int dfd;			/* extents and metadata: O_DIRECT, or -1 */
 	char direct_why[96];		/* why dfd is -1 */
 	unsigned flags;
+	bool sparse;			/* a file not all allocated on its host */
 	struct fofs_super sb;		/* newest valid superblock */
 	enum img_sb_state sb_state;	/* how it was found (img_super_state()) */
 	unsigned sb_bad_slot;		/* the slot that failed, if any */

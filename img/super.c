@@ -209,10 +209,15 @@ out:
 	return ret;
 }
 
-static int dev_size(int fd, uint64_t *size)
+/*
+ * The target's size; @sparse says a file that does not hold all its blocks
+ * on its host (mkfs --sparse): what it allocated for nothing goes back.
+ */
+static int dev_size(int fd, uint64_t *size, bool *sparse)
 {
 	struct stat st;
 
+	*sparse = false;
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	if (S_ISBLK(st.st_mode))
@@ -220,6 +225,7 @@ static int dev_size(int fd, uint64_t *size)
 	if (!S_ISREG(st.st_mode))
 		return -ENOTBLK;
 	*size = (uint64_t)st.st_size;
+	*sparse = (uint64_t)st.st_blocks * 512 < *size;
 	return 0;
 }
 
@@ -549,7 +555,7 @@ int img_open(const char *path, unsigned flags, struct img **out)
 	ret = img_lock(img);
 	if (ret)
 		return ret;
-	ret = dev_size(img->fd, &size);
+	ret = dev_size(img->fd, &size, &img->sparse);
 	if (ret) {
 		img_set_error(img, "%s is neither a regular file nor a block device", path);
 		return ret;

@@ -167,3 +167,28 @@ check_sums "data lost after the host filled up and recovered"
 umount_img
 umount "$HOST"
 pass "host full: mkfs refuses to reserve with a clear message; a sparse image gets ENOSPC at fsync after $i files, loses nothing, and recovers"
+
+# 8. What a failed fsync wrote on a sparse image goes back to the host: with
+# less room freed than the whole retry needs (but more than it needs beyond
+# what the failed attempt took), the retry commits.
+mount -t tmpfs -o size=200M tmpfs "$HOST"
+"$MKFS" -q -S -s 1G "$HOST/img" || fail "mkfs --sparse failed"
+: > "$T/sums"
+mount_img -o commit=0
+newfile big0 $((60 << 20))
+fsync_ok "$MNT/big0"
+head -c $((38 << 20)) /dev/zero > "$HOST/filler1"
+head -c $((62 << 20)) /dev/zero > "$HOST/filler2"
+newfile big1 $((80 << 20))
+fsync_fails "$MNT/big1" "No space left on device"
+rm "$HOST/filler2"
+fsync_ok "$MNT/big1"
+used=$(du -k "$HOST/img" | cut -f1)
+[ "$used" -lt $((150 << 10)) ] || fail "the image takes $used KiB of the host for 140 MiB of data"
+umount_img
+fsck_clean
+mount_img -o commit=0
+check_sums "data lost after a failed fsync on a full host was retried"
+umount_img
+umount "$HOST"
+pass "host full: a failed fsync's blocks return to a sparse image's host, and the retry commits"
