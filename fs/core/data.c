@@ -109,14 +109,13 @@ void fs_data_use(struct fs *fs, struct fs_inode *inode)
  *
  * Passthrough writers fill memory the daemon never hears of; statfs must
  * see it at once (a full image answers ENOSPC to them already).  Costs the
- * loaded files, not their sizes.
+ * files open by passthrough writers, not their sizes.
  */
 void fs_data_account_unseen(struct fs *fs)
 {
 	fs_assert_held(&fs->lock);
-	for (struct fs_inode *i = fs->loaded; i; i = i->lnext)
-		if (i->pt_writers)
-			fs_space_account(fs, i);
+	for (struct fs_inode *i = fs->pt_written; i; i = i->wnext)
+		fs_space_account(fs, i);
 }
 
 static uint64_t cold_share(const struct fs_inode *inode)
@@ -474,6 +473,13 @@ void fs_data_watch(struct fs *fs, struct fs_inode *inode, bool rw)
 	fs_assert_held(&fs->lock);
 	if (!inode->pt_writers && !inode->pt_mapped_rw)
 		sync_attr_baseline(inode);
+	if (!inode->pt_writers) {
+		inode->wprev = NULL;
+		inode->wnext = fs->pt_written;
+		if (fs->pt_written)
+			fs->pt_written->wprev = inode;
+		fs->pt_written = inode;
+	}
 	inode->pt_mapped_rw |= rw;
 }
 
@@ -511,6 +517,32 @@ void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode)
 		if (!inode->pt_writers)
 			fs_data_dirty(fs, inode, 0, UINT64_MAX);
 	}
+}
+
+/**
+ * fs_data_writer_closed() - a passthrough writer's open is released
+ * @fs: the filesystem, lock held
+ * @inode: a loaded inode, its writer still counted
+ *
+ * What it wrote unseen becomes the inode's: its size and times, and the
+ * pages it filled, which statfs reports and writes and trims are measured
+ * against at once (tmpfs and ext4 account a write when it happens; the
+ * daemon learns of a passthrough write only here or at the next commit).
+ */
+void fs_data_writer_closed(struct fs *fs, struct fs_inode *inode)
+{
+	fs_assert_held(&fs->lock);
+	fs_data_sync_attr(fs, inode);
+	fs_space_account(fs, inode);
+	if (inode->pt_writers != 1)
+		return;
+	if (inode->wprev)
+		inode->wprev->wnext = inode->wnext;
+	else
+		fs->pt_written = inode->wnext;
+	if (inode->wnext)
+		inode->wnext->wprev = inode->wprev;
+	inode->wnext = inode->wprev = NULL;
 }
 
 /**

@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -108,8 +110,8 @@ int fs_file_truncate_relock(struct fs *fs, struct fs_inode *inode, uint64_t size
  * open with inode->nopen++.
  *
  * Return: 0; -EISDIR; -ENXIO for other non-regular files; -EROFS for an
- * open that may write on a read-only daemon; errors from loading or
- * truncating.
+ * open that may write on a read-only daemon; -ESTALE for a file that was
+ * removed and closed; errors from loading or truncating.
  */
 int fs_file_open_relock(struct fs *fs, struct fs_inode *inode, int flags, const struct fs_caller *c)
 {
@@ -121,6 +123,9 @@ int fs_file_open_relock(struct fs *fs, struct fs_inode *inode, int flags, const 
 	/* a passthrough open writes the memory file without asking us */
 	if (!ret && ((flags & O_ACCMODE) != O_RDONLY || trunc))
 		ret = fs_may_change(fs);
+	/* unlinked and closed, its data went (fs_inode_put_check()): by handle */
+	if (!ret && !inode->nlink && inode->memfd < 0)
+		ret = -ESTALE;
 	if (!ret)
 		ret = load_relock(fs, inode);
 	if (ret || !trunc || !inode->size)
@@ -134,6 +139,65 @@ int fs_file_open_relock(struct fs *fs, struct fs_inode *inode, int flags, const 
 	inode->ctime = inode->mtime;
 	fs_meta_dirty(fs, inode);
 	return 0;
+}
+
+/**
+ * fs_file_close() - one open of a file is released
+ * @fs: the filesystem, lock held exclusively
+ * @inode: the inode
+ * @pt_writer: the open was a passthrough writer's
+ *
+ * The inode may be freed here.  A file the kernel wrote unseen
+ * (passthrough) is dirty until a commit has looked at it, and so stays in
+ * memory; when it is closed while memory is over -o cache_size, the
+ * caller writes it back at once (fs_file_close_flush()), so that it can
+ * go, as a file the daemon wrote itself would.
+ *
+ * Return: true when the caller must call fs_file_close_flush() with the
+ * lock dropped.
+ */
+bool fs_file_close(struct fs *fs, struct fs_inode *inode, bool pt_writer)
+{
+	bool flush;
+
+	fs_assert_held(&fs->lock);
+	inode->nopen--;
+	flush = pt_writer && !inode->nopen && !inode->pt_writers && !inode->pt_mapped_rw &&
+		inode->nlink && inode->dirty &&
+		fs->space.cache_blocks > fs->opts.cache_size / FOFS_BLOCK_SIZE;
+	inode->close_flush |= flush;
+	fs_inode_put_check(fs, inode);
+	fs_data_trim(fs, false);
+	if (!flush)
+		fs_space_let_go(fs);
+	return flush;
+}
+
+/**
+ * fs_file_close_flush() - write back a file closed while memory is short
+ * @fs: the filesystem; no lock held
+ * @ino: the inode
+ *
+ * As an fsync of it, then a trim: it goes if it is still closed.  Writers
+ * waiting for room (fs_space_await_release()) are woken after.
+ */
+void fs_file_close_flush(struct fs *fs, uint64_t ino)
+{
+	struct fs_inode *inode;
+	int ret;
+
+	fs_assert_unheld(&fs->lock);
+	ret = fs_fsync(fs, ino);
+	if (ret)
+		fs_log(LOG_WARNING, "inode %llu: writing back a closed file: %s",
+		       (unsigned long long)ino, strerror(-ret));
+	fs_lock(fs);
+	inode = fs_iget(fs, ino);
+	if (inode)
+		inode->close_flush = false;
+	fs_data_trim(fs, false);
+	fs_space_let_go(fs);
+	fs_unlock(fs);
 }
 
 static int ts_cmp(const struct timespec *a, const struct timespec *b)

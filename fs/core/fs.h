@@ -116,6 +116,7 @@ struct fs_inode {
 	struct fs_mutex lock;		/* "ilock": see above */
 	struct fs_inode *hnext;		/* inode hash chain */
 	struct fs_inode *lnext, *lprev;	/* fs->loaded list, when memfd >= 0 */
+	struct fs_inode *wnext, *wprev; /* fs->pt_written list (lock) */
 	uint64_t ino;
 	/* ilock; the type bits never change, and under fs->lock shared mode
 	 * is stored atomically (fs_inode_set_mode()), so a lookup can check
@@ -169,6 +170,7 @@ struct fs_inode {
 	/* a passthrough open could map the memfd shared and writable since
 	 * the load: its mapping may change it after the last close */
 	bool pt_mapped_rw;
+	bool close_flush;	   /* lock: closed, being written back to go (fs_file_close()) */
 	struct timespec mfd_mtime; /* memfd mtime last folded into mtime (ilock) */
 	/* collapser: one entry per 2 MiB region; gen counts punches */
 	struct clp_map cmap;
@@ -236,6 +238,12 @@ struct fs_space {
 	uint64_t committed_meta;
 	struct fofs_extent *dead;	/* extents of destroyed inodes */
 	size_t ndead, capdead;
+	/*
+	 * Files let go (atomic): a client's close reaches the daemon as an
+	 * asynchronous RELEASE, which may come after the next program's
+	 * writes; those wait a moment for it (fs_space_await_release()).
+	 */
+	uint64_t releases;
 };
 
 /* One space figure for statfs, admission and the shm size (space.c). */
@@ -368,6 +376,7 @@ struct fs {
 	struct fs_dirent **dtab;	/* tab_lock */
 	size_t dbuckets, ndirents;	/* tab_lock */
 	struct fs_inode *loaded;	/* inodes with a memfd, most recent first */
+	struct fs_inode *pt_written;	/* inodes with passthrough writers (lock) */
 	struct fs_inode *loaded_tail;
 	uint64_t nloaded;		/* how many */
 	uint64_t next_ino;		/* tab_lock */
@@ -470,6 +479,10 @@ uint64_t fs_mem_blocks(const struct fs_inode *inode);
 void fs_space_use(struct fs *fs, struct fs_space_use *u);
 void fs_space_account(struct fs *fs, struct fs_inode *inode);
 void fs_space_cold(struct fs *fs, uint64_t n, bool to_cold);
+uint64_t fs_space_held_open(struct fs *fs);
+void fs_space_let_go(struct fs *fs);
+uint64_t fs_space_releases(struct fs *fs);
+bool fs_space_await_release(struct fs *fs, uint64_t seen);
 uint64_t fs_space_mem_cap(uint64_t cglimit);
 
 /* shm.c: the memory files */
@@ -518,6 +531,7 @@ int fs_data_load_relock(struct fs *fs, struct fs_inode *inode);
 void fs_data_unload(struct fs *fs, struct fs_inode *inode);
 void fs_data_watch(struct fs *fs, struct fs_inode *inode, bool rw);
 void fs_data_sync_attr(struct fs *fs, struct fs_inode *inode);
+void fs_data_writer_closed(struct fs *fs, struct fs_inode *inode);
 void fs_data_use(struct fs *fs, struct fs_inode *inode);
 /* Files that must stay loaded a trim after a release looks at, at most. */
 #define FS_TRIM_SKIPS 64
@@ -620,6 +634,8 @@ int fsclp_map_text(struct fs *fs, struct fs_inode *inode, uint64_t first, char *
 int fs_file_open_relock(struct fs *fs, struct fs_inode *inode, int flags,
 			const struct fs_caller *c);
 int fs_file_get(struct fs *fs, uint64_t ino, struct fs_inode **out);
+bool fs_file_close(struct fs *fs, struct fs_inode *inode, bool pt_writer);
+void fs_file_close_flush(struct fs *fs, uint64_t ino);
 int fs_file_read_check(struct fs *fs, struct fs_inode *inode, uint64_t off,
 		       uint64_t len);
 int fs_file_write_relock(struct fs *fs, struct fs_inode *inode, const char *buf, size_t size,

@@ -265,15 +265,21 @@ void fs_inode_free(struct fs *fs, struct fs_inode *inode)
  * @inode: the inode
  *
  * Called after a link, lookup, open or pin is dropped.  Its extents go to the
- * dead list and are freed by the next commit.
+ * dead list and are freed by the next commit.  An inode without links or
+ * opens that the kernel still knows (its FORGET comes when the kernel
+ * evicts it, on a thread of its own, maybe after the writes of the next
+ * program) gives back its memory now: nothing can read it any more, and an
+ * rm must make room at once, as on tmpfs.
  */
 void fs_inode_put_check(struct fs *fs, struct fs_inode *inode)
 {
 	fs_assert_held(&fs->lock);
-	if (inode->ino == FOFS_ROOT_INO || inode->nlink || inode->nlookup ||
-	    inode->nopen || inode->pins)
+	if (inode->ino == FOFS_ROOT_INO || inode->nlink || inode->nopen || inode->pins)
 		return;
-	fs_inode_free(fs, inode);
+	if (inode->nlookup)
+		fs_data_unload(fs, inode);
+	else
+		fs_inode_free(fs, inode);
 }
 
 /* Passthrough writes change the memory unseen: ask it, not mblocks. */

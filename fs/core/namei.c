@@ -249,16 +249,19 @@ out_dir:
 /*
  * May @inode lose a link in the lock mode held?  With fs->lock only shared
  * not when its last link goes and it holds extents (they go to the
- * commit's dead list) or nothing else holds it (it is freed): both reach
- * beyond the inode.  The lookup count only rises under shared, so one seen
+ * commit's dead list), nothing else holds it (it is freed) or only the
+ * kernel's lookup does while it holds memory (that is given back): each
+ * reaches beyond the inode.  The lookup count only rises under shared, so one seen
  * here stays.  Return: 0; -EAGAIN to run again with fs->lock exclusive.
  */
 static int drop_link_check(struct fs *fs, const struct fs_inode *inode)
 {
 	if (fs_rwlock_held(&fs->lock, true) || (inode->nlink > 1 && !S_ISDIR(inode->mode)))
 		return 0;
-	if (!inode->next &&
-	    (__atomic_load_n(&inode->nlookup, __ATOMIC_RELAXED) || inode->nopen || inode->pins))
+	/* it stays as it is: its memory goes when nothing holds it (an unload) */
+	if (!inode->next && (inode->nopen || inode->pins ||
+			     (__atomic_load_n(&inode->nlookup, __ATOMIC_RELAXED) &&
+			      inode->memfd < 0 && !inode->loading)))
 		return 0;
 	return -EAGAIN;
 }

@@ -10,6 +10,7 @@
  * three cannot disagree.
  */
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -93,6 +94,77 @@ void fs_space_account(struct fs *fs, struct fs_inode *inode)
 	inode->mblocks = n;
 	fs->space.cache_blocks += inode->mblocks;
 	fs_mutex_unlock(&fs->space_lock);
+}
+
+/**
+ * fs_space_held_open() - memory a close would give back or make trimmable
+ * @fs: the filesystem, lock held exclusively
+ *
+ * Files that are clean, removed, or written only through passthrough (their
+ * last close writes them back when memory is short, fs_file_close()), held
+ * open or pinned (by a commit writing them back, a collapse) or being
+ * written back after their close: once let go, their memory can go.  Walks
+ * the loaded files: for the ENOSPC and ENOMEM paths only.
+ *
+ * Return: 4 KiB blocks.
+ */
+uint64_t fs_space_held_open(struct fs *fs)
+{
+	uint64_t n = 0;
+
+	fs_assert_held(&fs->lock);
+	for (const struct fs_inode *i = fs->loaded; i; i = i->lnext)
+		if (i->close_flush ||
+		    ((i->nopen || i->pins) && (!i->dirty || !i->nlink || i->pt_writers)))
+			n += i->mblocks;
+	return n;
+}
+
+/**
+ * fs_space_let_go() - files were let go: wake writers waiting for room
+ * @fs: the filesystem, lock held (the waiters act once it is dropped)
+ */
+void fs_space_let_go(struct fs *fs)
+{
+	fs_assert_locked(fs);
+	__atomic_add_fetch(&fs->space.releases, 1, __ATOMIC_RELEASE);
+}
+
+/* What fs_space_await_release() compares with: read before the attempt. */
+uint64_t fs_space_releases(struct fs *fs)
+{
+	return __atomic_load_n(&fs->space.releases, __ATOMIC_ACQUIRE);
+}
+
+/**
+ * fs_space_await_release() - wait a moment for files to be closed
+ * @fs: the filesystem, lock not held
+ * @seen: fs_space_releases() before the attempt that failed
+ *
+ * The kernel sends a close as an asynchronous RELEASE: after close(2) (and
+ * rm(1)) returned, the next program's write can reach the daemon first and
+ * find the file still open, its memory held (removed) or not trimmable
+ * (clean), where tmpfs and ext4 would have had the room; a removed file
+ * that a commit is writing back is let go when the commit ends.  While
+ * such memory exists, waits up to two seconds for a close; a program that
+ * really keeps its file open costs the writer that wait, then its error.
+ *
+ * Return: true if a file was closed since @seen: the caller tries again.
+ */
+bool fs_space_await_release(struct fs *fs, uint64_t seen)
+{
+	const struct timespec tick = { 0, 10 * 1000 * 1000 };
+	uint64_t held;
+
+	fs_lock(fs);
+	held = fs_space_held_open(fs);
+	fs_unlock(fs);
+	for (int i = 0; held && i < 200; i++) {
+		if (fs_space_releases(fs) != seen)
+			return true;
+		nanosleep(&tick, NULL);
+	}
+	return fs_space_releases(fs) != seen;
 }
 
 /**

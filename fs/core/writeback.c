@@ -464,6 +464,7 @@ void wb_finish(struct wb *wb, bool ok)
 		fs_space_account(fs, inode);
 		fs_inode_put_check(fs, inode);
 	}
+	fs_space_let_go(fs);			     /* unpinned, and (a commit) trimmed below */
 	fs->wb.log_blocks = img_log_blocks(fs->img); /* commit lock held */
 	if (!ok)
 		return;

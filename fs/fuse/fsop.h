@@ -132,6 +132,7 @@ void pt_init(struct fsd *d, struct fuse_conn_info *conn);
 void pt_report(struct fsd *d);
 void pt_open_relock(struct fsd *d, struct fs_inode *inode, struct fuse_file_info *fi);
 uint32_t pt_release(struct fsd *d, struct fs_inode *inode, struct fuse_file_info *fi);
+bool pt_writer_open(const struct fuse_file_info *fi);
 void pt_backing_close(struct fsd *d, uint32_t id);
 
 /* privs.c */

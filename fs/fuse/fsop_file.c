@@ -49,13 +49,20 @@ static int do_open(fuse_req_t req, struct fs_inode *inode, struct fuse_file_info
 static void fsop_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fsop_fs(req);
+	uint64_t seen = fs_space_releases(fs);
 	struct fs_inode *inode;
 	int ret;
 
+again:
 	fs_lock(fs);
 	inode = fs_iget(fs, ino);
 	ret = inode ? do_open(req, inode, fi) : -ENOENT;
 	fs_unlock(fs);
+	/* a load that memory could not take: a close may be on its way */
+	if (ret == -ENOMEM && fs_space_await_release(fs, seen)) {
+		seen = fs_space_releases(fs);
+		goto again;
+	}
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else
@@ -90,19 +97,23 @@ static void fsop_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 {
 	struct fsd *d = fsop_fsd(req);
 	struct fs_inode *inode;
+	bool flush = false;
 	uint32_t id = 0;
 
 	fs_lock(&d->fs);
 	inode = fs_iget(&d->fs, ino);
 	if (inode && inode->nopen) {
+		bool writer = pt_writer_open(fi);
+
 		id = pt_release(d, inode, fi);
-		inode->nopen--;
-		fs_inode_put_check(&d->fs, inode);
-		fs_data_trim(&d->fs, false);
+		flush = fs_file_close(&d->fs, inode, writer);
 	}
 	fs_unlock(&d->fs);
 	pt_backing_close(d, id);
 	fuse_reply_err(req, 0);
+	/* the client does not wait for a RELEASE: write back after the reply */
+	if (flush)
+		fs_file_close_flush(&d->fs, ino);
 }
 
 static void fsop_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -138,6 +149,7 @@ static void fsop_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		       size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fs *fs = fsop_fs(req);
+	uint64_t seen = fs_space_releases(fs);
 	struct fs_inode *inode;
 	struct fs_caller c;
 	bool killed = false;
@@ -163,6 +175,11 @@ again:
 	}
 	if (fs_unlock_retry(fs, &excl, ret))
 		goto again;
+	/* a removed file's RELEASE may still be on its way: wait, then again */
+	if (ret == -ENOSPC && fs_space_await_release(fs, seen)) {
+		seen = fs_space_releases(fs);
+		goto again;
+	}
 	/* the kernel caches the mode it no longer has: drop it first */
 	if (killed)
 		fsop_inval_attr(req, ino);

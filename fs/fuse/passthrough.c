@@ -489,6 +489,12 @@ void pt_open_relock(struct fsd *d, struct fs_inode *inode, struct fuse_file_info
 #endif
 }
 
+/* Was @fi a passthrough open that could write (the kernel writes unseen)? */
+bool pt_writer_open(const struct fuse_file_info *fi)
+{
+	return (fi->fh & PT_FH) && (fi->fh & PT_FH_WRITER);
+}
+
 /**
  * pt_release() - drop one open
  * @d: the daemon, fs->lock held
@@ -505,7 +511,10 @@ uint32_t pt_release(struct fsd *d, struct fs_inode *inode, struct fuse_file_info
 	fs_assert_held(&d->fs.lock);
 	if (!(fi->fh & PT_FH) || !inode->pt_opens)
 		return 0;
-	fs_data_sync_attr(&d->fs, inode);
+	if (fi->fh & PT_FH_WRITER)
+		fs_data_writer_closed(&d->fs, inode);
+	else
+		fs_data_sync_attr(&d->fs, inode);
 	if ((fi->fh & PT_FH_WRITER) && inode->pt_writers)
 		inode->pt_writers--;
 	if (--inode->pt_opens)

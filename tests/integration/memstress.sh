@@ -90,6 +90,25 @@ for i in 0 1 2 3; do
 	cmp -s "$MNT/big$i" "$MNT/big$i" || fail "big$i unreadable after the squeeze"
 done
 kill -0 "$DAEMON_PID" 2>/dev/null || fail "the daemon died under memory pressure"
+# Two files that fit the memory only one at a time, the first fsync'd and
+# closed: it is clean, so it leaves memory for the second at its close
+# (the second got ENOSPC unless written seconds later).  Where the daemon
+# serves the writes: a passthrough writer's go to the memory file unseen,
+# so one that starts before the previous writer's close reached the daemon
+# (an asynchronous RELEASE) can still find no room; giving writers the
+# tracked path is the cure (the next issue).
+half=$(( (LIMIT_MB - 64) * 11 / 20 ))
+if [ "${FOLIOFS_MODE:-}" = fallback ]; then
+	head -c $((half << 20)) /dev/urandom > "$T/half"
+	dd if="$T/half" of="$MNT/half0" bs=1M conv=fsync status=none || fail "writing half0"
+	dd if="$T/half" of="$MNT/half1" bs=1M status=none 2> "$T/half.err" ||
+		fail "a clean, closed file did not make room: $(cat "$T/half.err")"
+	# one at a time: both do not fit memory (a load that cannot is refused)
+	cmp -s "$T/half" "$MNT/half1" || fail "half1 differs"
+	rm "$MNT/half1"
+	cmp "$T/half" "$MNT/half0" || fail "half0 differs"
+	rm "$MNT/half0" "$T/half"
+fi
 (cd "$MNT" && sha256sum w* big*) > "$T/sums"
 # A file larger than the cgroup can hold: the writer gets ENOSPC, the
 # daemon lives and keeps everything committed; deleting makes room again.
@@ -98,14 +117,10 @@ rc=0; head -c $(( (LIMIT_MB + 64) << 20 )) /dev/zero 2> "$T/full.err" > "$MNT/hu
 	fail "writing past the cgroup's memory did not end in ENOSPC: $(cat "$T/full.err")"
 kill -0 "$DAEMON_PID" 2>/dev/null || fail "the daemon died writing past its memory"
 rm "$MNT/huge"
-# the kernel releases and forgets the file asynchronously: the room comes
-# back once it has (at most a few seconds on a loaded machine)
+# the room comes back with the rm, not with the kernel's later FORGET
 head -c $((8 << 20)) /dev/urandom > "$T/after"
-for try in $(seq 100); do
-	cp "$T/after" "$MNT/after" 2>/dev/null && break
-	[ "$try" -lt 100 ] || fail "no room after deleting the huge file"
-	sleep 0.1
-done
+cp "$T/after" "$MNT/after" || fail "no room after deleting the huge file"
+
 (cd "$MNT" && sha256sum -c --quiet "$T/sums") || fail "data changed after memory ran out"
 (cd "$MNT" && sha256sum after) >> "$T/sums"
 getfattr --only-values -n user.foliofs.status "$MNT" > "$T/status"

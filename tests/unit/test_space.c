@@ -10,10 +10,12 @@
  * every file it may.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "core_fixture.h"
@@ -91,6 +93,100 @@ static void test_mem_cap_trims_clean_files(void **state)
 	assert_int_equal(f.fs.space.cold_blocks, 100);
 	assert_int_equal(fs_space_check(&f.fs, 257), -ENOSPC);
 	fs_unlock(&f.fs);
+	fixture_down(&f);
+}
+
+/*
+ * A file removed after its last close, or closed after its removal, gives
+ * its memory back at once, before the kernel's FORGET: an rm then a write
+ * must find the room (enospc.sh saw ENOSPC while the FORGET was queued).
+ * Opened again by handle, it is stale.
+ */
+static void test_removed_closed_frees_memory(void **state)
+{
+	const struct fs_opts o = { .huge = CLP_POLICY_ALWAYS };
+	struct fixture f;
+	struct fs_inode *a, *b;
+
+	(void)state;
+	assert_int_equal(fixture_up(&f, 64 * MIB, &o), 0);
+	fs_lock(&f.fs);
+	assert_int_equal(fixture_file(&f, "a", &a), 0);
+	assert_int_equal(fixture_write(&f, a, 0, 40 * 4096, 'a'), 0);
+	assert_int_equal(fixture_file(&f, "b", &b), 0);
+	assert_int_equal(fixture_write(&f, b, 0, 20 * 4096, 'b'), 0);
+	assert_int_equal(f.fs.space.cache_blocks, 60);
+	a->nlookup = b->nlookup = 1; /* the kernel holds both */
+	/* closed, then removed */
+	a->nopen--;
+	fs_inode_put_check(&f.fs, a);
+	assert_int_equal(fs_remove(&f.fs, FOFS_ROOT_INO, "a", false), 0);
+	assert_int_equal(a->memfd, -1);
+	assert_int_equal(f.fs.space.cache_blocks, 20);
+	assert_int_equal(fs_file_open_relock(&f.fs, a, O_RDONLY, &f.root), -ESTALE);
+	/* removed while open, then closed */
+	assert_int_equal(fs_remove(&f.fs, FOFS_ROOT_INO, "b", false), 0);
+	assert_int_equal(f.fs.space.cache_blocks, 20);
+	b->nopen--;
+	fs_inode_put_check(&f.fs, b);
+	assert_int_equal(f.fs.space.cache_blocks, 0);
+	fs_unlock(&f.fs);
+	fixture_down(&f);
+}
+
+struct closer {
+	struct fixture *f;
+	struct fs_inode *inode;
+};
+
+/* The RELEASE that comes late: 50 ms after the writer gave up. */
+static void *close_late(void *arg)
+{
+	struct closer *c = arg;
+	const struct timespec ms50 = { 0, 50 * 1000 * 1000 };
+
+	nanosleep(&ms50, NULL);
+	fs_lock(&c->f->fs);
+	assert_false(fs_file_close(&c->f->fs, c->inode, false));
+	fs_unlock(&c->f->fs);
+	return NULL;
+}
+
+/*
+ * A writer that finds no room waits for a close while open files hold
+ * memory a close would free (a removed file: its RELEASE may be on its
+ * way), and not when none does.
+ */
+static void test_await_release(void **state)
+{
+	const struct fs_opts o = { .huge = CLP_POLICY_ALWAYS };
+	struct fixture f;
+	struct fs_inode *a;
+	struct closer c = { &f, NULL };
+	pthread_t t;
+	uint64_t seen;
+
+	(void)state;
+	assert_int_equal(fixture_up(&f, 64 * MIB, &o), 0);
+	fs_lock(&f.fs);
+	assert_int_equal(fixture_file(&f, "a", &a), 0);
+	assert_int_equal(fixture_write(&f, a, 0, 40 * 4096, 'a'), 0);
+	a->nlookup = 1;
+	assert_int_equal(fs_space_held_open(&f.fs), 0); /* dirty: a close frees nothing */
+	assert_int_equal(fs_remove(&f.fs, FOFS_ROOT_INO, "a", false), 0);
+	assert_int_equal(fs_space_held_open(&f.fs), 40);
+	seen = fs_space_releases(&f.fs);
+	fs_unlock(&f.fs);
+	c.inode = a;
+	assert_int_equal(pthread_create(&t, NULL, close_late, &c), 0);
+	assert_true(fs_space_await_release(&f.fs, seen));
+	pthread_join(t, NULL);
+	fs_lock(&f.fs);
+	assert_int_equal(f.fs.space.cache_blocks, 0);
+	assert_int_equal(fs_space_held_open(&f.fs), 0);
+	seen = fs_space_releases(&f.fs);
+	fs_unlock(&f.fs);
+	assert_false(fs_space_await_release(&f.fs, seen)); /* nothing to wait for */
 	fixture_down(&f);
 }
 
@@ -231,6 +327,8 @@ int main(void)
 		cmocka_unit_test(test_one_formula),
 		cmocka_unit_test(test_memory_counts),
 		cmocka_unit_test(test_mem_cap_trims_clean_files),
+		cmocka_unit_test(test_removed_closed_frees_memory),
+		cmocka_unit_test(test_await_release),
 		cmocka_unit_test(test_mem_cap_margin),
 		cmocka_unit_test(test_trim_bounded),
 		cmocka_unit_test(test_load_past_room),
