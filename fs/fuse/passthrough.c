@@ -418,14 +418,28 @@ void pt_backing_close(struct fsd *d, uint32_t id)
 		fs_log(LOG_ERR, "FUSE_DEV_IOC_BACKING_CLOSE %u: %s", id, strerror(errno));
 }
 
-/* May this open pass through?  The rules that do not need a backing id. */
+/*
+ * Must this open's reads and writes reach the daemon?  Writes to set-ID
+ * files, whose bits the daemon clears; any I/O to a file with damaged
+ * extents, which it fails.
+ */
+static bool pt_served(const struct fs_inode *inode, bool writer)
+{
+	return (writer && fs_inode_sxid(inode)) || inode->nbad;
+}
+
+/*
+ * May this open pass through?  The rules that do not need a backing id.
+ * One that must be served while passthrough opens of the inode exist
+ * passes through all the same, with its reads and writes served
+ * (FOPEN_DIRECT_IO): the kernel refuses a plain open beside passthrough
+ * ones (the client saw EIO).
+ */
 static bool pt_allowed(struct fsd *d, struct fs_inode *inode, bool writer)
 {
 	if (d->pt.mode != FSD_PT_ON || (inode->nopen && !inode->pt_opens))
 		return false;
-	/* Writes to set-ID files must reach the daemon, which clears the bits;
-	 * a file with damaged extents is served by it, which fails their reads. */
-	return !(writer && fs_inode_sxid(inode)) && !inode->nbad;
+	return !pt_served(inode, writer) || inode->pt_opens;
 }
 
 /*
@@ -483,6 +497,8 @@ void pt_open_relock(struct fsd *d, struct fs_inode *inode, struct fuse_file_info
 		inode->pt_writers++;
 		fs_data_dirty(&d->fs, inode, 0, UINT64_MAX);
 	}
+	/* read(2) and write(2) reach the daemon; mmap maps the memory file */
+	fi->direct_io = pt_served(inode, writer);
 	fi->fh = PT_FH | (writer ? PT_FH_WRITER : 0) | (uint32_t)inode->backing_id;
 #if HAVE_FUSE_PASSTHROUGH_API
 	fi->backing_id = inode->backing_id;

@@ -41,16 +41,32 @@ static const struct actor actors[] = {
 	{ "other", 3000, 3000, { 3000 }, 1 },
 };
 
+/*
+ * write_held: a write while root holds the file open read-only;
+ * write_chmod: root opened it for writing before its mode was set (foliofs
+ * answered both second opens with EIO: a served open beside passthrough).
+ */
 enum op {
-	OP_WRITE, OP_TRUNCATE, OP_FTRUNCATE, OP_OPEN_TRUNC, OP_FALLOC,
-	OP_FALLOC_KEEP, OP_PUNCH, OP_ZERO, OP_CHOWN_NONE, OP_CHOWN_GID,
-	OP_CHOWN_UID, OP_NR
+	OP_WRITE,
+	OP_TRUNCATE,
+	OP_FTRUNCATE,
+	OP_OPEN_TRUNC,
+	OP_FALLOC,
+	OP_FALLOC_KEEP,
+	OP_PUNCH,
+	OP_ZERO,
+	OP_WRITE_HELD,
+	OP_WRITE_CHMOD,
+	OP_CHOWN_NONE,
+	OP_CHOWN_GID,
+	OP_CHOWN_UID,
+	OP_NR
 };
 
 static const char *const op_names[] = {
-	"write", "truncate", "ftruncate", "open_trunc", "fallocate",
-	"fallocate_keep", "punch", "zero_range", "chown_-1_-1", "chown_-1_gid",
-	"chown_uid_-1",
+	"write",	  "truncate",	  "ftruncate",	  "open_trunc", "fallocate",
+	"fallocate_keep", "punch",	  "zero_range",	  "write_held", "write_chmod",
+	"chown_-1_-1",	  "chown_-1_gid", "chown_uid_-1",
 };
 
 static int do_op(enum op op, const char *name)
@@ -63,7 +79,11 @@ static int do_op(enum op op, const char *name)
 			return -1;
 	}
 	switch (op) {
-	case OP_WRITE: ret = (int)pwrite(fd, "x", 1, 8192); break;
+	case OP_WRITE:
+	case OP_WRITE_HELD:
+	case OP_WRITE_CHMOD:
+		ret = (int)pwrite(fd, "x", 1, 8192);
+		break;
 	case OP_TRUNCATE: ret = truncate(name, 100); break;
 	case OP_FTRUNCATE: ret = ftruncate(fd, 100); break;
 	case OP_OPEN_TRUNC: break;
@@ -99,11 +119,15 @@ static const char *errname(int e)
 	return buf;
 }
 
-/* A fresh "t" of @mode owned by FILE_UID:FILE_GID, as root. */
-static int make_target(mode_t mode, bool dir)
+/*
+ * A fresh "t" of @mode owned by FILE_UID:FILE_GID, as root; for the held
+ * cases, *@held is root's open of it (-1 otherwise).
+ */
+static int make_target(mode_t mode, bool dir, enum op op, int *held)
 {
 	int fd;
 
+	*held = -1;
 	rmdir("t");
 	unlink("t");
 	if (dir) {
@@ -115,7 +139,15 @@ static int make_target(mode_t mode, bool dir)
 			return -1;
 		close(fd);
 	}
-	return chown("t", FILE_UID, FILE_GID) || chmod("t", mode) ? -1 : 0;
+	if (chown("t", FILE_UID, FILE_GID))
+		return -1;
+	if (op == OP_WRITE_CHMOD)
+		*held = open("t", O_RDWR);
+	if (chmod("t", mode))
+		return -1;
+	if (op == OP_WRITE_HELD)
+		*held = open("t", O_RDONLY);
+	return (op == OP_WRITE_HELD || op == OP_WRITE_CHMOD) && *held < 0 ? -1 : 0;
 }
 
 /* Run @op on "t" as @a in a child; the child's errno comes back as status. */
@@ -141,9 +173,9 @@ static void one_case(const struct actor *a, enum op op, mode_t mode, bool dir,
 		     const char *label)
 {
 	struct stat st;
-	int err;
+	int err, held;
 
-	if (make_target(mode, dir)) {
+	if (make_target(mode, dir, op, &held)) {
 		printf("%s %s setup failed: %s\n", a->name, label, strerror(errno));
 		return;
 	}
@@ -155,6 +187,8 @@ static void one_case(const struct actor *a, enum op op, mode_t mode, bool dir,
 	if (op == OP_CHOWN_NONE && a->uid && a->uid != FILE_UID)
 		return;
 	err = run_as(a, op);
+	if (held >= 0)
+		close(held);
 	if (stat("t", &st))
 		memset(&st, 0, sizeof(st));
 	printf("%-18s %-4s %-15s %05o -> %-10s %05o %u:%u\n", a->name, dir ? "dir" : "file",
