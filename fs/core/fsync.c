@@ -221,7 +221,10 @@ static bool fsync_can_log(struct fs *fs)
 
 /*
  * Under fs->lock: the fsyncs waiting are served by this one batch (group
- * commit); @t gets the inodes, the ticket returned covers them.
+ * commit); @t gets the inodes, pinned (the lock is dropped while the batch
+ * is written, and a target no client holds open, fs_file_close_flush()'s,
+ * could be removed and forgotten meanwhile); the ticket returned covers
+ * them.
  */
 static uint64_t fsync_gather(struct fs *fs, struct fs_inode ***t, size_t *nt)
 {
@@ -237,6 +240,7 @@ static uint64_t fsync_gather(struct fs *fs, struct fs_inode ***t, size_t *nt)
 
 		if (inode && !inode->fsync_target) {
 			inode->fsync_target = true;
+			inode->pins++;
 			(*t)[n++] = inode;
 		}
 	}
@@ -248,8 +252,11 @@ static uint64_t fsync_gather(struct fs *fs, struct fs_inode ***t, size_t *nt)
 static void fsync_ungather(struct fs *fs, struct fs_inode **t, size_t nt)
 {
 	fs_assert_held(&fs->lock);
-	for (size_t i = 0; i < nt; i++)
+	for (size_t i = 0; i < nt; i++) {
 		t[i]->fsync_target = false;
+		t[i]->pins--;
+		fs_inode_put_check(fs, t[i]);
+	}
 	free(t);
 }
 
