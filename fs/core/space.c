@@ -108,16 +108,27 @@ void fs_space_account(struct fs *fs, struct fs_inode *inode)
  *
  * Return: 4 KiB blocks.
  */
-uint64_t fs_space_held_open(struct fs *fs)
+static uint64_t held_walk(struct fs *fs, bool *pinned)
 {
 	uint64_t n = 0;
 
 	fs_assert_held(&fs->lock);
-	for (const struct fs_inode *i = fs->loaded; i; i = i->lnext)
+	*pinned = false;
+	for (const struct fs_inode *i = fs->loaded; i; i = i->lnext) {
 		if (i->close_flush ||
-		    ((i->nopen || i->pins) && (!i->dirty || !i->nlink || i->pt_writers)))
+		    ((i->nopen || i->pins) && (!i->dirty || !i->nlink || i->pt_writers))) {
 			n += i->mblocks;
+			*pinned |= i->pins || i->close_flush;
+		}
+	}
 	return n;
+}
+
+uint64_t fs_space_held_open(struct fs *fs)
+{
+	bool pinned;
+
+	return held_walk(fs, &pinned);
 }
 
 /**
@@ -146,7 +157,9 @@ uint64_t fs_space_releases(struct fs *fs)
  * find the file still open, its memory held (removed) or not trimmable
  * (clean), where tmpfs and ext4 would have had the room; a removed file
  * that a commit is writing back is let go when the commit ends.  While
- * such memory exists, waits up to two seconds for a close; a program that
+ * such memory exists, waits up to two seconds for a close, or up to 30
+ * while some of it is pinned by a commit or a write-back under way (a
+ * commit of hundreds of MiB takes seconds on a busy host); a program that
  * really keeps its file open costs the writer that wait, then its error.
  *
  * Return: true if a file was closed since @seen: the caller tries again.
@@ -154,12 +167,13 @@ uint64_t fs_space_releases(struct fs *fs)
 bool fs_space_await_release(struct fs *fs, uint64_t seen)
 {
 	const struct timespec tick = { 0, 10 * 1000 * 1000 };
+	bool pinned;
 	uint64_t held;
 
 	fs_lock(fs);
-	held = fs_space_held_open(fs);
+	held = held_walk(fs, &pinned);
 	fs_unlock(fs);
-	for (int i = 0; held && i < 200; i++) {
+	for (int i = 0; held && i < (pinned ? 3000 : 200); i++) {
 		if (fs_space_releases(fs) != seen)
 			return true;
 		nanosleep(&tick, NULL);
