@@ -119,7 +119,8 @@ kill -0 "$DAEMON_PID" 2>/dev/null || fail "the daemon died writing past its memo
 rm "$MNT/huge"
 # the room comes back with the rm, not with the kernel's later FORGET
 head -c $((8 << 20)) /dev/urandom > "$T/after"
-cp "$T/after" "$MNT/after" || fail "no room after deleting the huge file"
+cp "$T/after" "$MNT/after" 2> "$T/cp.err" ||
+	fail "no room after deleting the huge file: $(cat "$T/cp.err")"
 
 (cd "$MNT" && sha256sum -c --quiet "$T/sums") || fail "data changed after memory ran out"
 (cd "$MNT" && sha256sum after) >> "$T/sums"
