@@ -41,9 +41,10 @@ static int parse_range(const char *value, size_t size, uint64_t *off, uint64_t *
  * @value: its value
  * @size: its length
  * @handled: set when the name was a control name and is done with; a
- *	valid policy is left for the caller to store (fs_xattr_set())
+ *	valid folio policy or data path is left for the caller to store
+ *	(fs_xattr_set())
  *
- * Return: 0; -EINVAL for a bad range or policy; -EPERM for the read-only
+ * Return: 0; -EINVAL for a bad range, policy or data path; -EPERM for the read-only
  * views; errors from fsclp_collapse_relock().
  */
 int fs_ctl_set_relock(struct fs *fs, struct fs_inode *inode, const char *name,
@@ -63,6 +64,8 @@ int fs_ctl_set_relock(struct fs *fs, struct fs_inode *inode, const char *name,
 	if (!strcmp(name, FOFS_XATTR_MAP) || !strcmp(name, FOFS_XATTR_STATUS))
 		return -EPERM;		/* read-only views */
 	*handled = false;
+	if (!strcmp(name, FOFS_XATTR_DATAPATH))
+		return fs_dp_parse(value, size);
 	if (strcmp(name, FOFS_XATTR_POLICY))
 		return 0;
 	if (size >= sizeof(buf) || !size)

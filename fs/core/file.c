@@ -142,6 +142,43 @@ int fs_file_open_relock(struct fs *fs, struct fs_inode *inode, int flags, const 
 }
 
 /**
+ * fs_data_path() - the data path of one more open of a regular file
+ * @fs: the filesystem, lock held
+ * @inode: the file, loaded
+ * @writer: the open may write
+ * @pt_on: the connection offers passthrough
+ *
+ * Passthrough (the kernel reads, writes and maps the memory file itself)
+ * for readers; tracked (the daemon serves read and write, and a client's
+ * shared mapping goes through the kernel's page cache, so mapped writes
+ * come back as WRITE and msync as FSYNC) for writers, so that every
+ * change is seen and fsync costs what changed.  The kernel refuses to mix
+ * the two on one inode: while a tracked open exists every open is
+ * tracked; a writer arriving beside passthrough opens passes through with
+ * its read(2) and write(2) served (FS_PATH_PT_SERVED; a mapping of it is
+ * the memory file's, written unseen).  Set-ID writers and files with
+ * damaged extents must be served, whatever the override.  The override
+ * (user.foliofs.datapath): tracked serves readers too; passthrough gives
+ * writers passthrough as well (PMD-mapped writable mappings; every fsync
+ * scans what they may have written).
+ *
+ * Return: the path.
+ */
+enum fs_data_path fs_data_path(const struct fs *fs, const struct fs_inode *inode, bool writer,
+			       bool pt_on)
+{
+	enum fs_dp_override o = fs_dp_override(fs, inode);
+	bool served = (writer && fs_inode_sxid(inode)) || inode->nbad;
+
+	fs_assert_held(&fs->lock);
+	if (!pt_on || (inode->nopen && !inode->pt_opens))
+		return FS_PATH_TRACKED;
+	if (!served && (o == FS_DPO_PASSTHROUGH || (o == FS_DPO_AUTO && !writer)))
+		return FS_PATH_PASSTHROUGH;
+	return inode->pt_opens ? FS_PATH_PT_SERVED : FS_PATH_TRACKED;
+}
+
+/**
  * fs_file_close() - one open of a file is released
  * @fs: the filesystem, lock held exclusively
  * @inode: the inode

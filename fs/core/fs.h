@@ -483,6 +483,7 @@ uint64_t fs_space_held_open(struct fs *fs);
 void fs_space_let_go(struct fs *fs);
 uint64_t fs_space_releases(struct fs *fs);
 bool fs_space_await_release(struct fs *fs, uint64_t seen);
+bool fs_space_retry(struct fs *fs, int ret, uint64_t *seen);
 uint64_t fs_space_mem_cap(uint64_t cglimit);
 
 /* shm.c: the memory files */
@@ -524,6 +525,16 @@ bool fs_bad_next_region(const struct fofs_extent *bad, uint32_t n, uint64_t from
 int fs_bad_punch(struct fs *fs, struct fs_inode *inode, uint64_t off, uint64_t end);
 
 /* policy.c */
+enum fs_data_path {
+	FS_PATH_TRACKED,     /* the daemon serves reads and writes; mmap cached */
+	FS_PATH_PASSTHROUGH, /* the kernel uses the memory file itself */
+	FS_PATH_PT_SERVED,   /* passthrough, read(2) and write(2) served */
+};
+
+enum fs_dp_override { FS_DPO_AUTO, FS_DPO_TRACKED, FS_DPO_PASSTHROUGH };
+
+enum fs_dp_override fs_dp_override(const struct fs *fs, const struct fs_inode *inode);
+int fs_dp_parse(const char *value, size_t len);
 enum clp_policy fs_inode_policy(const struct fs *fs, const struct fs_inode *inode);
 
 /* data.c: memory files filled from the image, and given back */
@@ -634,6 +645,8 @@ int fsclp_map_text(struct fs *fs, struct fs_inode *inode, uint64_t first, char *
 int fs_file_open_relock(struct fs *fs, struct fs_inode *inode, int flags,
 			const struct fs_caller *c);
 int fs_file_get(struct fs *fs, uint64_t ino, struct fs_inode **out);
+enum fs_data_path fs_data_path(const struct fs *fs, const struct fs_inode *inode, bool writer,
+			       bool pt_on);
 bool fs_file_close(struct fs *fs, struct fs_inode *inode, bool pt_writer);
 void fs_file_close_flush(struct fs *fs, uint64_t ino);
 int fs_file_read_check(struct fs *fs, struct fs_inode *inode, uint64_t off,

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * The effective folio policy of a file: its user.foliofs.policy xattr
- * (set by the user, or inherited from its directory when it was created)
- * resolved against the mount's -o huge= default.  Loads, writeback's
- * extent sizes and the collapser all ask here, so they cannot disagree.
+ * The effective policies of a file.  Its folio policy: the
+ * user.foliofs.policy xattr (set by the user, or inherited from its
+ * directory when it was created) resolved against the mount's -o huge=
+ * default; loads, writeback's extent sizes and the collapser all ask here,
+ * so they cannot disagree.  Its data path override, user.foliofs.datapath,
+ * stored and inherited the same way (fs_data_path() decides with it).
  */
+#include <errno.h>
 #include <string.h>
 
 #include "fs.h"
@@ -33,4 +36,43 @@ enum clp_policy fs_inode_policy(const struct fs *fs, const struct fs_inode *inod
 			p = CLP_POLICY_UNSET;
 	}
 	return clp_policy_resolve(p, fs->opts.huge);
+}
+
+/**
+ * fs_dp_override() - a file's stored data path override
+ * @fs: the filesystem, lock held (shared: with @inode's lock)
+ * @inode: the file
+ *
+ * Return: FS_DPO_TRACKED or FS_DPO_PASSTHROUGH as user.foliofs.datapath
+ * says; FS_DPO_AUTO when unset or unreadable.
+ */
+enum fs_dp_override fs_dp_override(const struct fs *fs, const struct fs_inode *inode)
+{
+	fs_assert_inode(fs, inode);
+	for (const struct fs_xattr *x = inode->xattrs; x; x = x->next) {
+		if (strcmp(x->name, FOFS_XATTR_DATAPATH))
+			continue;
+		if (x->value_len == 7 && !memcmp(x->value, "tracked", 7))
+			return FS_DPO_TRACKED;
+		if (x->value_len == 11 && !memcmp(x->value, "passthrough", 11))
+			return FS_DPO_PASSTHROUGH;
+	}
+	return FS_DPO_AUTO;
+}
+
+/**
+ * fs_dp_parse() - check a data path override's value
+ * @value: the value, not NUL-terminated
+ * @len: its length
+ *
+ * Return: 0 for auto, tracked or passthrough; -EINVAL otherwise.
+ */
+int fs_dp_parse(const char *value, size_t len)
+{
+	static const char *const names[] = { "auto", "tracked", "passthrough" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (len == strlen(names[i]) && !memcmp(value, names[i], len))
+			return 0;
+	return -EINVAL;
 }

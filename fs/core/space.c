@@ -182,6 +182,25 @@ bool fs_space_await_release(struct fs *fs, uint64_t seen)
 }
 
 /**
+ * fs_space_retry() - run a request again that found no room?
+ * @fs: the filesystem, lock not held
+ * @ret: what the request returned
+ * @seen: fs_space_releases() before the attempt; updated for the next
+ *
+ * A request that failed with ENOSPC (a write, a create) or ENOMEM (a load)
+ * runs again once a close on its way came (fs_space_await_release()).
+ *
+ * Return: true if the caller runs the request again.
+ */
+bool fs_space_retry(struct fs *fs, int ret, uint64_t *seen)
+{
+	if ((ret != -ENOSPC && ret != -ENOMEM) || !fs_space_await_release(fs, *seen))
+		return false;
+	*seen = fs_space_releases(fs);
+	return true;
+}
+
+/**
  * fs_space_cold() - @n blocks of data move between memory and image only
  * @fs: the filesystem, lock held
  * @n: blocks

@@ -191,7 +191,8 @@ int fs_xattr_remove(struct fs *fs, struct fs_inode *inode, const char *name)
 }
 
 /**
- * fs_xattr_inherit() - a new inode takes its directory's folio policy
+ * fs_xattr_inherit() - a new inode takes its directory's folio policy and
+ * data path override
  * @fs: the filesystem, lock held in either mode
  * @dir: the parent directory, its lock held
  * @inode: the new inode, its lock held
@@ -200,11 +201,15 @@ int fs_xattr_remove(struct fs *fs, struct fs_inode *inode, const char *name)
  */
 int fs_xattr_inherit(struct fs *fs, struct fs_inode *dir, struct fs_inode *inode)
 {
-	struct fs_xattr **pp = xattr_find(dir, FOFS_XATTR_POLICY);
+	static const char *const names[] = { FOFS_XATTR_POLICY, FOFS_XATTR_DATAPATH };
+	int ret = 0;
 
 	fs_assert_inode(fs, dir);
-	if (!pp)
-		return 0;
-	return fs_xattr_set(fs, inode, FOFS_XATTR_POLICY, (*pp)->value,
-			    (*pp)->value_len, 0);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && !ret; i++) {
+		struct fs_xattr **pp = xattr_find(dir, names[i]);
+
+		if (pp)
+			ret = fs_xattr_set(fs, inode, names[i], (*pp)->value, (*pp)->value_len, 0);
+	}
+	return ret;
 }

@@ -59,10 +59,8 @@ again:
 	ret = inode ? do_open(req, inode, fi) : -ENOENT;
 	fs_unlock(fs);
 	/* a load that memory could not take: a close may be on its way */
-	if (ret == -ENOMEM && fs_space_await_release(fs, seen)) {
-		seen = fs_space_releases(fs);
+	if (fs_space_retry(fs, ret, &seen))
 		goto again;
-	}
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else
@@ -73,20 +71,24 @@ static void fsop_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			mode_t mode, struct fuse_file_info *fi)
 {
 	struct fs *fs = fsop_fs(req);
+	uint64_t seen = fs_space_releases(fs);
 	struct fuse_entry_param e;
 	struct fs_inode *inode;
 	struct fs_caller c;
-	int ret;
+	int ret, made;
 
 	fsop_caller(req, &c);
+again:
 	fs_lock(fs);
-	ret = fs_make_node(fs, parent, name, S_IFREG | (mode & 07777), 0, NULL, &c,
-			   &inode);
+	ret = made = fs_make_node(fs, parent, name, S_IFREG | (mode & 07777), 0, NULL, &c, &inode);
 	if (!ret)
 		ret = do_open(req, inode, fi);
 	if (!ret)
 		fsop_entry(fs, inode, &e);
 	fs_unlock(fs);
+	/* no room for the new inode (checked before it is made) */
+	if (made && fs_space_retry(fs, made, &seen))
+		goto again;
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else
@@ -176,10 +178,8 @@ again:
 	if (fs_unlock_retry(fs, &excl, ret))
 		goto again;
 	/* a removed file's RELEASE may still be on its way: wait, then again */
-	if (ret == -ENOSPC && fs_space_await_release(fs, seen)) {
-		seen = fs_space_releases(fs);
+	if (fs_space_retry(fs, ret, &seen))
 		goto again;
-	}
 	/* the kernel caches the mode it no longer has: drop it first */
 	if (killed)
 		fsop_inval_attr(req, ino);

@@ -418,28 +418,10 @@ void pt_backing_close(struct fsd *d, uint32_t id)
 		fs_log(LOG_ERR, "FUSE_DEV_IOC_BACKING_CLOSE %u: %s", id, strerror(errno));
 }
 
-/*
- * Must this open's reads and writes reach the daemon?  Writes to set-ID
- * files, whose bits the daemon clears; any I/O to a file with damaged
- * extents, which it fails.
- */
-static bool pt_served(const struct fs_inode *inode, bool writer)
+/* The path of this open (fs_data_path()), as far as the connection goes. */
+static enum fs_data_path pt_path(struct fsd *d, struct fs_inode *inode, bool writer)
 {
-	return (writer && fs_inode_sxid(inode)) || inode->nbad;
-}
-
-/*
- * May this open pass through?  The rules that do not need a backing id.
- * One that must be served while passthrough opens of the inode exist
- * passes through all the same, with its reads and writes served
- * (FOPEN_DIRECT_IO): the kernel refuses a plain open beside passthrough
- * ones (the client saw EIO).
- */
-static bool pt_allowed(struct fsd *d, struct fs_inode *inode, bool writer)
-{
-	if (d->pt.mode != FSD_PT_ON || (inode->nopen && !inode->pt_opens))
-		return false;
-	return !pt_served(inode, writer) || inode->pt_opens;
+	return fs_data_path(&d->fs, inode, writer, d->pt.mode == FSD_PT_ON);
 }
 
 /*
@@ -480,16 +462,18 @@ static void backing_get_relock(struct fsd *d, struct fs_inode *inode)
 void pt_open_relock(struct fsd *d, struct fs_inode *inode, struct fuse_file_info *fi)
 {
 	bool writer = (fi->flags & O_ACCMODE) != O_RDONLY;
+	enum fs_data_path path;
 
 	fs_assert_held(&d->fs.lock);
 	fi->keep_cache = 0;	/* any other open flag breaks passthrough */
 	fi->fh = 0;
-	if (!pt_allowed(d, inode, writer))
+	if (pt_path(d, inode, writer) == FS_PATH_TRACKED)
 		return;
 	if (!inode->backing_id)
 		backing_get_relock(d, inode);
 	/* what an open that went on meanwhile decided holds for this one */
-	if (!inode->backing_id || !pt_allowed(d, inode, writer))
+	path = pt_path(d, inode, writer);
+	if (!inode->backing_id || path == FS_PATH_TRACKED)
 		return;
 	inode->pt_opens++;
 	if (writer) {
@@ -498,7 +482,7 @@ void pt_open_relock(struct fsd *d, struct fs_inode *inode, struct fuse_file_info
 		fs_data_dirty(&d->fs, inode, 0, UINT64_MAX);
 	}
 	/* read(2) and write(2) reach the daemon; mmap maps the memory file */
-	fi->direct_io = pt_served(inode, writer);
+	fi->direct_io = path == FS_PATH_PT_SERVED;
 	fi->fh = PT_FH | (writer ? PT_FH_WRITER : 0) | (uint32_t)inode->backing_id;
 #if HAVE_FUSE_PASSTHROUGH_API
 	fi->backing_id = inode->backing_id;

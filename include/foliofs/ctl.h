@@ -19,6 +19,8 @@
 #define FOFS_XATTR_COLLAPSE FOFS_XATTR_PREFIX "collapse" /* "OFF LEN": collapse now */
 #define FOFS_XATTR_MAP	    FOFS_XATTR_PREFIX "map"	 /* region table; ".N" pages */
 #define FOFS_XATTR_STATUS   FOFS_XATTR_PREFIX "status"	 /* key=value lines */
+/* a file's data path: auto (the default), tracked or passthrough */
+#define FOFS_XATTR_DATAPATH FOFS_XATTR_PREFIX "datapath"
 
 /*
  * Status fields, one "key=value" line each, in this order; then the fsync

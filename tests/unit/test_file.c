@@ -280,6 +280,59 @@ static void test_readonly_refuses_changes(void **state)
 }
 
 /*
+ * The data path of each open: passthrough for readers, tracked for
+ * writers, never the two mixed on one inode (a writer beside passthrough
+ * opens passes through with its I/O served), set-ID writers served, the
+ * override stored, checked and inherited.
+ */
+static void test_data_path(void **state)
+{
+	const char *pt = "passthrough", *tr = "tracked";
+	struct fixture f;
+	struct fs_inode *in, *dir_child;
+	bool handled;
+
+	(void)state;
+	assert_int_equal(setup_file(&f, &in, PAGE), 0);
+	fs_lock(&f.fs);
+	in->nopen = 0; /* setup_file's open aside: the rules for a first open */
+	assert_int_equal(fs_data_path(&f.fs, in, false, false), FS_PATH_TRACKED);
+	assert_int_equal(fs_data_path(&f.fs, in, false, true), FS_PATH_PASSTHROUGH);
+	assert_int_equal(fs_data_path(&f.fs, in, true, true), FS_PATH_TRACKED);
+	in->nopen = in->pt_opens = 1; /* a passthrough reader holds it */
+	assert_int_equal(fs_data_path(&f.fs, in, true, true), FS_PATH_PT_SERVED);
+	assert_int_equal(fs_data_path(&f.fs, in, false, true), FS_PATH_PASSTHROUGH);
+	in->pt_opens = 0; /* a tracked open holds it */
+	assert_int_equal(fs_data_path(&f.fs, in, false, true), FS_PATH_TRACKED);
+	in->nopen = 0;
+	/* the override, checked where control names are set */
+	assert_int_equal(fs_ctl_set_relock(&f.fs, in, FOFS_XATTR_DATAPATH, "bogus", 5, &handled),
+			 -EINVAL);
+	assert_int_equal(
+		fs_ctl_set_relock(&f.fs, in, FOFS_XATTR_DATAPATH, pt, strlen(pt), &handled), 0);
+	assert_false(handled);
+	assert_int_equal(fs_xattr_set(&f.fs, in, FOFS_XATTR_DATAPATH, pt, strlen(pt), 0), 0);
+	assert_int_equal(fs_data_path(&f.fs, in, true, true), FS_PATH_PASSTHROUGH);
+	in->mode |= S_ISUID; /* its writes must reach the daemon */
+	assert_int_equal(fs_data_path(&f.fs, in, true, true), FS_PATH_TRACKED);
+	in->mode &= ~(uint32_t)S_ISUID;
+	assert_int_equal(fs_xattr_set(&f.fs, in, FOFS_XATTR_DATAPATH, tr, strlen(tr), 0), 0);
+	assert_int_equal(fs_data_path(&f.fs, in, false, true), FS_PATH_TRACKED);
+	/* inherited from the directory, as the folio policy is */
+	assert_int_equal(fs_xattr_set(&f.fs, fs_iget(&f.fs, FOFS_ROOT_INO), FOFS_XATTR_DATAPATH, tr,
+				      strlen(tr), 0),
+			 0);
+	assert_int_equal(fs_make_node(&f.fs, FOFS_ROOT_INO, "g", S_IFREG | 0644, 0, NULL, &f.root,
+				      &dir_child),
+			 0);
+	assert_int_equal(fs_dp_override(&f.fs, dir_child), FS_DPO_TRACKED);
+	assert_int_equal(fs_dp_override(&f.fs, in), FS_DPO_TRACKED);
+	in->nopen = 1;
+	fs_unlock(&f.fs);
+	fixture_down(&f);
+}
+
+/*
  * relatime, as the kernel's: a read after a write stamps the atime once;
  * the next read, in the same second, finds it newer than the write and
  * stamps nothing (it dirties no metadata).
@@ -395,6 +448,7 @@ int main(void)
 		cmocka_unit_test(test_write_truncate_meanwhile),
 		cmocka_unit_test(test_write_efbig),
 		cmocka_unit_test(test_readonly_refuses_changes),
+		cmocka_unit_test(test_data_path),
 		cmocka_unit_test(test_relatime_once),
 		cmocka_unit_test(test_changes_side_by_side),
 	};
