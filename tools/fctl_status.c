@@ -127,6 +127,14 @@ static const struct prom_metric prom_metrics[] = {
 	  "Image space in use, as of the last commit.", 4096 },
 	{ "generation", "foliofs_generation", "gauge",
 	  "Generation number of the image's last commit.", 1 },
+	{ "files_tracked", "foliofs_files_tracked", "gauge",
+	  "Open files whose reads and writes the daemon serves (writers).", 1 },
+	{ "files_passthrough", "foliofs_files_passthrough", "gauge",
+	  "Open files the kernel reads and maps directly (FUSE passthrough).", 1 },
+	{ "unseen_write_scans", "foliofs_unseen_write_scans_total", "counter",
+	  "Write-backs that compared a whole file a passthrough writer could change unseen.", 1 },
+	{ "unseen_write_bytes_scanned", "foliofs_unseen_write_scanned_bytes_total", "counter",
+	  "Bytes those write-backs compared.", 1 },
 };
 
 static void prom_head(const char *name, const char *type, const char *help)

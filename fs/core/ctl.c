@@ -75,6 +75,19 @@ int fs_ctl_set_relock(struct fs *fs, struct fs_inode *inode, const char *name,
 	return clp_policy_parse(buf, &p);
 }
 
+/*
+ * Open files on each data path (those with opens of both kinds, a writer
+ * beside passthrough readers, count as passthrough).
+ */
+static void count_paths(struct fs *fs, uint64_t *tracked, uint64_t *passthrough)
+{
+	*tracked = *passthrough = 0;
+	for (struct fs_inode *i = fs->loaded; i; i = i->lnext) {
+		*passthrough += i->pt_opens > 0;
+		*tracked += i->nopen > 0 && !i->pt_opens;
+	}
+}
+
 /* Huge and keep-off regions of the loaded files: their map entries only. */
 static void count_regions(struct fs *fs, uint64_t *files, uint64_t *huge, uint64_t *keep)
 {
@@ -112,10 +125,12 @@ static void put_fsync_buckets(struct strbuf *sb, const struct fs *fs)
 static int status_text(struct fs *fs, const struct fs_ctl_front *front, char **out)
 {
 	uint64_t huge, keep, files, resident = fs->space.cache_blocks * FOFS_BLOCK_SIZE;
+	uint64_t tracked, passthrough;
 	const char *why;
 	struct strbuf sb;
 
 	count_regions(fs, &files, &huge, &keep);
+	count_paths(fs, &tracked, &passthrough);
 	strbuf_init(&sb);
 	/* where the image lives and who serves it: the mount's owner's business */
 	if (front->owner) {
@@ -155,6 +170,10 @@ static int status_text(struct fs *fs, const struct fs_ctl_front *front, char **o
 	put_s(&sb, FOFS_ST_TRANSPORT, front->transport);
 	put_s(&sb, FOFS_ST_TRANSPORT_REASON, front->transport_why);
 	put_u(&sb, FOFS_ST_RING_REQUESTS, front->ring_requests);
+	put_u(&sb, FOFS_ST_FILES_TRACKED, tracked);
+	put_u(&sb, FOFS_ST_FILES_PASSTHROUGH, passthrough);
+	put_u(&sb, FOFS_ST_SCANS, fs->wb.scans);
+	put_u(&sb, FOFS_ST_BYTES_SCANNED, fs->wb.scan_bytes);
 	put_fsync_buckets(&sb, fs);
 	for (int r = 0; r < CLP_NR_RESULTS; r++)
 		if (fs->clp.stats.by_result[r])

@@ -311,6 +311,9 @@ struct fs_wb {
 	uint64_t generation;		/* the image's, as of the last commit */
 	uint64_t log_batches;		/* fsyncs recorded by the intent log */
 	uint64_t fsyncs, fsync_shared;	/* fsyncs; served by another's batch */
+	/* writebacks of a file that may have changed unseen (a passthrough
+	 * writer or mapping), found by comparing all of it, and its bytes */
+	uint64_t scans, scan_bytes;
 	uint64_t errors;		/* commits that failed */
 	uint64_t fsync_us_sum;		/* fsync latency: total, and by */
 	uint64_t fsync_us_hist[FOFS_FSYNC_NR_BUCKETS + 1]; /* bucket (+Inf last) */

@@ -361,6 +361,10 @@ int wb_take(struct wb *wb, struct fs_inode *i)
 		memcpy(it->old, i->ext, i->next * sizeof(*it->old));
 	spa_move(&it->dmap, &i->dmap);
 	it->dall = i->dall;
+	if (it->dall && (i->pt_writers || i->pt_mapped_rw)) {
+		fs->wb.scans++;
+		fs->wb.scan_bytes += i->size;
+	}
 	it->no_reuse = i->wb_unsynced;
 	if (!wb->log)
 		wb_take_logged(it, i);

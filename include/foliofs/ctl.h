@@ -63,7 +63,11 @@
 	X(FSYNC_US_SUM, "fsync_us_sum") \
 	X(TRANSPORT, "transport") \
 	X(TRANSPORT_REASON, "transport_reason") \
-	X(RING_REQUESTS, "ring_requests")
+	X(RING_REQUESTS, "ring_requests") \
+	X(FILES_TRACKED, "files_tracked") \
+	X(FILES_PASSTHROUGH, "files_passthrough") \
+	X(SCANS, "unseen_write_scans") \
+	X(BYTES_SCANNED, "unseen_write_bytes_scanned")
 /* clang-format on */
 
 /*

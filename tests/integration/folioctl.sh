@@ -159,6 +159,21 @@ IMG=$long/img mount_img
 "$FC" status "$MNT" | grep -q "^image  *$long/img$" || fail "status with a long image path"
 umount_img
 
+# The data path of the files open now: a writer is tracked, a reader passes
+# through (where the connection has passthrough).
+mount_img
+echo data > "$MNT/rd"
+exec 7> "$MNT/wr" 8< "$MNT/rd"
+"$FC" --json status "$MNT" > "$T/paths.json"
+exec 7>&- 8<&-
+schema "$T/paths.json" "isinstance(j['unseen_write_scans'], int) and isinstance(j['unseen_write_bytes_scanned'], int)"
+if passthrough_on; then
+	schema "$T/paths.json" "j['files_tracked'] == 1 and j['files_passthrough'] == 1"
+else
+	schema "$T/paths.json" "j['files_tracked'] == 2 and j['files_passthrough'] == 0"
+fi
+umount_img
+
 # What other users see, and what a target that changes under folioctl does.
 mount_img -o allow_other
 mkdir "$MNT/d"
