@@ -132,7 +132,7 @@ static enum clp_policy mount_policy(const char *path)
 
 static int cmd_policy(const char *path, const char *value)
 {
-	char *cur, fdpath[FCTL_FDPATH_LEN];
+	char *cur, *dp, fdpath[FCTL_FDPATH_LEN];
 	enum clp_policy mount, file;
 	const char *eff;
 
@@ -153,6 +153,7 @@ static int cmd_policy(const char *path, const char *value)
 	if (!cur || clp_policy_parse(cur, &file))
 		file = CLP_POLICY_UNSET;
 	eff = clp_policy_name(clp_policy_resolve(file, mount));
+	dp = fctl_get_text(fdpath, FOFS_XATTR_DATAPATH);
 	if (fctl_json) {
 		printf("{\"file\":");
 		fctl_json_str(path);
@@ -162,13 +163,17 @@ static int cmd_policy(const char *path, const char *value)
 		fctl_json_str(clp_policy_name(mount));
 		printf(",\"effective\":");
 		fctl_json_str(eff);
+		printf(",\"datapath\":");
+		fctl_json_str(dp ? dp : "auto");
 		printf("}\n");
 	} else {
-		printf("%s (effective: %s, with the mount's huge=%s)\n",
-		       cur ? cur : "(none: the mount default applies)", eff,
-		       clp_policy_name(mount));
+		printf("%s (effective: %s, with the mount's huge=%s)\n"
+		       "data path: %s\n",
+		       cur ? cur : "(none: the mount default applies)", eff, clp_policy_name(mount),
+		       dp ? dp : "auto (readers pass through, writers are tracked)");
 	}
 	free(cur);
+	free(dp);
 	return 0;
 }
 

@@ -119,7 +119,12 @@ umount_img
 mount_img -o scan_sleep_ms=0 -o huge=never
 "$FC" policy "$MNT/f" always
 "$FC" --json policy "$MNT/f" > "$T/pol.json"
-schema "$T/pol.json" "j['policy'] == 'always' and j['mount_huge'] == 'never' and j['effective'] == 'never'"
+schema "$T/pol.json" "j['policy'] == 'always' and j['mount_huge'] == 'never' and j['effective'] == 'never' and j['datapath'] == 'auto'"
+setfattr -n user.foliofs.datapath -v tracked "$MNT/f"
+"$FC" --json policy "$MNT/f" > "$T/pol.json"
+schema "$T/pol.json" "j['datapath'] == 'tracked'"
+setfattr -n user.foliofs.datapath -v bogus "$MNT/f" 2>/dev/null && fail "a bad data path was stored"
+setfattr -x user.foliofs.datapath "$MNT/f"
 "$FC" policy "$MNT/f" | grep -q "^always (effective: never" || fail "policy does not show the effective value"
 "$FC" --json status "$MNT" > "$T/st.json"
 schema "$T/st.json" "j['huge'] == 'never'"
