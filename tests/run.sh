@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 PKGS="meson ninja-build pkg-config gcc clang libfuse3-dev fuse3 libxxhash-dev
       libcmocka-dev fio attr util-linux python3 libclang-rt-14-dev clang-format git
-      mandoc man-db python3-prometheus-client librsvg2-bin bash-completion
+      mandoc man-db python3-prometheus-client python3-lmdb librsvg2-bin bash-completion
       debhelper dpkg-dev lintian"
 
 FAILED=()
