@@ -10,7 +10,7 @@
 # never reached the daemon: all of it came back as the old contents).
 . "$(dirname "$0")/lib.sh"
 
-ROUNDS=${SYNCWRITE_ROUNDS:-3}
+ROUNDS=${SYNCWRITE_ROUNDS:-2}
 mkfs_img 512M
 for round in $(seq "$ROUNDS"); do
 	mount_img -o commit=0
