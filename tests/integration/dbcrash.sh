@@ -25,7 +25,7 @@ n = int(open(log).read().split()[-1]) + 1 if os.path.getsize(log) else 0
 try:
     if kind.startswith("lmdb"):
         import lmdb
-        env = lmdb.open(db, map_size=256 << 20, sync=True, writemap=kind == "lmdb_writemap")
+        env = lmdb.open(db, map_size=64 << 20, sync=True, writemap=kind == "lmdb_writemap")
         while True:
             with env.begin(write=True) as tx:
                 tx.put(b"k%08d" % n, os.urandom(200))
@@ -59,7 +59,7 @@ kind, db, log = sys.argv[1:4]
 want = [int(x) for x in open(log).read().split()]
 if kind.startswith("lmdb"):
     import lmdb
-    env = lmdb.open(db, map_size=256 << 20, writemap=kind == "lmdb_writemap")
+    env = lmdb.open(db, map_size=64 << 20, writemap=kind == "lmdb_writemap")
     with env.begin() as tx:
         missing = [k for k in want if tx.get(b"k%08d" % k) is None]
     env.close()

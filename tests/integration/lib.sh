@@ -66,7 +66,9 @@ status_field() {
 wait_mount() {
 	local pid=$1 dir=$2
 	shift 2
-	for _ in $(seq 100); do
+	# 20 s: a remount after kill -9 replays the log and commits before it
+	# serves, beside another test doing the same on a 2-CPU machine
+	for _ in $(seq 400); do
 		"$@" mountpoint -q "$dir" && return 0
 		kill -0 "$pid" 2>/dev/null || return 1
 		sleep 0.05
