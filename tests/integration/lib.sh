@@ -83,6 +83,10 @@ mount_img() {
 	DAEMON_PID=$!
 	if ! wait_mount "$DAEMON_PID" "$MNT"; then
 		cat "$T/daemon.log" >&2
+		# alive but not mounted: say where each of its threads waits
+		for t in /proc/"$DAEMON_PID"/task/*; do
+			[ -r "$t/wchan" ] && echo "thread ${t##*/}: $(cat "$t/wchan" 2>/dev/null)" >&2
+		done
 		fail "mount did not appear"
 	fi
 	# the transport asked for is the one requests take
