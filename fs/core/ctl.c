@@ -65,7 +65,7 @@ int fs_ctl_set_relock(struct fs *fs, struct fs_inode *inode, const char *name,
 		return -EPERM;		/* read-only views */
 	*handled = false;
 	if (!strcmp(name, FOFS_XATTR_DATAPATH))
-		return fs_dp_parse(value, size);
+		return fs_dp_parse(value, size, &(enum fs_dp_override){ 0 });
 	if (strcmp(name, FOFS_XATTR_POLICY))
 		return 0;
 	if (size >= sizeof(buf) || !size)

@@ -537,7 +537,7 @@ enum fs_data_path {
 enum fs_dp_override { FS_DPO_AUTO, FS_DPO_TRACKED, FS_DPO_PASSTHROUGH };
 
 enum fs_dp_override fs_dp_override(const struct fs *fs, const struct fs_inode *inode);
-int fs_dp_parse(const char *value, size_t len);
+int fs_dp_parse(const char *value, size_t len, enum fs_dp_override *out);
 enum clp_policy fs_inode_policy(const struct fs *fs, const struct fs_inode *inode);
 
 /* data.c: memory files filled from the image, and given back */

@@ -39,40 +39,46 @@ enum clp_policy fs_inode_policy(const struct fs *fs, const struct fs_inode *inod
 }
 
 /**
+ * fs_dp_parse() - read a data path override's value
+ * @value: the value, not NUL-terminated
+ * @len: its length
+ * @out: set to the override it names
+ *
+ * Return: 0 for auto, tracked or passthrough; -EINVAL otherwise.
+ */
+int fs_dp_parse(const char *value, size_t len, enum fs_dp_override *out)
+{
+	static const char *const names[] = {
+		[FS_DPO_AUTO] = "auto",
+		[FS_DPO_TRACKED] = "tracked",
+		[FS_DPO_PASSTHROUGH] = "passthrough",
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (len == strlen(names[i]) && !memcmp(value, names[i], len)) {
+			*out = (enum fs_dp_override)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/**
  * fs_dp_override() - a file's stored data path override
  * @fs: the filesystem, lock held (shared: with @inode's lock)
  * @inode: the file
  *
- * Return: FS_DPO_TRACKED or FS_DPO_PASSTHROUGH as user.foliofs.datapath
- * says; FS_DPO_AUTO when unset or unreadable.
+ * Return: what user.foliofs.datapath says; FS_DPO_AUTO when unset or
+ * unreadable.
  */
 enum fs_dp_override fs_dp_override(const struct fs *fs, const struct fs_inode *inode)
 {
+	enum fs_dp_override o = FS_DPO_AUTO;
+
 	fs_assert_inode(fs, inode);
-	for (const struct fs_xattr *x = inode->xattrs; x; x = x->next) {
-		if (strcmp(x->name, FOFS_XATTR_DATAPATH))
-			continue;
-		if (x->value_len == 7 && !memcmp(x->value, "tracked", 7))
-			return FS_DPO_TRACKED;
-		if (x->value_len == 11 && !memcmp(x->value, "passthrough", 11))
-			return FS_DPO_PASSTHROUGH;
-	}
-	return FS_DPO_AUTO;
-}
-
-/**
- * fs_dp_parse() - check a data path override's value
- * @value: the value, not NUL-terminated
- * @len: its length
- *
- * Return: 0 for auto, tracked or passthrough; -EINVAL otherwise.
- */
-int fs_dp_parse(const char *value, size_t len)
-{
-	static const char *const names[] = { "auto", "tracked", "passthrough" };
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (len == strlen(names[i]) && !memcmp(value, names[i], len))
-			return 0;
-	return -EINVAL;
+	for (const struct fs_xattr *x = inode->xattrs; x; x = x->next)
+		if (!strcmp(x->name, FOFS_XATTR_DATAPATH) &&
+		    fs_dp_parse(x->value, x->value_len, &o))
+			o = FS_DPO_AUTO;
+	return o;
 }

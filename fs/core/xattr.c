@@ -171,15 +171,17 @@ int fs_xattr_list(struct fs *fs, struct fs_inode *inode, char **names, size_t *l
  * @inode: the inode
  * @name: full name
  *
- * Return: 0; -ENODATA.
+ * Return: 0; -ENODATA; -EROFS on a daemon started read-only.
  */
 int fs_xattr_remove(struct fs *fs, struct fs_inode *inode, const char *name)
 {
 	struct fs_xattr **pp = xattr_find(inode, name), *x;
+	int ret;
 
 	fs_assert_inode(fs, inode);
-	if (fs_may_change(fs))
-		return fs_may_change(fs);
+	ret = fs_may_change(fs);
+	if (ret)
+		return ret;
 	if (!pp)
 		return -ENODATA;
 	x = *pp;
